@@ -1,0 +1,186 @@
+import { z } from 'zod';
+import {
+  Encrypted,
+  IsoDate,
+  IsoDateTime,
+  LifeDomain,
+  Name,
+  NeedLevel,
+  ShortText,
+  Slug,
+  TeamRole,
+  Uuid,
+} from './primitives.js';
+
+// The v1 event catalog of DESIGN §4, one zod schema per event type.
+// Free text about a person (notes, goals, reasons) is personal data: it is
+// carried encrypted with the person's key, like the PII itself.
+
+// ── Intake: stream person-<personId> ───────────────────────────────────────
+export const ConsentScope = z.enum(['assessment', 'referral_sharing']);
+export type ConsentScope = z.infer<typeof ConsentScope>;
+/** GDPR Art. 6 / Art. 9 ground recorded with every consent. */
+export const LegalBasis = z.enum([
+  'explicit_consent',
+  'public_interest',
+  'legal_obligation',
+  'vital_interests',
+  'social_protection_law',
+]);
+
+export const PersonRegistered = z.object({
+  personId: Uuid,
+  accessPoint: Slug,
+  registeredBy: z.string().min(1).max(200),
+  /** given/family name, birth date, fiscal code?, phone?, email?, address? */
+  pii: Encrypted,
+  /** keyed hash of the fiscal code, so duplicates can be found without the plain value */
+  fiscalCodeDigest: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  municipality: Name,
+  birthYear: z.number().int().min(1900).max(2100),
+});
+export const ConsentGiven = z.object({
+  scope: ConsentScope,
+  legalBasis: LegalBasis,
+  recordedBy: z.string().min(1).max(200),
+});
+export const ConsentWithdrawn = z.object({
+  scope: ConsentScope,
+  legalBasis: LegalBasis,
+  recordedBy: z.string().min(1).max(200),
+});
+export const ContactDetailsUpdated = z.object({
+  pii: Encrypted,
+  updatedBy: z.string().min(1).max(200),
+});
+export const PersonalDataErased = z.object({
+  requestedBy: z.string().min(1).max(200),
+  reason: z.enum(['data_subject_request', 'retention_expired', 'unlawful_processing', 'other']),
+});
+
+// ── Assessment: stream assessment-<assessmentId> ────────────────────────────
+export const TeamMember = z.object({ memberId: z.string().min(1).max(200), role: TeamRole });
+export const Goal = z.object({
+  goalId: Uuid,
+  domain: LifeDomain,
+  description: Encrypted,
+  targetDate: IsoDate,
+});
+
+export const AssessmentStarted = z.object({
+  assessmentId: Uuid,
+  personId: Uuid,
+  team: z.array(TeamMember).min(1).max(20),
+});
+export const DomainEvaluated = z.object({
+  domain: LifeDomain,
+  needLevel: NeedLevel,
+  notes: Encrypted.optional(),
+  evaluatedBy: z.string().min(1).max(200),
+});
+export const AssessmentCompleted = z.object({
+  needProfile: z.record(LifeDomain, NeedLevel),
+  priorityDomains: z.array(LifeDomain).max(7),
+  goals: z.array(Goal).max(50),
+});
+export const AssessmentCancelled = z.object({ reason: ShortText });
+
+// ── Directory: stream partner-<partnerId> ───────────────────────────────────
+export const Sector = z.enum(['public', 'third_sector']);
+export const PartnerService = z.object({
+  serviceId: Slug,
+  name: Name,
+  domain: LifeDomain,
+  capacity: z.number().int().min(0).max(100_000),
+});
+export const PartnerRegistered = z.object({
+  partnerId: Slug,
+  name: Name,
+  sector: Sector,
+  services: z.array(PartnerService).min(1).max(100),
+});
+export const PartnerJoinedAgreement = z.object({
+  agreementId: Slug,
+  responseDays: z.number().int().min(1).max(90),
+});
+export const PartnerLeftAgreement = z.object({ agreementId: Slug });
+export const ServiceCapacityChanged = z.object({
+  serviceId: Slug,
+  capacity: z.number().int().min(0).max(100_000),
+});
+
+// ── Referral: stream referral-<referralId> ──────────────────────────────────
+/** FHIR Task.priority */
+export const ReferralPriority = z.enum(['routine', 'urgent', 'asap']);
+export const DeclineReason = z.enum(['no_capacity', 'not_eligible', 'unable_to_contact', 'other']);
+export const Outcome = z.enum(['achieved', 'partially_achieved', 'not_achieved', 'dropped_out']);
+export const CancelReason = z.enum([
+  'team_decision',
+  'person_request',
+  'consent_withdrawn',
+  'personal_data_erased',
+  'partner_left_agreement',
+]);
+
+export const ReferredToPartner = z.object({
+  referralId: Uuid,
+  personId: Uuid,
+  assessmentId: Uuid,
+  partnerId: Slug,
+  serviceId: Slug,
+  domain: LifeDomain,
+  reason: Encrypted,
+  priority: ReferralPriority,
+  respondBy: IsoDateTime,
+  referredBy: z.string().min(1).max(200),
+  /** the ConsentGiven event that allows this disclosure (purpose binding) */
+  consentEventId: Uuid,
+});
+export const ReferralAccepted = z.object({ expectedStart: IsoDate.optional() });
+export const ReferralDeclined = z.object({ reason: DeclineReason, note: Encrypted.optional() });
+export const ServiceStarted = z.object({});
+export const ServiceCompleted = z.object({ outcome: Outcome });
+export const ReferralCancelled = z.object({ reason: CancelReason });
+export const ReferralOverdue = z.object({ dueAt: IsoDateTime });
+
+// ── Audit: stream audit-<personId> ──────────────────────────────────────────
+/** Every read of a case history is itself recorded (DESIGN §6). */
+export const CaseHistoryRead = z.object({
+  personId: Uuid,
+  purpose: z.enum(['audit', 'as_of_replay', 'export', 'subject_access', 'contact_details']),
+  readBy: z.string().min(1).max(200),
+  /** for disclosures to a partner: the consent that allowed it */
+  consentEventId: Uuid.optional(),
+  referralId: Uuid.optional(),
+});
+
+/** Every event type of catalog v1 with its schema and current schema version. */
+export const catalogV1 = {
+  PersonRegistered: { version: 1, schema: PersonRegistered, stream: 'person' },
+  ConsentGiven: { version: 1, schema: ConsentGiven, stream: 'person' },
+  ConsentWithdrawn: { version: 1, schema: ConsentWithdrawn, stream: 'person' },
+  ContactDetailsUpdated: { version: 1, schema: ContactDetailsUpdated, stream: 'person' },
+  PersonalDataErased: { version: 1, schema: PersonalDataErased, stream: 'person' },
+  AssessmentStarted: { version: 1, schema: AssessmentStarted, stream: 'assessment' },
+  DomainEvaluated: { version: 1, schema: DomainEvaluated, stream: 'assessment' },
+  AssessmentCompleted: { version: 1, schema: AssessmentCompleted, stream: 'assessment' },
+  AssessmentCancelled: { version: 1, schema: AssessmentCancelled, stream: 'assessment' },
+  PartnerRegistered: { version: 1, schema: PartnerRegistered, stream: 'partner' },
+  PartnerJoinedAgreement: { version: 1, schema: PartnerJoinedAgreement, stream: 'partner' },
+  PartnerLeftAgreement: { version: 1, schema: PartnerLeftAgreement, stream: 'partner' },
+  ServiceCapacityChanged: { version: 1, schema: ServiceCapacityChanged, stream: 'partner' },
+  ReferredToPartner: { version: 1, schema: ReferredToPartner, stream: 'referral' },
+  ReferralAccepted: { version: 1, schema: ReferralAccepted, stream: 'referral' },
+  ReferralDeclined: { version: 1, schema: ReferralDeclined, stream: 'referral' },
+  ServiceStarted: { version: 1, schema: ServiceStarted, stream: 'referral' },
+  ServiceCompleted: { version: 1, schema: ServiceCompleted, stream: 'referral' },
+  ReferralCancelled: { version: 1, schema: ReferralCancelled, stream: 'referral' },
+  ReferralOverdue: { version: 1, schema: ReferralOverdue, stream: 'referral' },
+  CaseHistoryRead: { version: 1, schema: CaseHistoryRead, stream: 'audit' },
+} as const;
+
+export type CatalogV1 = typeof catalogV1;
+export type EventType = keyof CatalogV1;
+export type EventData<T extends EventType> = z.infer<CatalogV1[T]['schema']>;
+export const EVENT_TYPES = Object.keys(catalogV1) as EventType[];
+export type StreamCategory = CatalogV1[EventType]['stream'];

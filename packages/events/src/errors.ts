@@ -1,0 +1,82 @@
+/**
+ * The one error hierarchy of OneStop. Every error a caller can act on is a
+ * OneStopError with a stable `code` and the HTTP status it maps to; the kit
+ * turns it into an RFC 9457 problem+json response, consumers into a DLQ reason.
+ */
+export class OneStopError extends Error {
+  constructor(
+    /** stable machine-readable code, e.g. `wrong_expected_version` */
+    readonly code: string,
+    message: string,
+    /** HTTP status it maps to */
+    readonly status: number,
+    /** extra members of the problem document */
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export interface FieldIssue {
+  /** dotted path of the invalid field, e.g. `data.pii.iv` */
+  path: string;
+  message: string;
+}
+
+/** Input that does not have the required shape (HTTP 400, DLQ reason `invalid`). */
+export class ValidationError extends OneStopError {
+  constructor(
+    message: string,
+    readonly issues: FieldIssue[],
+  ) {
+    super('validation_failed', message, 400, { issues });
+  }
+}
+
+/** A well-formed command that a business rule refuses (HTTP 422). */
+export class RuleViolation extends OneStopError {
+  constructor(code: string, message: string, details: Record<string, unknown> = {}) {
+    super(code, message, 422, details);
+  }
+}
+
+/** The command conflicts with the current state (HTTP 409). */
+export class ConflictError extends OneStopError {
+  constructor(code: string, message: string, details: Record<string, unknown> = {}) {
+    super(code, message, 409, details);
+  }
+}
+
+export class NotFoundError extends OneStopError {
+  constructor(what: string, id: string) {
+    super('not_found', `${what} ${id} not found`, 404, { resource: what, id });
+  }
+}
+
+export class UnauthorizedError extends OneStopError {
+  constructor(message = 'a valid bearer token is required') {
+    super('unauthorized', message, 401);
+  }
+}
+
+export class ForbiddenError extends OneStopError {
+  constructor(message = 'this role may not do that') {
+    super('forbidden', message, 403);
+  }
+}
+
+/** Optimistic concurrency: the stream is not at the revision the writer expected. */
+export class WrongExpectedVersion extends ConflictError {
+  constructor(
+    readonly streamId: string,
+    readonly expected: string | number,
+    readonly actual: number,
+  ) {
+    super(
+      'wrong_expected_version',
+      `stream ${streamId} is at revision ${actual}, expected ${String(expected)}`,
+      { streamId, expected, actual },
+    );
+  }
+}

@@ -1,0 +1,39 @@
+import type { StreamCategory } from './catalog.js';
+
+/** Kafka topics of DESIGN §5. */
+export const TOPICS = {
+  intake: 'onestop.intake.v1',
+  assessment: 'onestop.assessment.v1',
+  referral: 'onestop.referral.v1',
+  directory: 'onestop.directory.v1',
+  /** read-audit events (CaseHistoryRead); not in DESIGN §5's table, see README */
+  audit: 'onestop.audit.v1',
+  dlq: 'onestop.dlq.v1',
+} as const;
+
+const topicByCategory: Record<StreamCategory, string> = {
+  person: TOPICS.intake,
+  assessment: TOPICS.assessment,
+  referral: TOPICS.referral,
+  partner: TOPICS.directory,
+  audit: TOPICS.audit,
+};
+
+/** The internal topic for a stream category, or undefined for streams that stay in the store. */
+export function topicForStream(streamId: string): string | undefined {
+  const category = streamId.slice(0, streamId.indexOf('-'));
+  return (topicByCategory as Record<string, string>)[category];
+}
+
+/** What one partner may see: its referrals, id-only. */
+export const partnerReferralsTopic = (partnerId: string): string =>
+  `onestop.partner.${partnerId}.referrals.v1`;
+/** That partner's answers (accept/decline/start/complete). */
+export const partnerResponsesTopic = (partnerId: string): string =>
+  `onestop.partner.${partnerId}.responses.v1`;
+
+/** The category part of a stream id: `person-…` → `person`. */
+export function streamCategory(streamId: string): string {
+  const i = streamId.indexOf('-');
+  return i < 0 ? streamId : streamId.slice(0, i);
+}

@@ -1,0 +1,91 @@
+import type { RawEnvelope, RawRecordedEvent } from '@onestop/events';
+
+/** `n` (the revision of the last event, 0-based), or one of the special expectations. */
+export type ExpectedRevision = 'any' | 'no_stream' | 'stream_exists' | number;
+
+export interface AppendResult {
+  /** revision of the stream after the append: pass it as `expected` next time */
+  nextExpectedRevision: number;
+  /** global positions of the appended events, in order */
+  globalPositions: number[];
+  /** true when these event ids were already stored: the first result is returned, nothing is stored twice */
+  replayed: boolean;
+}
+
+export interface ReadStreamOptions {
+  direction?: 'forwards' | 'backwards';
+  /** revision to start from (inclusive); default: the first (forwards) or last (backwards) */
+  fromRevision?: number;
+  maxCount?: number;
+}
+
+export interface LogFilter {
+  /** only these event types */
+  types?: readonly string[];
+  /** only streams whose id starts with this, e.g. `person-` */
+  streamPrefix?: string;
+}
+
+export interface ReadAllOptions extends LogFilter {
+  /** exclusive: events after this global position; default 0 (from the start) */
+  after?: number;
+  maxCount?: number;
+}
+
+export interface SubscribeOptions {
+  /** exclusive start position; ignored when `checkpoint` has a stored value */
+  from?: number;
+  /** named checkpoint: loaded on start, saved after every handled batch */
+  checkpoint?: string;
+  filter?: LogFilter;
+  batchSize?: number;
+  /** called with each batch in global order; a throw retries the same batch (nothing is skipped) */
+  handle(events: RawRecordedEvent[]): Promise<void>;
+  onError?(error: unknown): void;
+}
+
+export interface Subscription {
+  /** global position of the last event handled (or skipped by the filter) */
+  readonly position: number;
+  /** resolves once the subscription has handled everything up to `position` */
+  reached(position: number, timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export type VerifyResult =
+  | { ok: true; streamId: string; events: number; headHash: string | null }
+  | {
+      ok: false;
+      streamId: string;
+      events: number;
+      /** the first stream position whose link does not hold */
+      brokenAt: number;
+      reason: 'hash_mismatch' | 'prev_hash_mismatch' | 'position_gap';
+    };
+
+export interface StreamHead {
+  streamId: string;
+  revision: number;
+  hash: string;
+  globalPosition: number;
+}
+
+/** The event store port (DESIGN §1): source of truth and outbox. */
+export interface EventStore {
+  /** Appends events to a stream if it is at the expected revision; idempotent on event ids. */
+  append(streamId: string, events: readonly RawEnvelope[], expected: ExpectedRevision): Promise<AppendResult>;
+  readStream(streamId: string, options?: ReadStreamOptions): Promise<RawRecordedEvent[]>;
+  /** Reads the global log in order, gap-safe: nothing can later appear before what it returns. */
+  readAll(options?: ReadAllOptions): Promise<RawRecordedEvent[]>;
+  /** Catch-up then live subscription to the global log. */
+  subscribeToAll(options: SubscribeOptions): Subscription;
+  loadCheckpoint(name: string): Promise<number | undefined>;
+  saveCheckpoint(name: string, position: number): Promise<void>;
+  /** Recomputes a stream's hash chain and reports the first broken link. */
+  verifyStream(streamId: string): Promise<VerifyResult>;
+  /** The last event of every stream whose last event is at or before `atPosition`. */
+  streamHeads(atPosition?: number): Promise<StreamHead[]>;
+  /** The highest global position a reader can safely see now. */
+  headPosition(): Promise<number>;
+  close(): Promise<void>;
+}

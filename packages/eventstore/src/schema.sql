@@ -1,0 +1,123 @@
+-- OneStop event store: the SQL is the specification.
+-- One table holds every event of every stream; one function appends.
+-- Shared by the PostgreSQL adapter (pg) and the embedded adapter (PGlite).
+
+CREATE SCHEMA IF NOT EXISTS eventstore;
+
+-- CACHE 1 (the default) matters: a per-session cache would hand out positions
+-- out of order and break the gap-safe reading described below.
+CREATE SEQUENCE IF NOT EXISTS eventstore.global_position_seq AS bigint CACHE 1;
+
+CREATE TABLE IF NOT EXISTS eventstore.events (
+  -- the global log order; also the primary key, so reading the log is an index range scan
+  global_position bigint PRIMARY KEY,
+  -- the writing transaction; compared with the snapshot xmin for gap-safe reading
+  transaction_id  xid8   NOT NULL,
+  stream_id       text   NOT NULL,
+  stream_position bigint NOT NULL,
+  event_id        uuid   NOT NULL,
+  event_type      text   NOT NULL,
+  schema_version  int    NOT NULL,
+  data            jsonb  NOT NULL,
+  -- the rest of the envelope: source, time, partitionKey, correlationId, causationId, actor
+  metadata        jsonb  NOT NULL,
+  prev_hash       bytea,
+  hash            bytea  NOT NULL,
+  -- optimistic concurrency: two writers cannot both create position n of a stream
+  CONSTRAINT events_stream_position_uq UNIQUE (stream_id, stream_position),
+  -- idempotent appends: an event id is stored once
+  CONSTRAINT events_event_id_uq UNIQUE (event_id)
+);
+
+-- Named checkpoints of subscribers (the relay, embedded consumer groups).
+CREATE TABLE IF NOT EXISTS eventstore.checkpoints (
+  name       text PRIMARY KEY,
+  position   bigint NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- append(stream, expected, events) → (next_revision, global_positions, replayed)
+--
+-- expected: n >= 0 exact revision, -1 no_stream, -2 any, -3 stream_exists.
+-- events:   jsonb array of {id, type, version, data, metadata, canonical};
+--           canonical is the canonical envelope text the hash chain covers.
+--
+-- Gap-safe global order. A subscriber reads events in global_position order,
+-- but only those whose transaction_id is below the xmin of its snapshot: every
+-- transaction below xmin has finished, so nothing can still appear behind them.
+-- That is only sound if positions grow with transaction ids, so both are taken
+-- together under a short advisory lock (held for microseconds, not until commit,
+-- so commits still overlap). This requires the append to be the first write of
+-- its transaction: an earlier write would have taken a transaction id outside
+-- the lock, and the function refuses that.
+CREATE OR REPLACE FUNCTION eventstore.append(p_stream_id text, p_expected bigint, p_events jsonb)
+RETURNS TABLE (next_revision bigint, global_positions bigint[], replayed boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_count     int := jsonb_array_length(p_events);
+  v_ids       uuid[];
+  v_found     int;
+  v_streams   int;
+  v_head      bigint;
+  v_head_hash bytea;
+  v_positions bigint[];
+  v_hashes    bytea[] := '{}';
+  v_prevs     bytea[] := '{}';
+  v_hash      bytea;
+BEGIN
+  IF v_count = 0 THEN
+    RAISE EXCEPTION 'nothing to append' USING ERRCODE = '22023';
+  END IF;
+  IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+    RAISE EXCEPTION 'eventstore.append must be the first write of its transaction' USING ERRCODE = '25000';
+  END IF;
+
+  -- Idempotent retry: the same event ids again return the first result.
+  SELECT array_agg((e->>'id')::uuid) INTO v_ids FROM jsonb_array_elements(p_events) e;
+  SELECT count(*), count(DISTINCT stream_id) INTO v_found, v_streams
+    FROM eventstore.events WHERE event_id = ANY (v_ids);
+  IF v_found > 0 THEN
+    IF v_found = v_count AND v_streams = 1 AND EXISTS (
+         SELECT 1 FROM eventstore.events WHERE event_id = v_ids[1] AND stream_id = p_stream_id) THEN
+      RETURN QUERY
+        SELECT max(ev.stream_position), array_agg(ev.global_position ORDER BY ev.global_position), true
+        FROM eventstore.events ev WHERE ev.event_id = ANY (v_ids);
+      RETURN;
+    END IF;
+    RAISE EXCEPTION 'some of these event ids are already stored, with other events or in another stream'
+      USING ERRCODE = 'P0422';
+  END IF;
+
+  SELECT ev.stream_position, ev.hash INTO v_head, v_head_hash
+    FROM eventstore.events ev WHERE ev.stream_id = p_stream_id
+    ORDER BY ev.stream_position DESC LIMIT 1;
+  v_head := coalesce(v_head, -1);
+  IF (p_expected >= -1 AND v_head <> p_expected) OR (p_expected = -3 AND v_head = -1) THEN
+    RAISE EXCEPTION 'wrong expected version' USING ERRCODE = 'P0409', DETAIL = v_head::text;
+  END IF;
+
+  -- The short critical section: transaction id and positions, in the same order.
+  PERFORM pg_advisory_lock(7411065);
+  PERFORM pg_current_xact_id();
+  SELECT array_agg(p ORDER BY p) INTO v_positions
+    FROM (SELECT nextval('eventstore.global_position_seq') AS p FROM generate_series(1, v_count)) s;
+  PERFORM pg_advisory_unlock(7411065);
+
+  -- Per-stream hash chain: hash = SHA-256(prev_hash ‖ stream_position ‖ canonical envelope).
+  v_hash := v_head_hash;
+  FOR i IN 1 .. v_count LOOP
+    v_prevs := array_append(v_prevs, v_hash);
+    v_hash := sha256(coalesce(v_hash, ''::bytea) || int8send(v_head + i)
+                     || convert_to(p_events -> (i - 1) ->> 'canonical', 'UTF8'));
+    v_hashes := array_append(v_hashes, v_hash);
+  END LOOP;
+
+  INSERT INTO eventstore.events (global_position, transaction_id, stream_id, stream_position, event_id,
+                                 event_type, schema_version, data, metadata, prev_hash, hash)
+  SELECT v_positions[o], pg_current_xact_id(), p_stream_id, v_head + o, (e->>'id')::uuid,
+         e->>'type', (e->>'version')::int, e->'data', e->'metadata', v_prevs[o], v_hashes[o]
+  FROM jsonb_array_elements(p_events) WITH ORDINALITY AS t(e, o);
+
+  RETURN QUERY SELECT v_head + v_count, v_positions, false;
+END
+$$;

@@ -1,0 +1,306 @@
+import { readFileSync } from 'node:fs';
+import {
+  EnvelopeSchema,
+  ValidationError,
+  WrongExpectedVersion,
+  canonicalEnvelope,
+  type RawEnvelope,
+  type RawRecordedEvent,
+} from '@onestop/events';
+import type { Wakeup } from './catch-up.js';
+import { CatchUpSubscription } from './catch-up.js';
+import { verifyChain } from './chain.js';
+import { toHex, toNumber, type SqlDriver } from './driver.js';
+import type {
+  AppendResult,
+  EventStore,
+  ExpectedRevision,
+  ReadAllOptions,
+  ReadStreamOptions,
+  StreamHead,
+  SubscribeOptions,
+  Subscription,
+  VerifyResult,
+} from './port.js';
+
+const SCHEMA_SQL = readFileSync(new URL('./schema.sql', import.meta.url), 'utf8');
+const CHANNEL = 'eventstore_appended';
+const COLUMNS = `global_position, stream_id, stream_position, event_id, event_type, schema_version,
+  data, metadata, prev_hash, hash`;
+
+interface EventRow {
+  global_position: unknown;
+  stream_id: string;
+  stream_position: unknown;
+  event_id: string;
+  event_type: string;
+  schema_version: number;
+  data: unknown;
+  metadata: Omit<RawEnvelope, 'id' | 'type' | 'schemaVersion' | 'subject' | 'data'>;
+  prev_hash: unknown;
+  hash: unknown;
+}
+
+function toEvent(r: EventRow): RawRecordedEvent {
+  return {
+    id: r.event_id,
+    type: r.event_type,
+    schemaVersion: r.schema_version,
+    source: r.metadata.source,
+    subject: r.stream_id,
+    time: r.metadata.time,
+    partitionKey: r.metadata.partitionKey,
+    correlationId: r.metadata.correlationId,
+    causationId: r.metadata.causationId,
+    actor: r.metadata.actor,
+    data: r.data,
+    streamPosition: toNumber(r.stream_position),
+    globalPosition: toNumber(r.global_position),
+    hash: toHex(r.hash)!,
+    prevHash: toHex(r.prev_hash),
+  };
+}
+
+const EXPECTED_CODE: Record<string, number> = { no_stream: -1, any: -2, stream_exists: -3 };
+
+export interface SqlEventStoreOptions {
+  /** how often an idle subscriber looks anyway, for wake-ups nobody could signal (ms) */
+  pollIntervalMs?: number;
+}
+
+/**
+ * The event store on PostgreSQL SQL (schema.sql), shared by the pg and PGlite
+ * adapters: one statement per append, gap-safe reads, LISTEN/NOTIFY wake-ups.
+ */
+export class SqlEventStore implements EventStore {
+  private readonly local = new Set<Wakeup>();
+  private unlisten: Promise<() => Promise<void>> | undefined;
+  private notifying = false;
+  private notifyAgain = false;
+  private readonly subscriptions = new Set<Subscription>();
+
+  constructor(
+    readonly driver: SqlDriver,
+    private readonly options: SqlEventStoreOptions = {},
+  ) {}
+
+  /** Creates or updates the schema; safe to run from several processes at once. */
+  async migrate(): Promise<void> {
+    await this.driver.transaction(async (q) => {
+      await q('SELECT pg_advisory_xact_lock(7411066)');
+      for (const statement of splitSql(SCHEMA_SQL)) await q(statement);
+    });
+  }
+
+  async append(streamId: string, events: readonly RawEnvelope[], expected: ExpectedRevision): Promise<AppendResult> {
+    if (events.length === 0) throw new ValidationError('nothing to append', [{ path: 'events', message: 'empty' }]);
+    const payload = events.map((e, i) => {
+      const env = EnvelopeSchema.safeParse(e);
+      if (!env.success) {
+        throw new ValidationError(
+          `event ${i} has an invalid envelope`,
+          env.error.issues.map((x) => ({ path: [`events[${i}]`, ...x.path.map(String)].join('.'), message: x.message })),
+        );
+      }
+      if (e.subject !== streamId) {
+        throw new ValidationError('subject must be the stream id', [{ path: `events[${i}].subject`, message: `expected ${streamId}` }]);
+      }
+      const { id, type, schemaVersion, data, subject: _s, ...metadata } = e;
+      return { id, type, version: schemaVersion, data, metadata, canonical: canonicalEnvelope(e) };
+    });
+    const code = typeof expected === 'number' ? expected : EXPECTED_CODE[expected];
+    if (code === undefined || (typeof expected === 'number' && (!Number.isInteger(expected) || expected < 0))) {
+      throw new ValidationError('bad expected revision', [{ path: 'expected', message: String(expected) }]);
+    }
+    const json = JSON.stringify(payload);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const rows = await this.driver.query<{ next_revision: unknown; global_positions: unknown[]; replayed: boolean }>(
+          'SELECT next_revision, global_positions, replayed FROM eventstore.append($1, $2, $3::jsonb)',
+          [streamId, code, json],
+          'eventstore_append',
+        );
+        const row = rows[0]!;
+        const result = {
+          nextExpectedRevision: toNumber(row.next_revision),
+          globalPositions: parseBigintArray(row.global_positions),
+          replayed: row.replayed,
+        };
+        if (!result.replayed) this.signalAppended();
+        return result;
+      } catch (e) {
+        const err = e as { code?: string; detail?: string; message?: string };
+        if (err.code === 'P0409') throw new WrongExpectedVersion(streamId, expected, Number(err.detail));
+        if (err.code === 'P0422') {
+          throw new ValidationError(err.message ?? 'event ids already stored', [{ path: 'events.id', message: 'already stored' }]);
+        }
+        // A concurrent writer took the same stream position (or event id) first:
+        // the retry sees its result, so it becomes an idempotent replay (same
+        // ids), a WrongExpectedVersion with the actual revision, or (for `any`)
+        // an append after it.
+        if (err.code === '23505' && attempt < 20) continue;
+        throw e;
+      }
+    }
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RawRecordedEvent[]> {
+    const backwards = options.direction === 'backwards';
+    const from = options.fromRevision ?? (backwards ? Number.MAX_SAFE_INTEGER : 0);
+    const rows = await this.driver.query<EventRow>(
+      `SELECT ${COLUMNS} FROM eventstore.events
+        WHERE stream_id = $1 AND stream_position ${backwards ? '<=' : '>='} $2
+        ORDER BY stream_position ${backwards ? 'DESC' : 'ASC'} LIMIT $3`,
+      [streamId, from, options.maxCount ?? 1_000_000],
+      backwards ? 'eventstore_read_stream_bw' : 'eventstore_read_stream_fw',
+    );
+    return rows.map(toEvent);
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<RawRecordedEvent[]> {
+    const rows = await this.driver.query<EventRow>(
+      `SELECT ${COLUMNS} FROM eventstore.events
+        WHERE global_position > $1
+          AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          AND ($3::text[] IS NULL OR event_type = ANY ($3::text[]))
+          AND ($4::text IS NULL OR starts_with(stream_id, $4::text))
+        ORDER BY global_position LIMIT $2`,
+      [options.after ?? 0, options.maxCount ?? 1000, options.types ?? null, options.streamPrefix ?? null],
+      'eventstore_read_all_filtered',
+    );
+    return rows.map(toEvent);
+  }
+
+  /** One gap-safe page of the global log: only events of transactions older than every running one. */
+  private async readPage(after: number, limit: number): Promise<RawRecordedEvent[]> {
+    const rows = await this.driver.query<EventRow>(
+      `SELECT ${COLUMNS} FROM eventstore.events
+        WHERE global_position > $1 AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY global_position LIMIT $2`,
+      [after, limit],
+      'eventstore_read_all',
+    );
+    return rows.map(toEvent);
+  }
+
+  subscribeToAll(options: SubscribeOptions): Subscription {
+    this.unlisten ??= this.driver.listen(CHANNEL, () => this.wakeLocal());
+    const sub = new CatchUpSubscription(
+      {
+        readPage: (after, limit) => this.readPage(after, limit),
+        loadCheckpoint: (n) => this.loadCheckpoint(n),
+        saveCheckpoint: (n, p) => this.saveCheckpoint(n, p),
+        onAppended: (w) => {
+          this.local.add(w);
+          return () => this.local.delete(w);
+        },
+        pollIntervalMs: this.options.pollIntervalMs ?? 1000,
+      },
+      options,
+    );
+    this.subscriptions.add(sub);
+    return sub;
+  }
+
+  private wakeLocal(): void {
+    for (const w of this.local) w.notify();
+  }
+
+  /** Wakes local subscribers at once and other processes through one coalesced NOTIFY. */
+  private signalAppended(): void {
+    this.wakeLocal();
+    if (this.notifying) {
+      this.notifyAgain = true;
+      return;
+    }
+    this.notifying = true;
+    const send = (): void => {
+      this.notifyAgain = false;
+      this.driver
+        .notify(CHANNEL)
+        .catch(() => undefined) // idle subscribers poll anyway; a lost wake-up only delays them
+        .finally(() => {
+          if (this.notifyAgain) send();
+          else this.notifying = false;
+        });
+    };
+    send();
+  }
+
+  async loadCheckpoint(name: string): Promise<number | undefined> {
+    const rows = await this.driver.query<{ position: unknown }>(
+      'SELECT position FROM eventstore.checkpoints WHERE name = $1',
+      [name],
+      'eventstore_load_checkpoint',
+    );
+    return rows[0] ? toNumber(rows[0].position) : undefined;
+  }
+
+  async saveCheckpoint(name: string, position: number): Promise<void> {
+    await this.driver.query(
+      `INSERT INTO eventstore.checkpoints (name, position) VALUES ($1, $2)
+       ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = now()`,
+      [name, position],
+      'eventstore_save_checkpoint',
+    );
+  }
+
+  async verifyStream(streamId: string): Promise<VerifyResult> {
+    return verifyChain(streamId, await this.readStream(streamId));
+  }
+
+  async streamHeads(atPosition?: number): Promise<StreamHead[]> {
+    const rows = await this.driver.query<{ stream_id: string; stream_position: unknown; hash: unknown; global_position: unknown }>(
+      `SELECT DISTINCT ON (stream_id) stream_id, stream_position, hash, global_position
+         FROM eventstore.events
+        WHERE global_position <= $1 AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY stream_id, stream_position DESC`,
+      [atPosition ?? Number.MAX_SAFE_INTEGER],
+    );
+    return rows.map((r) => ({
+      streamId: r.stream_id,
+      revision: toNumber(r.stream_position),
+      hash: toHex(r.hash)!,
+      globalPosition: toNumber(r.global_position),
+    }));
+  }
+
+  async headPosition(): Promise<number> {
+    const rows = await this.driver.query<{ p: unknown }>(
+      `SELECT coalesce(max(global_position), 0) AS p FROM eventstore.events
+        WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())`,
+    );
+    return toNumber(rows[0]!.p);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.subscriptions].map((s) => s.stop()));
+    if (this.unlisten) await (await this.unlisten)().catch(() => undefined);
+    await this.driver.close();
+  }
+}
+
+function parseBigintArray(v: unknown): number[] {
+  if (Array.isArray(v)) return v.map(toNumber);
+  // pg returns int8[] as the text '{1,2,3}' unless a parser is registered
+  return String(v).replace(/[{}]/g, '').split(',').filter(Boolean).map(Number);
+}
+
+/** Splits schema.sql into statements, keeping $$-quoted function bodies whole. */
+export function splitSql(sql: string): string[] {
+  const out: string[] = [];
+  let buf = '';
+  let inDollar = false;
+  for (const line of sql.split('\n')) {
+    if (!inDollar && /^\s*--/.test(line)) continue;
+    buf += `${line}\n`;
+    const dollars = line.match(/\$\$/g)?.length ?? 0;
+    if (dollars % 2 === 1) inDollar = !inDollar;
+    if (!inDollar && /;\s*$/.test(line)) {
+      out.push(buf.trim());
+      buf = '';
+    }
+  }
+  if (buf.trim()) out.push(buf.trim());
+  return out;
+}

@@ -1,0 +1,329 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WrongExpectedVersion, type RawEnvelope, type RawRecordedEvent } from '@onestop/events';
+import type { EventStore } from '../src/index.js';
+
+/** What each adapter under contract provides. */
+export interface ContractSubject {
+  store: EventStore;
+  /** a second store instance on the same data (another process, as far as the store can tell) */
+  secondStore?: EventStore;
+  /** raw SQL behind the store's back (tampering) */
+  sql(text: string, params?: unknown[]): Promise<unknown[]>;
+  /** appends one event in a transaction that stays open for `holdMs` after taking its position */
+  slowAppend(streamId: string, event: RawEnvelope, holdMs: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+let seq = 0;
+/** A minimal valid envelope for stream `streamId`. */
+export function ev(streamId: string, data: Record<string, unknown> = {}, type = 'TestHappened'): RawEnvelope {
+  seq += 1;
+  return {
+    id: randomUUID(),
+    type,
+    schemaVersion: 1,
+    source: '/onestop/test',
+    subject: streamId,
+    time: new Date(Date.UTC(2026, 10, 26, 10, 0, 0, seq % 1000)).toISOString(),
+    partitionKey: streamId,
+    correlationId: `c-${seq}`,
+    causationId: null,
+    actor: { id: 'tester', role: 'system' },
+    data: { seq, ...data },
+  };
+}
+
+const sid = (prefix = 'test') => `${prefix}-${randomUUID()}`;
+
+/** The behaviour every EventStore adapter must have (DESIGN §1, issue "Foundation"). */
+export function eventStoreContract(name: string, open: () => Promise<ContractSubject>, scale = { appends: 10_000 }): void {
+  describe(`EventStore contract: ${name}`, () => {
+    let s: ContractSubject;
+    beforeAll(async () => {
+      s = await open();
+    });
+    afterAll(async () => {
+      await s?.close();
+    });
+
+    describe('append and read a stream', () => {
+      it('appends to a new stream with no_stream and reads it back in order', async () => {
+        const id = sid();
+        const events = [ev(id, { n: 1 }), ev(id, { n: 2 }), ev(id, { n: 3 })];
+        const r = await s.store.append(id, events, 'no_stream');
+        expect(r.nextExpectedRevision).toBe(2);
+        expect(r.replayed).toBe(false);
+        expect(r.globalPositions).toHaveLength(3);
+        expect([...r.globalPositions].sort((a, b) => a - b)).toEqual(r.globalPositions);
+        const read = await s.store.readStream(id);
+        expect(read.map((e) => e.id)).toEqual(events.map((e) => e.id));
+        expect(read.map((e) => e.streamPosition)).toEqual([0, 1, 2]);
+        expect(read.map((e) => e.globalPosition)).toEqual(r.globalPositions);
+        expect(read[1]).toMatchObject({ type: 'TestHappened', data: events[1]!.data, actor: events[1]!.actor, time: events[1]!.time });
+        expect(read[0]!.prevHash).toBeNull();
+        expect(read[1]!.prevHash).toBe(read[0]!.hash);
+      });
+
+      it('honours every expected revision and reports expected and actual on conflict', async () => {
+        const id = sid();
+        await expect(s.store.append(id, [ev(id)], 'stream_exists')).rejects.toMatchObject({
+          code: 'wrong_expected_version', expected: 'stream_exists', actual: -1,
+        });
+        await expect(s.store.append(id, [ev(id)], 3)).rejects.toBeInstanceOf(WrongExpectedVersion);
+        expect((await s.store.append(id, [ev(id)], 'no_stream')).nextExpectedRevision).toBe(0);
+        await expect(s.store.append(id, [ev(id)], 'no_stream')).rejects.toMatchObject({ expected: 'no_stream', actual: 0 });
+        expect((await s.store.append(id, [ev(id)], 0)).nextExpectedRevision).toBe(1);
+        await expect(s.store.append(id, [ev(id)], 0)).rejects.toMatchObject({ expected: 0, actual: 1 });
+        expect((await s.store.append(id, [ev(id)], 'stream_exists')).nextExpectedRevision).toBe(2);
+        expect((await s.store.append(id, [ev(id), ev(id)], 'any')).nextExpectedRevision).toBe(4);
+        expect(await s.store.readStream(id)).toHaveLength(5);
+      });
+
+      it('refuses an event whose subject is another stream, and an empty append', async () => {
+        const id = sid();
+        await expect(s.store.append(id, [ev(sid())], 'any')).rejects.toMatchObject({ code: 'validation_failed' });
+        await expect(s.store.append(id, [], 'any')).rejects.toMatchObject({ code: 'validation_failed' });
+        expect(await s.store.readStream(id)).toEqual([]);
+      });
+
+      it('is idempotent: the same event ids again return the first result and store nothing twice', async () => {
+        const id = sid();
+        const events = [ev(id), ev(id)];
+        const first = await s.store.append(id, events, 'no_stream');
+        const again = await s.store.append(id, events, 'no_stream');
+        expect(again).toEqual({ ...first, replayed: true });
+        const withAny = await s.store.append(id, events, 'any');
+        expect(withAny.globalPositions).toEqual(first.globalPositions);
+        expect(await s.store.readStream(id)).toHaveLength(2);
+        // the same ids in another stream are refused, not silently dropped
+        const other = sid();
+        await expect(s.store.append(other, events.map((e) => ({ ...e, subject: other })), 'any')).rejects.toMatchObject({
+          code: 'validation_failed',
+        });
+      });
+
+      it('reads backwards and from a revision', async () => {
+        const id = sid();
+        await s.store.append(id, [0, 1, 2, 3, 4].map((n) => ev(id, { n })), 'no_stream');
+        const fw = await s.store.readStream(id, { fromRevision: 2, maxCount: 2 });
+        expect(fw.map((e) => e.streamPosition)).toEqual([2, 3]);
+        const bw = await s.store.readStream(id, { direction: 'backwards', maxCount: 2 });
+        expect(bw.map((e) => e.streamPosition)).toEqual([4, 3]);
+        const bwFrom = await s.store.readStream(id, { direction: 'backwards', fromRevision: 1 });
+        expect(bwFrom.map((e) => e.streamPosition)).toEqual([1, 0]);
+      });
+    });
+
+    describe('the global log', () => {
+      it('reads from a position with type and stream-prefix filters', async () => {
+        const start = await s.store.headPosition();
+        const a = sid('alpha');
+        const b = sid('beta');
+        await s.store.append(a, [ev(a, {}, 'One'), ev(a, {}, 'Two')], 'no_stream');
+        await s.store.append(b, [ev(b, {}, 'One')], 'no_stream');
+        const all = await s.store.readAll({ after: start });
+        expect(all.map((e) => e.subject)).toEqual([a, a, b]);
+        expect((await s.store.readAll({ after: start, types: ['One'] })).map((e) => e.subject)).toEqual([a, b]);
+        expect((await s.store.readAll({ after: start, streamPrefix: 'beta-' })).map((e) => e.subject)).toEqual([b]);
+        expect(await s.store.readAll({ after: start, maxCount: 1 })).toHaveLength(1);
+        expect(await s.store.headPosition()).toBe(all[2]!.globalPosition);
+      });
+
+      it('reports stream heads as of a global position', async () => {
+        const a = sid('heads');
+        const r1 = await s.store.append(a, [ev(a)], 'no_stream');
+        const r2 = await s.store.append(a, [ev(a)], 0);
+        const at1 = (await s.store.streamHeads(r1.globalPositions[0])).find((h) => h.streamId === a);
+        const now = (await s.store.streamHeads()).find((h) => h.streamId === a);
+        expect(at1).toMatchObject({ revision: 0, globalPosition: r1.globalPositions[0] });
+        expect(now).toMatchObject({ revision: 1, globalPosition: r2.globalPositions[0] });
+      });
+    });
+
+    describe('concurrency', () => {
+      it('32 concurrent writers on overlapping streams: exactly the winners are stored, every loser gets WrongExpectedVersion', async () => {
+        const streams = Array.from({ length: 8 }, () => sid('race'));
+        const won = new Map<string, string[]>(streams.map((x) => [x, []]));
+        let losers = 0;
+        const other: unknown[] = [];
+        await Promise.all(
+          Array.from({ length: 32 }, async (_, w) => {
+            const stream = streams[w % streams.length]!;
+            for (let round = 0; round < 15; round++) {
+              const head = await s.store.readStream(stream, { direction: 'backwards', maxCount: 1 });
+              const expected = head[0]?.streamPosition ?? 'no_stream';
+              const e = ev(stream, { w, round });
+              try {
+                await s.store.append(stream, [e], expected);
+                won.get(stream)!.push(e.id);
+              } catch (err) {
+                if (err instanceof WrongExpectedVersion) losers += 1;
+                else other.push(err);
+              }
+            }
+          }),
+        );
+        expect(other).toEqual([]);
+        let winners = 0;
+        for (const stream of streams) {
+          const stored = await s.store.readStream(stream);
+          expect(stored.map((e) => e.id).sort()).toEqual([...won.get(stream)!].sort());
+          expect(stored.map((e) => e.streamPosition)).toEqual(stored.map((_, i) => i));
+          expect((await s.store.verifyStream(stream)).ok).toBe(true);
+          winners += stored.length;
+        }
+        expect(winners + losers).toBe(32 * 15);
+        expect(winners).toBeGreaterThan(0);
+      });
+
+      it(`a subscriber during ${scale.appends} concurrent appends, with a slow early transaction, gets every event once in global order`, async () => {
+        const start = await s.store.headPosition();
+        const prefix = `gap${randomUUID().slice(0, 8)}`;
+        const seen: RawRecordedEvent[] = [];
+        const sub = s.store.subscribeToAll({
+          from: start,
+          filter: { streamPrefix: `${prefix}-` },
+          handle: async (events) => void seen.push(...events),
+        });
+        const slowStream = `${prefix}-slow`;
+        const slowEvent = ev(slowStream, { slow: true });
+        const writer = s.secondStore ?? s.store;
+        // the slow transaction takes its (early) position first, then holds it uncommitted
+        const slow = s.slowAppend(slowStream, slowEvent, 1500);
+        await new Promise((r) => setTimeout(r, 100));
+        const writers = 16;
+        const per = scale.appends / writers;
+        await Promise.all(
+          Array.from({ length: writers }, async (_, w) => {
+            for (let i = 0; i < per; i++) {
+              const stream = `${prefix}-${w}-${i % 10}`;
+              await writer.append(stream, [ev(stream, { w, i })], 'any');
+            }
+          }),
+        );
+        await slow;
+        const head = await s.store.headPosition();
+        await sub.reached(head, 60_000);
+        await sub.stop();
+        const stored = await s.store.readAll({ after: start, streamPrefix: `${prefix}-`, maxCount: 1_000_000 });
+        expect(stored).toHaveLength(scale.appends + 1);
+        const ids = seen.map((e) => e.id);
+        expect(new Set(ids).size).toBe(ids.length);
+        expect(ids).toEqual(stored.map((e) => e.id));
+        expect(ids).toContain(slowEvent.id);
+        for (let i = 1; i < seen.length; i++) expect(seen[i]!.globalPosition).toBeGreaterThan(seen[i - 1]!.globalPosition);
+      });
+    });
+
+    describe('subscriptions and checkpoints', () => {
+      it('resumes from its named checkpoint after a restart', async () => {
+        const prefix = `cp${randomUUID().slice(0, 8)}`;
+        const checkpoint = `test-${prefix}`;
+        const start = await s.store.headPosition();
+        await s.store.saveCheckpoint(checkpoint, start);
+        const a = `${prefix}-a`;
+        await s.store.append(a, [ev(a), ev(a), ev(a)], 'no_stream');
+        const first: string[] = [];
+        const sub1 = s.store.subscribeToAll({
+          checkpoint,
+          filter: { streamPrefix: `${prefix}-` },
+          handle: async (es) => void first.push(...es.map((e) => e.id)),
+        });
+        await sub1.reached(await s.store.headPosition());
+        await sub1.stop();
+        expect(first).toHaveLength(3);
+        expect(await s.store.loadCheckpoint(checkpoint)).toBe(sub1.position);
+
+        const later = [ev(a), ev(a)];
+        await s.store.append(a, later, 2);
+        const second: string[] = [];
+        const sub2 = s.store.subscribeToAll({
+          checkpoint,
+          filter: { streamPrefix: `${prefix}-` },
+          handle: async (es) => void second.push(...es.map((e) => e.id)),
+        });
+        await sub2.reached(await s.store.headPosition());
+        await sub2.stop();
+        expect(second).toEqual(later.map((e) => e.id));
+      });
+
+      it('retries a batch whose handler failed instead of skipping it', async () => {
+        const prefix = `retry${randomUUID().slice(0, 8)}`;
+        const a = `${prefix}-a`;
+        const start = await s.store.headPosition();
+        await s.store.append(a, [ev(a), ev(a)], 'no_stream');
+        let failures = 0;
+        const got: string[] = [];
+        const errors: unknown[] = [];
+        const sub = s.store.subscribeToAll({
+          from: start,
+          filter: { streamPrefix: `${prefix}-` },
+          handle: async (es) => {
+            if (failures < 2) {
+              failures += 1;
+              throw new Error('transient');
+            }
+            got.push(...es.map((e) => e.id));
+          },
+          onError: (e) => errors.push(e),
+        });
+        await sub.reached(await s.store.headPosition());
+        await sub.stop();
+        expect(errors).toHaveLength(2);
+        expect(got).toHaveLength(2);
+      });
+
+      it('wakes live subscribers without waiting for the safety poll', async () => {
+        const prefix = `live${randomUUID().slice(0, 8)}`;
+        const got: RawRecordedEvent[] = [];
+        const sub = s.store.subscribeToAll({
+          from: await s.store.headPosition(),
+          filter: { streamPrefix: `${prefix}-` },
+          handle: async (es) => void got.push(...es),
+        });
+        const a = `${prefix}-a`;
+        const r = await (s.secondStore ?? s.store).append(a, [ev(a)], 'no_stream');
+        await sub.reached(r.globalPositions[0]!, 10_000);
+        await sub.stop();
+        expect(got.map((e) => e.subject)).toEqual([a]);
+      });
+    });
+
+    describe('hash chain', () => {
+      it('verifies an untouched stream', async () => {
+        const id = sid('chain');
+        await s.store.append(id, [ev(id), ev(id)], 'no_stream');
+        await s.store.append(id, [ev(id)], 1);
+        expect(await s.store.verifyStream(id)).toMatchObject({ ok: true, events: 3 });
+      });
+
+      it('reports the first broken link after an UPDATE behind the store’s back', async () => {
+        const id = sid('chain');
+        await s.store.append(id, [ev(id, { amount: 1 }), ev(id, { amount: 2 }), ev(id, { amount: 3 })], 'no_stream');
+        await s.sql(
+          `UPDATE eventstore.events SET data = jsonb_set(data, '{amount}', '200') WHERE stream_id = $1 AND stream_position = 1`,
+          [id],
+        );
+        expect(await s.store.verifyStream(id)).toMatchObject({ ok: false, brokenAt: 1, reason: 'hash_mismatch' });
+      });
+
+      it('reports a deleted event as a gap', async () => {
+        const id = sid('chain');
+        await s.store.append(id, [ev(id), ev(id), ev(id)], 'no_stream');
+        await s.sql('DELETE FROM eventstore.events WHERE stream_id = $1 AND stream_position = 1', [id]);
+        expect(await s.store.verifyStream(id)).toMatchObject({ ok: false, brokenAt: 1, reason: 'position_gap' });
+      });
+
+      it('reports a re-hashed event whose link no longer matches its predecessor', async () => {
+        const id = sid('chain');
+        await s.store.append(id, [ev(id), ev(id)], 'no_stream');
+        await s.sql(
+          `UPDATE eventstore.events SET prev_hash = sha256('forged'::bytea) WHERE stream_id = $1 AND stream_position = 1`,
+          [id],
+        );
+        expect(await s.store.verifyStream(id)).toMatchObject({ ok: false, brokenAt: 1, reason: 'prev_hash_mismatch' });
+      });
+    });
+  });
+}

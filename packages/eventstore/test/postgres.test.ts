@@ -1,0 +1,75 @@
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '@onestop/testkit';
+import { canonicalEnvelope } from '@onestop/events';
+import { createPostgresEventStore } from '../src/index.js';
+import { ev, eventStoreContract } from './contract.js';
+
+let db: TestDatabase;
+
+eventStoreContract('PostgreSQL (pg)', async () => {
+  db = await createTestDatabase('es');
+  const store = await createPostgresEventStore({ connectionString: db.url, maxConnections: 24 });
+  const secondStore = await createPostgresEventStore({ connectionString: db.url, maxConnections: 8 });
+  const raw = new pg.Pool({ connectionString: db.url, max: 4 });
+  return {
+    store,
+    secondStore,
+    sql: async (text, params) => (await raw.query(text, params)).rows,
+    async slowAppend(streamId, event, holdMs) {
+      const c = await raw.connect();
+      try {
+        await c.query('BEGIN');
+        const { subject: _s, id, type, schemaVersion, data, ...metadata } = event;
+        await c.query('SELECT * FROM eventstore.append($1, -2, $2::jsonb)', [
+          streamId,
+          JSON.stringify([{ id, type, version: schemaVersion, data, metadata, canonical: canonicalEnvelope(event) }]),
+        ]);
+        await new Promise((r) => setTimeout(r, holdMs));
+        await c.query('COMMIT');
+      } finally {
+        c.release();
+      }
+    },
+    async close() {
+      await store.close();
+      await secondStore.close();
+      await raw.end();
+      await db.drop();
+    },
+  };
+});
+
+describe('PostgreSQL adapter specifics', () => {
+  it('refuses an append that is not the first write of its transaction (it would break gap-safe order)', async () => {
+    const tdb = await createTestDatabase('es');
+    const store = await createPostgresEventStore({ connectionString: tdb.url });
+    const c = new pg.Client({ connectionString: tdb.url });
+    await c.connect();
+    try {
+      await c.query('CREATE TABLE side (x int)');
+      await c.query('BEGIN');
+      await c.query('INSERT INTO side VALUES (1)');
+      const e = ev('test-first-write');
+      const { subject: _s, id, type, schemaVersion, data, ...metadata } = e;
+      await expect(
+        c.query('SELECT * FROM eventstore.append($1, -2, $2::jsonb)', [
+          'test-first-write',
+          JSON.stringify([{ id, type, version: schemaVersion, data, metadata, canonical: canonicalEnvelope(e) }]),
+        ]),
+      ).rejects.toThrow(/first write/);
+      await c.query('ROLLBACK');
+    } finally {
+      await c.end();
+      await store.close();
+      await tdb.drop();
+    }
+  });
+
+  it('migrates concurrently from several processes', async () => {
+    const tdb = await createTestDatabase('es');
+    const stores = await Promise.all([1, 2, 3].map(() => createPostgresEventStore({ connectionString: tdb.url })));
+    await Promise.all(stores.map((s) => s.close()));
+    await tdb.drop();
+  });
+});
