@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { catalogV1, type EventType } from './catalog.js';
-import { EnvelopeSchema, type OneStopEvent, type RawEnvelope } from './envelope.js';
+import { EnvelopeSchema, type OneStopEvent, type RawEnvelope, type RawRecordedEvent, type RecordedEvent } from './envelope.js';
 import { ValidationError, type FieldIssue } from './errors.js';
 
 export interface CatalogEntry {
@@ -119,4 +119,15 @@ export function parseEventOrThrow<T extends EventType = EventType>(raw: unknown)
   const r = catalog.parse(raw);
   if (!r.ok) throw r.error;
   return r.event as OneStopEvent<T>;
+}
+
+/**
+ * A stored event lifted to the current schema version of its type, trusting
+ * what the store holds (it was validated on append). Cheap when already current.
+ */
+export function liftRecorded<E extends RawRecordedEvent>(e: E): RecordedEvent {
+  const type = e.type;
+  if (!catalog.has(type) || e.schemaVersion >= catalog.entries[type].version) return e as unknown as RecordedEvent;
+  const data = catalog.upcast(type, e.schemaVersion, e.data);
+  return { ...e, schemaVersion: catalog.entries[type].version, data } as unknown as RecordedEvent;
 }

@@ -19,3 +19,34 @@ export const toNumber = (v: unknown): number => (typeof v === 'number' ? v : Num
 /** Normalises bytea values (Buffer or Uint8Array) to lowercase hex. */
 export const toHex = (v: unknown): string | null =>
   v == null ? null : Buffer.from(v as Uint8Array).toString('hex');
+
+/** Splits a schema script into statements, keeping $$-quoted function bodies whole. */
+export function splitSql(sql: string): string[] {
+  const out: string[] = [];
+  let buf = '';
+  let inDollar = false;
+  for (const line of sql.split('\n')) {
+    if (!inDollar && /^\s*--/.test(line)) continue;
+    buf += `${line}\n`;
+    const dollars = line.match(/\$\$/g)?.length ?? 0;
+    if (dollars % 2 === 1) inDollar = !inDollar;
+    if (!inDollar && /;\s*$/.test(line)) {
+      out.push(buf.trim());
+      buf = '';
+    }
+  }
+  if (buf.trim()) out.push(buf.trim());
+  return out;
+}
+
+/**
+ * Applies an idempotent schema script (CREATE … IF NOT EXISTS) in one
+ * transaction, under an advisory lock so processes starting together do not
+ * trip over each other's DDL.
+ */
+export async function applySchema(driver: SqlDriver, lockKey: number, script: string): Promise<void> {
+  await driver.transaction(async (q) => {
+    await q('SELECT pg_advisory_xact_lock($1)', [lockKey]);
+    for (const statement of splitSql(script)) await q(statement);
+  });
+}

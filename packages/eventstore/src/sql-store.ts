@@ -10,7 +10,7 @@ import {
 import type { Wakeup } from './catch-up.js';
 import { CatchUpSubscription } from './catch-up.js';
 import { verifyChain } from './chain.js';
-import { toHex, toNumber, type SqlDriver } from './driver.js';
+import { applySchema, toHex, toNumber, type SqlDriver } from './driver.js';
 import type {
   AppendResult,
   EventStore,
@@ -86,10 +86,7 @@ export class SqlEventStore implements EventStore {
 
   /** Creates or updates the schema; safe to run from several processes at once. */
   async migrate(): Promise<void> {
-    await this.driver.transaction(async (q) => {
-      await q('SELECT pg_advisory_xact_lock(7411066)');
-      for (const statement of splitSql(SCHEMA_SQL)) await q(statement);
-    });
+    await applySchema(this.driver, 7411066, SCHEMA_SQL);
   }
 
   async append(streamId: string, events: readonly RawEnvelope[], expected: ExpectedRevision): Promise<AppendResult> {
@@ -284,23 +281,4 @@ function parseBigintArray(v: unknown): number[] {
   if (Array.isArray(v)) return v.map(toNumber);
   // pg returns int8[] as the text '{1,2,3}' unless a parser is registered
   return String(v).replace(/[{}]/g, '').split(',').filter(Boolean).map(Number);
-}
-
-/** Splits schema.sql into statements, keeping $$-quoted function bodies whole. */
-export function splitSql(sql: string): string[] {
-  const out: string[] = [];
-  let buf = '';
-  let inDollar = false;
-  for (const line of sql.split('\n')) {
-    if (!inDollar && /^\s*--/.test(line)) continue;
-    buf += `${line}\n`;
-    const dollars = line.match(/\$\$/g)?.length ?? 0;
-    if (dollars % 2 === 1) inDollar = !inDollar;
-    if (!inDollar && /;\s*$/.test(line)) {
-      out.push(buf.trim());
-      buf = '';
-    }
-  }
-  if (buf.trim()) out.push(buf.trim());
-  return out;
 }

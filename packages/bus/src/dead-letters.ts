@@ -1,0 +1,46 @@
+import { applySchema, type SqlDriver } from '@onestop/eventstore';
+import type { DeadLetter } from './port.js';
+
+const SCHEMA = `
+CREATE SCHEMA IF NOT EXISTS bus;
+-- Messages a consumer could not handle, with the reason. Nothing is dropped:
+-- an operator fixes the cause and replays them.
+CREATE TABLE IF NOT EXISTS bus.dead_letters (
+  id         bigserial PRIMARY KEY,
+  consumer_group text NOT NULL,
+  reason     text NOT NULL,
+  origin     text NOT NULL,
+  message_key text,
+  payload    jsonb,
+  headers    jsonb NOT NULL DEFAULT '{}',
+  recorded_at timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (consumer_group, origin)
+);
+`;
+
+/** Dead letters kept in SQL (the embedded bus has no DLQ topic). */
+export class SqlDeadLetters {
+  constructor(private readonly db: SqlDriver) {}
+
+  async migrate(): Promise<void> {
+    await applySchema(this.db, 7411071, SCHEMA);
+  }
+
+  /** Records a dead letter once per (group, origin): redelivery does not duplicate it. */
+  async record(d: DeadLetter): Promise<void> {
+    await this.db.query(
+      `INSERT INTO bus.dead_letters (consumer_group, reason, origin, message_key, payload, headers)
+       VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb) ON CONFLICT (consumer_group, origin) DO NOTHING`,
+      [d.group, d.reason, d.origin, d.key, JSON.stringify(d.payload ?? null), JSON.stringify(d.headers)],
+    );
+  }
+
+  async list(group?: string, limit = 100): Promise<DeadLetter[]> {
+    const rows = await this.db.query<{ consumer_group: string; reason: string; origin: string; message_key: string | null; payload: unknown; headers: Record<string, string> }>(
+      `SELECT consumer_group, reason, origin, message_key, payload, headers FROM bus.dead_letters
+        WHERE ($1::text IS NULL OR consumer_group = $1) ORDER BY id DESC LIMIT $2`,
+      [group ?? null, limit],
+    );
+    return rows.map((r) => ({ group: r.consumer_group, reason: r.reason, origin: r.origin, key: r.message_key, payload: r.payload, headers: r.headers }));
+  }
+}

@@ -1,0 +1,108 @@
+import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
+import { z } from 'zod';
+import {
+  ForbiddenError,
+  Slug,
+  TeamRole,
+  UnauthorizedError,
+  type Actor,
+} from '@onestop/events';
+
+/** Token roles of DESIGN §6. */
+export const ROLES = ['operator', 'team', 'partner', 'auditor', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Who is calling, from a verified bearer token. */
+export const Principal = z
+  .object({
+    sub: z.string().min(1).max(200),
+    role: z.enum(ROLES),
+    teamRole: TeamRole.optional(),
+    partnerId: Slug.optional(),
+    name: z.string().max(200).optional(),
+  })
+  .refine((p) => p.role !== 'partner' || p.partnerId, { message: 'a partner token needs partnerId', path: ['partnerId'] })
+  .refine((p) => p.role !== 'team' || p.teamRole, { message: 'a team token needs teamRole', path: ['teamRole'] });
+export type Principal = z.infer<typeof Principal>;
+
+/** The actor recorded on events caused by this principal. */
+export function actorOf(p: Principal): Actor {
+  return {
+    id: p.sub,
+    role: p.role,
+    ...(p.teamRole ? { teamRole: p.teamRole } : {}),
+    ...(p.partnerId ? { partnerId: p.partnerId } : {}),
+  };
+}
+
+export interface AuthOptions {
+  /** HS256 shared secret (development and tests) */
+  secret?: string;
+  /** JWKS URL of the identity provider (production) */
+  jwksUrl?: string;
+  issuer: string;
+  audience: string;
+}
+
+/** Verifies bearer tokens: signature, expiry, issuer, audience and OneStop claims. */
+export class Authenticator {
+  private readonly key: Uint8Array | JWTVerifyGetKey;
+  private readonly algorithms: string[];
+
+  constructor(private readonly options: AuthOptions) {
+    if (options.jwksUrl) {
+      this.key = createRemoteJWKSet(new URL(options.jwksUrl));
+      this.algorithms = ['RS256', 'PS256', 'ES256', 'EdDSA'];
+    } else if (options.secret) {
+      this.key = new TextEncoder().encode(options.secret);
+      this.algorithms = ['HS256'];
+    } else {
+      throw new Error('Authenticator needs a JWT secret or a JWKS URL');
+    }
+  }
+
+  /** The principal of an `Authorization` header value, or an UnauthorizedError. */
+  async authenticate(header: string | undefined): Promise<Principal> {
+    if (!header) throw new UnauthorizedError();
+    const m = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(header.trim());
+    if (!m) throw new UnauthorizedError('malformed bearer token');
+    let payload: unknown;
+    try {
+      const verified = await jwtVerify(m[1]!, this.key as Uint8Array, {
+        algorithms: this.algorithms,
+        issuer: this.options.issuer,
+        audience: this.options.audience,
+        requiredClaims: ['exp', 'sub'],
+      });
+      payload = verified.payload;
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      throw new UnauthorizedError(code === 'ERR_JWT_EXPIRED' ? 'token expired' : 'invalid token');
+    }
+    const p = Principal.safeParse(payload);
+    if (!p.success) throw new UnauthorizedError(`token claims: ${p.error.issues.map((i) => i.path.join('.')).join(', ')}`);
+    return p.data;
+  }
+}
+
+/** Refuses a principal whose role is not among `roles`. */
+export function requireRole(p: Principal, roles: readonly Role[]): void {
+  if (!roles.includes(p.role)) throw new ForbiddenError(`role ${p.role} may not do this`);
+}
+
+/** Signs an HS256 token (development, demo and tests). */
+export async function issueToken(
+  secret: string,
+  principal: Principal,
+  options: { issuer?: string; audience?: string; expiresIn?: string | number } = {},
+): Promise<string> {
+  const { sub, ...claims } = principal;
+  return new SignJWT({ ...claims })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(sub)
+    .setIssuer(options.issuer ?? 'onestop')
+    .setAudience(options.audience ?? 'onestop')
+    .setIssuedAt()
+    .setExpirationTime(options.expiresIn ?? '12h')
+    .sign(new TextEncoder().encode(secret));
+}

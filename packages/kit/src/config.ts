@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { OneStopError } from '@onestop/events';
+
+/** A bad or missing configuration variable; start-up stops with this message. */
+export class ConfigError extends OneStopError {
+  constructor(readonly problems: string[]) {
+    super('invalid_configuration', `invalid configuration:\n  ${problems.join('\n  ')}`, 500, { problems });
+  }
+}
+
+const csv = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+/**
+ * Every environment variable OneStop reads, with its default and meaning.
+ * The README's configuration table is written from this schema.
+ */
+export const BaseConfigSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  ONESTOP_DATA_DIR: z.string().min(1).default('.data'),
+  ONESTOP_STORE: z.enum(['embedded', 'postgres', 'kurrentdb']).default('embedded'),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(20),
+  KURRENTDB_URL: z.string().regex(/^(kurrentdb|esdb|kdb)(\+discover)?:\/\//, 'kurrentdb://… connection string').optional(),
+  ONESTOP_BUS: z.enum(['embedded', 'kafka']).default('embedded'),
+  KAFKA_BROKERS: csv.optional(),
+  KAFKA_CLIENT_ID: z.string().min(1).default('onestop'),
+  KAFKA_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(6),
+  JWT_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+  JWT_JWKS_URL: z.url().optional(),
+  JWT_ISSUER: z.string().min(1).default('onestop'),
+  JWT_AUDIENCE: z.string().min(1).default('onestop'),
+  /** `kid:base64key[,kid:base64key…]`; the first is the active master key */
+  ONESTOP_MASTER_KEYS: z.string().regex(/^[A-Za-z0-9_.-]+:[A-Za-z0-9+/=]+(,[A-Za-z0-9_.-]+:[A-Za-z0-9+/=]+)*$/, 'kid:base64key[,…]').optional(),
+  /** base64 HMAC key for blind indexes (fiscal-code lookup) */
+  ONESTOP_INDEX_KEY: z.string().min(32).optional(),
+  ONESTOP_AGREEMENT_ID: z.string().regex(/^[a-z0-9-]{2,64}$/).default('accordo-pistoia'),
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
+  BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
+});
+
+export type BaseConfig = z.infer<typeof BaseConfigSchema>;
+
+/** Cross-variable rules: what each mode needs. */
+function checkModes(c: BaseConfig): string[] {
+  const p: string[] = [];
+  if (c.ONESTOP_STORE === 'postgres' && !c.DATABASE_URL) p.push('DATABASE_URL: required when ONESTOP_STORE=postgres');
+  if (c.ONESTOP_STORE === 'kurrentdb' && !c.KURRENTDB_URL) p.push('KURRENTDB_URL: required when ONESTOP_STORE=kurrentdb');
+  if (c.ONESTOP_STORE === 'kurrentdb' && !c.DATABASE_URL) {
+    p.push('DATABASE_URL: required when ONESTOP_STORE=kurrentdb (read models and service state live in PostgreSQL)');
+  }
+  if (c.ONESTOP_BUS === 'kafka' && !c.KAFKA_BROKERS?.length) p.push('KAFKA_BROKERS: required when ONESTOP_BUS=kafka');
+  if (c.ONESTOP_BUS === 'kafka' && c.ONESTOP_STORE === 'embedded') {
+    p.push('ONESTOP_BUS: kafka needs a shared event store (ONESTOP_STORE=postgres or kurrentdb)');
+  }
+  if (c.NODE_ENV === 'production') {
+    if (!c.JWT_SECRET && !c.JWT_JWKS_URL) p.push('JWT_JWKS_URL: required in production (or JWT_SECRET)');
+    if (!c.ONESTOP_MASTER_KEYS) p.push('ONESTOP_MASTER_KEYS: required in production');
+    if (!c.ONESTOP_INDEX_KEY) p.push('ONESTOP_INDEX_KEY: required in production');
+  }
+  return p;
+}
+
+/**
+ * The one config loader: validates the environment against a schema (the base
+ * one, or a service's extension of it) and names every bad or missing variable.
+ */
+export function loadConfig<S extends z.ZodType<BaseConfig>>(
+  env: Record<string, string | undefined> = process.env,
+  schema: S = BaseConfigSchema as unknown as S,
+): z.infer<S> {
+  // empty strings mean "unset", as in most deployment tools
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const r = schema.safeParse(cleaned);
+  if (!r.success) {
+    throw new ConfigError(r.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  }
+  const problems = checkModes(r.data);
+  if (problems.length) throw new ConfigError(problems);
+  return r.data;
+}

@@ -1,0 +1,158 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import { EmbeddedBus, type EventBus } from '@onestop/bus';
+import {
+  PGliteDriver,
+  PgDriver,
+  SqlEventStore,
+  type EventStore,
+  type SqlDriver,
+} from '@onestop/eventstore';
+import { Authenticator } from './auth.js';
+import { systemClock, type Clock } from './clock.js';
+import type { BaseConfig } from './config.js';
+import { migrateIdempotency } from './idempotency.js';
+import type { Logger } from './logger.js';
+import { parseMasterKeys, PersonKeyring } from './privacy/keyring.js';
+
+/** Everything a service needs from the outside world, opened once per process. */
+export interface Infrastructure {
+  config: BaseConfig;
+  logger: Logger;
+  store: EventStore;
+  /** service state and read models (PostgreSQL, or the embedded PGlite) */
+  db: SqlDriver;
+  bus: EventBus;
+  keyring: PersonKeyring;
+  /** HMAC key for blind indexes */
+  indexKey: string;
+  auth: Authenticator;
+  clock: Clock;
+  close(): Promise<void>;
+}
+
+/** Adapters chosen by configuration that live outside the kit (Kafka bus, KurrentDB store). */
+export interface AdapterFactories {
+  kafkaBus?(ctx: { config: BaseConfig; store: EventStore; db: SqlDriver; logger: Logger }): Promise<EventBus>;
+  kurrentStore?(config: BaseConfig): Promise<EventStore>;
+}
+
+export interface DevSecrets {
+  JWT_SECRET: string;
+  ONESTOP_MASTER_KEYS: string;
+  ONESTOP_INDEX_KEY: string;
+}
+
+/**
+ * Development and demo secrets: generated once and kept in the data directory
+ * (mode 0600) so tokens and encrypted data survive restarts. Never in production.
+ */
+export function ensureDevSecrets(config: BaseConfig): BaseConfig {
+  if (config.JWT_SECRET && config.ONESTOP_MASTER_KEYS && config.ONESTOP_INDEX_KEY) return config;
+  if (config.NODE_ENV === 'production') throw new Error('secrets must be configured in production');
+  const dir = resolve(config.ONESTOP_DATA_DIR);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'dev-secrets.json');
+  let secrets: DevSecrets;
+  if (existsSync(file)) {
+    secrets = JSON.parse(readFileSync(file, 'utf8')) as DevSecrets;
+  } else {
+    secrets = {
+      JWT_SECRET: randomBytes(32).toString('base64url'),
+      ONESTOP_MASTER_KEYS: `dev-1:${randomBytes(32).toString('base64')}`,
+      ONESTOP_INDEX_KEY: randomBytes(32).toString('base64'),
+    };
+    writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  }
+  return {
+    ...config,
+    JWT_SECRET: config.JWT_SECRET ?? secrets.JWT_SECRET,
+    ONESTOP_MASTER_KEYS: config.ONESTOP_MASTER_KEYS ?? secrets.ONESTOP_MASTER_KEYS,
+    ONESTOP_INDEX_KEY: config.ONESTOP_INDEX_KEY ?? secrets.ONESTOP_INDEX_KEY,
+  };
+}
+
+/**
+ * Opens the store, database, bus and keyring the configuration asks for:
+ * embedded (one PGlite in the data directory, the embedded bus) or PostgreSQL
+ * with Kafka and optionally KurrentDB.
+ */
+export async function openInfrastructure(
+  config: BaseConfig,
+  logger: Logger,
+  options: { clock?: Clock; adapters?: AdapterFactories; pglite?: PGlite } = {},
+): Promise<Infrastructure> {
+  if (!config.JWT_SECRET && !config.JWT_JWKS_URL) throw new Error('JWT_SECRET or JWT_JWKS_URL is required');
+  if (!config.ONESTOP_MASTER_KEYS || !config.ONESTOP_INDEX_KEY) throw new Error('ONESTOP_MASTER_KEYS and ONESTOP_INDEX_KEY are required');
+  const closers: Array<() => Promise<void>> = [];
+  let db: SqlDriver;
+  let store: EventStore;
+  if (config.ONESTOP_STORE === 'embedded') {
+    let pglite = options.pglite;
+    if (!pglite) {
+      const dir = resolve(config.ONESTOP_DATA_DIR, 'pgdata');
+      mkdirSync(dir, { recursive: true });
+      pglite = new PGlite(dir);
+      const owned = pglite;
+      closers.push(() => owned.close());
+    }
+    db = new PGliteDriver(pglite);
+    const s = new SqlEventStore(new PGliteDriver(pglite));
+    await s.migrate();
+    store = s;
+  } else {
+    const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: config.DATABASE_POOL_SIZE });
+    pool.on('error', (err) => logger.warn({ err }, 'idle PostgreSQL connection failed'));
+    closers.push(() => pool.end());
+    db = new PgDriver(pool);
+    if (config.ONESTOP_STORE === 'postgres') {
+      const s = new SqlEventStore(new PgDriver(pool));
+      await s.migrate();
+      store = s;
+    } else {
+      if (!options.adapters?.kurrentStore) throw new Error('the KurrentDB adapter is not available in this build');
+      store = await options.adapters.kurrentStore(config);
+    }
+  }
+  closers.unshift(() => store.close());
+
+  let bus: EventBus;
+  if (config.ONESTOP_BUS === 'kafka') {
+    if (!options.adapters?.kafkaBus) throw new Error('the Kafka bus adapter is not available in this build');
+    bus = await options.adapters.kafkaBus({ config, store, db, logger });
+  } else {
+    const embedded = new EmbeddedBus(store, db, logger);
+    await embedded.migrate();
+    bus = embedded;
+  }
+  closers.unshift(() => bus.close());
+
+  const keyring = new PersonKeyring(db, parseMasterKeys(config.ONESTOP_MASTER_KEYS));
+  await keyring.migrate();
+  await migrateIdempotency(db);
+
+  const auth = new Authenticator({
+    secret: config.JWT_SECRET,
+    jwksUrl: config.JWT_JWKS_URL,
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+  });
+
+  return {
+    config,
+    logger,
+    store,
+    db,
+    bus,
+    keyring,
+    indexKey: config.ONESTOP_INDEX_KEY,
+    auth,
+    clock: options.clock ?? systemClock,
+    async close() {
+      for (const c of closers) await c().catch((err) => logger.warn({ err }, 'error while closing'));
+    },
+  };
+}

@@ -1,0 +1,192 @@
+import { randomUUID } from 'node:crypto';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { UnauthorizedError, type EventContext } from '@onestop/events';
+import { actorOf, requireRole, type Principal, type Role } from './auth.js';
+import { registerIdempotency } from './idempotency.js';
+import type { Infrastructure } from './infrastructure.js';
+import { registerProblemHandlers, sendProblem } from './problem.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** roles allowed on this route; routes without roles are public (health, docs) */
+    roles?: readonly Role[];
+    /** honour the Idempotency-Key header */
+    idempotent?: boolean;
+  }
+  interface FastifyRequest {
+    principal?: Principal;
+    correlationId: string;
+  }
+}
+
+/** What a service module gets: the infrastructure, nothing global. */
+export type ServiceContext = Infrastructure;
+
+/** A service (intake, assessment, referral, projections) as a unit the kit can mount. */
+export interface ServiceModule {
+  name: string;
+  title: string;
+  description: string;
+  /** creates the module's own tables (idempotent) */
+  migrate?(ctx: ServiceContext): Promise<void>;
+  /** the module's routes, as an encapsulated fastify plugin */
+  routes: FastifyPluginAsync<{ ctx: ServiceContext }>;
+  /** background work (bus consumers, watchers); returns its stop function */
+  start?(ctx: ServiceContext): Promise<() => Promise<void>>;
+}
+
+const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export interface ServiceAppOptions {
+  title: string;
+  description: string;
+  version?: string;
+  modules: readonly ServiceModule[];
+  ctx: ServiceContext;
+  /** extra readiness checks beyond store, bus and database */
+  readyChecks?: Record<string, () => Promise<boolean>>;
+}
+
+/**
+ * Builds (without listening) a fastify app with everything every service has:
+ * zod validation, OpenAPI 3.1 at /openapi.json and /docs, problem+json errors,
+ * request and correlation ids in logs, JWT roles, Idempotency-Key, /health,
+ * /ready and Prometheus /metrics; then mounts the modules' routes.
+ */
+export async function buildServiceApp(options: ServiceAppOptions): Promise<FastifyInstance> {
+  // (the zod type provider is applied per module with withTypeProvider)
+  const { ctx } = options;
+  const app = Fastify({
+    loggerInstance: ctx.logger as FastifyBaseLogger,
+    bodyLimit: ctx.config.BODY_LIMIT_BYTES,
+    genReqId: (req) => {
+      const h = req.headers['x-request-id'];
+      return typeof h === 'string' && SAFE_ID.test(h) ? h : randomUUID();
+    },
+    routerOptions: { maxParamLength: 200 },
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerProblemHandlers(app);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: options.title, description: options.description, version: options.version ?? '1.0.0' },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+    transform: (input) => {
+      const out = jsonSchemaTransform(input);
+      const roles = (input.route.config as { roles?: readonly Role[] } | undefined)?.roles;
+      if (roles?.length) {
+        const schema = (out.schema ?? {}) as { description?: string };
+        out.schema = {
+          ...schema,
+          security: [{ bearerAuth: [] }],
+          description: [schema.description, `Roles: ${roles.join(', ')}.`].filter(Boolean).join('\n\n'),
+        };
+      }
+      return out;
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  // request context: correlation id from the caller or the request id
+  app.decorateRequest('correlationId', '');
+  app.addHook('onRequest', async (req, reply) => {
+    const c = req.headers['x-correlation-id'];
+    req.correlationId = typeof c === 'string' && SAFE_ID.test(c) ? c : String(req.id);
+    req.log = req.log.child({ correlationId: req.correlationId });
+    void reply.header('x-request-id', String(req.id)).header('x-correlation-id', req.correlationId);
+  });
+
+  // authentication and role check before the body is even parsed
+  app.addHook('onRequest', async (req) => {
+    const roles = req.routeOptions.config?.roles;
+    if (!roles) return;
+    req.principal = await ctx.auth.authenticate(req.headers.authorization);
+    requireRole(req.principal, roles);
+  });
+  registerIdempotency(app, ctx.db);
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const duration = new Histogram({
+    name: 'onestop_http_request_duration_seconds',
+    help: 'HTTP request duration by route and status',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const problems = new Counter({
+    name: 'onestop_http_problems_total',
+    help: 'problem+json responses by status',
+    labelNames: ['status'],
+    registers: [registry],
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    duration.observe({ method: req.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    if (reply.statusCode >= 400) problems.inc({ status: String(reply.statusCode) });
+  });
+  app.decorate('metricsRegistry', registry);
+
+  app.get('/health', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/ready', { schema: { hide: true } }, async (_req, reply) => {
+    const checks: Record<string, () => Promise<boolean>> = {
+      store: async () => (await ctx.store.headPosition()) >= 0,
+      bus: () => ctx.bus.healthy(),
+      database: async () => (await ctx.db.query('SELECT 1 AS ok')).length === 1,
+      ...options.readyChecks,
+    };
+    const results: Record<string, boolean> = {};
+    await Promise.all(
+      Object.entries(checks).map(async ([name, check]) => {
+        results[name] = await Promise.race([
+          check().catch(() => false),
+          new Promise<boolean>((r) => setTimeout(() => r(false), 2000)),
+        ]);
+      }),
+    );
+    if (Object.values(results).every(Boolean)) return { status: 'ready', checks: results };
+    return sendProblem(reply, 503, 'not_ready', 'a dependency is not available', { checks: results });
+  });
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>
+    reply.type(registry.contentType).send(await registry.metrics()),
+  );
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  for (const m of options.modules) await app.register(m.routes, { ctx });
+  return app;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metricsRegistry: Registry;
+  }
+}
+
+/** The authenticated principal of a request on a route with roles. */
+export function principalOf(req: { principal?: Principal }): Principal {
+  if (!req.principal) throw new UnauthorizedError();
+  return req.principal;
+}
+
+/** The event context of a command: who, when, and the request chain. */
+export function eventContextOf(
+  req: { principal?: Principal; correlationId: string; id: unknown },
+  source: string,
+  now: Date,
+): EventContext {
+  return {
+    source,
+    actor: actorOf(principalOf(req)),
+    correlationId: req.correlationId,
+    causationId: String(req.id),
+    time: now.toISOString(),
+  };
+}

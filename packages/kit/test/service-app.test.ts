@@ -1,0 +1,215 @@
+import { validate } from '@readme/openapi-parser';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { NotFoundError, RuleViolation, WrongExpectedVersion } from '@onestop/events';
+import { createTestDatabase, type TestDatabase } from '@onestop/testkit';
+import { buildServiceApp, principalOf, type ServiceModule } from '../src/index.js';
+import { openTestInfrastructure } from '../src/testing.js';
+
+let effects = 0;
+
+const things: ServiceModule = {
+  name: 'things',
+  title: 'Things',
+  description: 'a module that exercises the kit',
+  routes: async (app) => {
+    const r = app.withTypeProvider<ZodTypeProvider>();
+    r.post(
+      '/things',
+      {
+        config: { roles: ['operator', 'admin'], idempotent: true },
+        schema: {
+          body: z.object({ name: z.string().min(1).max(50), size: z.number().int().min(0).optional() }),
+          response: { 201: z.object({ id: z.number(), name: z.string(), by: z.string() }) },
+        },
+      },
+      async (req, reply) => {
+        effects += 1;
+        return reply.code(201).send({ id: effects, name: req.body.name, by: principalOf(req).sub });
+      },
+    );
+    r.get(
+      '/things/:id',
+      { config: { roles: ['operator'] }, schema: { params: z.object({ id: z.string().regex(/^\d+$/) }) } },
+      async (req) => {
+        throw new NotFoundError('thing', req.params.id);
+      },
+    );
+    r.post('/rule', { config: { roles: ['operator'] } }, async () => {
+      throw new RuleViolation('too_many_things', 'no more things today', { limit: 3 });
+    });
+    r.post('/race', { config: { roles: ['operator'] } }, async () => {
+      throw new WrongExpectedVersion('thing-1', 3, 4);
+    });
+    r.get('/boom', { config: { roles: ['operator'] } }, async () => {
+      throw new Error('secret internal detail');
+    });
+  },
+};
+
+let db: TestDatabase;
+let infra: Awaited<ReturnType<typeof openTestInfrastructure>>;
+let app: FastifyInstance;
+let operator: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase('kit');
+  infra = await openTestInfrastructure({ databaseUrl: db.url, env: { BODY_LIMIT_BYTES: '2048' } });
+  app = await buildServiceApp({ title: 'Things', description: 'test', modules: [things], ctx: infra });
+  await app.ready();
+  operator = await infra.token({ sub: 'op-1', role: 'operator' });
+});
+
+afterAll(async () => {
+  await app?.close();
+  await infra?.close();
+  await db?.drop();
+});
+
+const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
+  app.inject({ method: 'POST', url, payload: body as object, headers: { authorization: `Bearer ${operator}`, ...headers } });
+
+describe('authentication (401) and roles (403)', () => {
+  it('refuses a missing, malformed, wrongly signed or expired token with 401 problem+json', async () => {
+    const wrongKey = await new SignJWT({ role: 'operator' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('x')
+      .setIssuer('onestop')
+      .setAudience('onestop')
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode('another-secret-another-secret-another'));
+    const expired = await infra.token({ sub: 'op-1', role: 'operator' }).then(async () =>
+      new SignJWT({ role: 'operator' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('op-1')
+        .setIssuer('onestop')
+        .setAudience('onestop')
+        .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+        .sign(new TextEncoder().encode(infra.config.JWT_SECRET!)),
+    );
+    for (const authorization of [undefined, 'Bearer', 'Basic abc', 'Bearer a.b', `Bearer ${wrongKey}`, `Bearer ${expired}`]) {
+      const res = await app.inject({ method: 'GET', url: '/things/1', headers: authorization ? { authorization } : {} });
+      expect(res.statusCode, String(authorization)).toBe(401);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.json()).toMatchObject({ status: 401, code: 'unauthorized', type: expect.stringContaining('unauthorized') });
+    }
+  });
+
+  it('refuses a token whose claims are incomplete', async () => {
+    const partnerWithoutId = await new SignJWT({ role: 'partner' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('p-1')
+      .setIssuer('onestop')
+      .setAudience('onestop')
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode(infra.config.JWT_SECRET!));
+    const res = await app.inject({ method: 'GET', url: '/things/1', headers: { authorization: `Bearer ${partnerWithoutId}` } });
+    expect(res.statusCode).toBe(401);
+  });
+
+  it('refuses a valid token of another role with 403', async () => {
+    const auditor = await infra.token({ sub: 'aud-1', role: 'auditor' });
+    const res = await app.inject({ method: 'GET', url: '/things/1', headers: { authorization: `Bearer ${auditor}` } });
+    expect(res.statusCode).toBe(403);
+    expect(res.json()).toMatchObject({ code: 'forbidden' });
+  });
+});
+
+describe('problem+json for every error', () => {
+  it('400 names every invalid field', async () => {
+    const res = await post('/things', { name: '', size: -1 });
+    expect(res.statusCode).toBe(400);
+    const body = res.json();
+    expect(body.code).toBe('validation_failed');
+    expect(body.issues.map((i: { path: string }) => i.path).sort()).toEqual(['body.name', 'body.size']);
+  });
+
+  it('400 for invalid JSON, 415 for another media type, 413 for a body over the limit', async () => {
+    const bad = await app.inject({ method: 'POST', url: '/things', payload: '{"name":', headers: { authorization: `Bearer ${operator}`, 'content-type': 'application/json' } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().code).toBe('invalid_json');
+    const xml = await app.inject({ method: 'POST', url: '/things', payload: '<a/>', headers: { authorization: `Bearer ${operator}`, 'content-type': 'application/xml' } });
+    expect(xml.statusCode).toBe(415);
+    const big = await post('/things', { name: 'x'.repeat(5000) });
+    expect(big.statusCode).toBe(413);
+    expect(big.headers['content-type']).toMatch(/problem\+json/);
+  });
+
+  it('404 for an unknown resource and an unknown route; 422 for a rule; 409 for a concurrent change', async () => {
+    expect((await app.inject({ method: 'GET', url: '/things/7', headers: { authorization: `Bearer ${operator}` } })).json()).toMatchObject({ status: 404, code: 'not_found' });
+    expect((await app.inject({ method: 'GET', url: '/nowhere' })).json()).toMatchObject({ status: 404, code: 'route_not_found' });
+    const rule = await post('/rule', {});
+    expect(rule.statusCode).toBe(422);
+    expect(rule.json()).toMatchObject({ code: 'too_many_things', limit: 3 });
+    const race = await post('/race', {});
+    expect(race.statusCode).toBe(409);
+    expect(race.json()).toMatchObject({ code: 'wrong_expected_version', expected: 3, actual: 4 });
+  });
+
+  it('a genuine fault is a 500 that reveals nothing internal', async () => {
+    const res = await app.inject({ method: 'GET', url: '/boom', headers: { authorization: `Bearer ${operator}` } });
+    expect(res.statusCode).toBe(500);
+    expect(res.body).not.toContain('secret internal detail');
+  });
+});
+
+describe('Idempotency-Key', () => {
+  it('replays the first response for the same key and body, with a single effect', async () => {
+    const before = effects;
+    const a = await post('/things', { name: 'chair' }, { 'idempotency-key': 'k-1' });
+    const b = await post('/things', { name: 'chair' }, { 'idempotency-key': 'k-1' });
+    expect(a.statusCode).toBe(201);
+    expect(b.statusCode).toBe(201);
+    expect(b.json()).toEqual(a.json());
+    expect(b.headers['idempotent-replayed']).toBe('true');
+    expect(effects).toBe(before + 1);
+  });
+
+  it('refuses the same key with another body (422)', async () => {
+    await post('/things', { name: 'table' }, { 'idempotency-key': 'k-2' });
+    const res = await post('/things', { name: 'lamp' }, { 'idempotency-key': 'k-2' });
+    expect(res.statusCode).toBe(422);
+    expect(res.json().code).toBe('idempotency_key_reused');
+  });
+
+  it('scopes keys per caller and leaves requests without a key alone', async () => {
+    const admin = await infra.token({ sub: 'admin-1', role: 'admin' });
+    const before = effects;
+    await post('/things', { name: 'desk' }, { 'idempotency-key': 'shared' });
+    await post('/things', { name: 'desk' }, { 'idempotency-key': 'shared', authorization: `Bearer ${admin}` });
+    await post('/things', { name: 'desk' });
+    await post('/things', { name: 'desk' });
+    expect(effects).toBe(before + 4);
+  });
+});
+
+describe('operations', () => {
+  it('serves health, readiness and Prometheus metrics', async () => {
+    expect((await app.inject('/health')).json()).toEqual({ status: 'ok' });
+    const ready = await app.inject('/ready');
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json().checks).toEqual({ store: true, bus: true, database: true });
+    const metrics = await app.inject('/metrics');
+    expect(metrics.body).toContain('onestop_http_request_duration_seconds');
+  });
+
+  it('echoes request and correlation ids', async () => {
+    const res = await app.inject({ method: 'GET', url: '/health', headers: { 'x-request-id': 'req-42', 'x-correlation-id': 'corr-7' } });
+    expect(res.headers['x-request-id']).toBe('req-42');
+    expect(res.headers['x-correlation-id']).toBe('corr-7');
+  });
+
+  it('publishes an OpenAPI 3.1 document that a validator accepts, with bearer security on protected routes', async () => {
+    const res = await app.inject('/openapi.json');
+    const doc = res.json();
+    expect(doc.openapi).toBe('3.1.0');
+    expect(doc.paths['/things'].post.security).toEqual([{ bearerAuth: [] }]);
+    const result = await validate(structuredClone(doc));
+    expect(result.valid ? [] : result.errors).toEqual([]);
+    expect(result.valid).toBe(true);
+    expect((await app.inject('/docs')).statusCode).toBeLessThan(400);
+  });
+});
