@@ -34,8 +34,6 @@ export const PersonRegistered = z.object({
   registeredBy: z.string().min(1).max(200),
   /** given/family name, birth date, fiscal code?, phone?, email?, address? */
   pii: Encrypted,
-  /** keyed hash of the fiscal code, so duplicates can be found without the plain value */
-  fiscalCodeDigest: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   municipality: Name,
   birthYear: z.number().int().min(1900).max(2100),
 });

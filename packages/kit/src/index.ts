@@ -9,3 +9,4 @@ export * from './infrastructure.js';
 export * from './server.js';
 export * from './run.js';
 export * from './privacy/keyring.js';
+export * from './start.js';

@@ -7,3 +7,4 @@ export {
   testKafkaBrokers,
   type TestDatabase,
 } from './env.js';
+export { deciderSpec } from './decider-spec.js';

@@ -1,0 +1,206 @@
+import { ConflictError, NotFoundError, RuleViolation, type ConsentScope, type Encrypted } from '@onestop/events';
+import type { Decider, DomainEvent } from '@onestop/kit';
+import { validateFiscalCode, type FiscalCodeError } from './fiscal-code.js';
+
+// The Person aggregate (stream person-<personId>), DESIGN §4 "Intake":
+// - an Italian fiscal code, when given, must be valid (format, month and day
+//   encoding, omocodia, check character) and must match the birth date;
+// - a second registration with the same fiscal code is refused and names the
+//   existing person; likely duplicates are reported by the caller, not refused;
+// - consent can be given and withdrawn at any time, per scope;
+// - once the personal data is erased, nothing more can be recorded.
+
+export type PersonEvent = DomainEvent<
+  'PersonRegistered' | 'ConsentGiven' | 'ConsentWithdrawn' | 'ContactDetailsUpdated' | 'PersonalDataErased'
+>;
+
+export interface Consent {
+  active: boolean;
+  /** the event that gave (or last withdrew) it: disclosures record it */
+  eventId: string | null;
+}
+
+export interface PersonState {
+  status: 'unknown' | 'registered' | 'erased';
+  personId: string | null;
+  consents: Record<ConsentScope, Consent>;
+}
+
+export const initialPersonState: PersonState = {
+  status: 'unknown',
+  personId: null,
+  consents: { assessment: { active: false, eventId: null }, referral_sharing: { active: false, eventId: null } },
+};
+
+// ── Commands ────────────────────────────────────────────────────────────────
+export interface RegisterPerson {
+  type: 'RegisterPerson';
+  personId: string;
+  accessPoint: string;
+  registeredBy: string;
+  municipality: string;
+  birthDate: string;
+  /** plain, only to be validated here; it is stored inside `pii`, encrypted */
+  fiscalCode?: string;
+  pii: Encrypted;
+  /** a person already registered with the same fiscal code, if any */
+  personWithSameFiscalCode?: string;
+}
+export interface GiveConsent {
+  type: 'GiveConsent';
+  scope: ConsentScope;
+  legalBasis: 'explicit_consent' | 'public_interest' | 'legal_obligation' | 'vital_interests' | 'social_protection_law';
+  recordedBy: string;
+}
+export interface WithdrawConsent {
+  type: 'WithdrawConsent';
+  scope: ConsentScope;
+  recordedBy: string;
+}
+export interface UpdateContactDetails {
+  type: 'UpdateContactDetails';
+  pii: Encrypted;
+  updatedBy: string;
+}
+export interface ErasePersonalData {
+  type: 'ErasePersonalData';
+  requestedBy: string;
+  reason: 'data_subject_request' | 'retention_expired' | 'unlawful_processing' | 'other';
+}
+export type PersonCommand = RegisterPerson | GiveConsent | WithdrawConsent | UpdateContactDetails | ErasePersonalData;
+
+// ── Domain errors ───────────────────────────────────────────────────────────
+export class InvalidFiscalCode extends RuleViolation {
+  constructor(error: FiscalCodeError | 'birth_date_mismatch', message: string) {
+    super('fiscal_code_invalid', message, { fiscalCodeError: error });
+  }
+}
+export class DuplicateFiscalCode extends ConflictError {
+  constructor(readonly existingPersonId: string) {
+    super('duplicate_fiscal_code', `a person with this fiscal code is already registered: ${existingPersonId}`, {
+      existingPersonId,
+    });
+  }
+}
+export class PersonAlreadyRegistered extends ConflictError {
+  constructor(personId: string) {
+    super('person_already_registered', `person ${personId} is already registered`, { personId });
+  }
+}
+export class PersonDataErased extends RuleViolation {
+  constructor() {
+    super('personal_data_erased', 'the personal data of this person has been erased');
+  }
+}
+export class ConsentNotActive extends RuleViolation {
+  constructor(scope: ConsentScope) {
+    super('consent_not_active', `there is no active ${scope} consent to withdraw`, { scope });
+  }
+}
+
+// ── Rules, one small function per command ──────────────────────────────────
+function register(c: RegisterPerson, s: PersonState): PersonEvent[] {
+  if (s.status !== 'unknown') throw new PersonAlreadyRegistered(c.personId);
+  if (c.fiscalCode !== undefined) {
+    const fc = validateFiscalCode(c.fiscalCode);
+    if (!fc.ok) throw new InvalidFiscalCode(fc.error, fc.message);
+    const [year, month, day] = c.birthDate.split('-').map(Number) as [number, number, number];
+    if (fc.birth.year2 !== year % 100 || fc.birth.month !== month || fc.birth.day !== day) {
+      throw new InvalidFiscalCode('birth_date_mismatch', 'the fiscal code does not encode this birth date');
+    }
+    if (c.personWithSameFiscalCode && c.personWithSameFiscalCode !== c.personId) {
+      throw new DuplicateFiscalCode(c.personWithSameFiscalCode);
+    }
+  }
+  return [
+    {
+      type: 'PersonRegistered',
+      data: {
+        personId: c.personId,
+        accessPoint: c.accessPoint,
+        registeredBy: c.registeredBy,
+        pii: c.pii,
+        municipality: c.municipality,
+        birthYear: Number(c.birthDate.slice(0, 4)),
+      },
+    },
+  ];
+}
+
+function mustBeRegistered(s: PersonState): void {
+  if (s.status === 'unknown') throw new NotFoundError('person', s.personId ?? '?');
+  if (s.status === 'erased') throw new PersonDataErased();
+}
+
+function giveConsent(c: GiveConsent, s: PersonState): PersonEvent[] {
+  mustBeRegistered(s);
+  // giving a consent that is already active changes nothing
+  if (s.consents[c.scope].active) return [];
+  return [{ type: 'ConsentGiven', data: { scope: c.scope, legalBasis: c.legalBasis, recordedBy: c.recordedBy } }];
+}
+
+function withdrawConsent(c: WithdrawConsent, s: PersonState): PersonEvent[] {
+  mustBeRegistered(s);
+  if (!s.consents[c.scope].active) throw new ConsentNotActive(c.scope);
+  return [{ type: 'ConsentWithdrawn', data: { scope: c.scope, legalBasis: 'explicit_consent', recordedBy: c.recordedBy } }];
+}
+
+function updateContactDetails(c: UpdateContactDetails, s: PersonState): PersonEvent[] {
+  mustBeRegistered(s);
+  return [{ type: 'ContactDetailsUpdated', data: { pii: c.pii, updatedBy: c.updatedBy } }];
+}
+
+function erase(c: ErasePersonalData, s: PersonState): PersonEvent[] {
+  mustBeRegistered(s);
+  return [{ type: 'PersonalDataErased', data: { requestedBy: c.requestedBy, reason: c.reason } }];
+}
+
+export function decide(command: PersonCommand, state: PersonState): PersonEvent[] {
+  switch (command.type) {
+    case 'RegisterPerson':
+      return register(command, state);
+    case 'GiveConsent':
+      return giveConsent(command, state);
+    case 'WithdrawConsent':
+      return withdrawConsent(command, state);
+    case 'UpdateContactDetails':
+      return updateContactDetails(command, state);
+    case 'ErasePersonalData':
+      return erase(command, state);
+    default: {
+      const unknown: never = command;
+      throw new Error(`unknown command ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+export function evolve(state: PersonState, event: PersonEvent & { id?: string }): PersonState {
+  switch (event.type) {
+    case 'PersonRegistered':
+      return { ...state, status: 'registered', personId: event.data.personId };
+    case 'ConsentGiven':
+      return { ...state, consents: { ...state.consents, [event.data.scope]: { active: true, eventId: event.id ?? null } } };
+    case 'ConsentWithdrawn':
+      return { ...state, consents: { ...state.consents, [event.data.scope]: { active: false, eventId: event.id ?? null } } };
+    case 'ContactDetailsUpdated':
+      return state;
+    case 'PersonalDataErased':
+      return {
+        ...state,
+        status: 'erased',
+        consents: { assessment: { active: false, eventId: null }, referral_sharing: { active: false, eventId: null } },
+      };
+    default: {
+      const unknown: never = event;
+      return unknown;
+    }
+  }
+}
+
+export const personDecider: Decider<PersonCommand, PersonEvent, PersonState> = {
+  initialState: initialPersonState,
+  evolve,
+  decide,
+};
+
+export const personStream = (personId: string): string => `person-${personId}`;

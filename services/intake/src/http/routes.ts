@@ -1,0 +1,252 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { ConsentScope, LegalBasis, Name, NotFoundError, Slug, Uuid, ValidationError } from '@onestop/events';
+import {
+  blindIndex,
+  eventContextOf,
+  handleCommand,
+  loadAggregate,
+  principalOf,
+  type ServiceContext,
+} from '@onestop/kit';
+import { decodeOmocode, validateFiscalCode } from '../domain/fiscal-code.js';
+import { duplicateKey } from '../domain/person-names.js';
+import { personDecider, personStream, PersonDataErased, type PersonCommand, type PersonState } from '../domain/person.js';
+import { ContactDetails, PersonalData } from '../domain/personal-data.js';
+import type { PersonIndex } from '../person-index.js';
+
+const SOURCE = '/onestop/intake';
+const PersonParams = z.object({ personId: Uuid });
+const Consent = z.object({ active: z.boolean(), eventId: z.string().nullable() });
+const PersonView = z.object({
+  personId: z.string(),
+  status: z.enum(['registered', 'erased']),
+  accessPoint: z.string(),
+  municipality: z.string(),
+  birthYear: z.number(),
+  registeredAt: z.string(),
+  personalData: PersonalData.nullable().describe('null once the personal data has been erased'),
+  consents: z.object({ assessment: Consent, referral_sharing: Consent }),
+});
+const Registered = z.object({
+  personId: z.string(),
+  likelyDuplicates: z.array(z.string()).describe('people with the same normalised names and birth date (reported, not refused)'),
+});
+const Recorded = z.object({ personId: z.string(), recorded: z.boolean(), revision: z.number(), position: z.number().optional() });
+
+export const intakeRoutes = (index: PersonIndex): FastifyPluginAsync<{ ctx: ServiceContext }> =>
+  async (app, { ctx }) => {
+    const r = app.withTypeProvider<ZodTypeProvider>();
+    const { store, keyring, clock } = ctx;
+    const fiscalDigest = (code: string) => blindIndex(ctx.indexKey, decodeOmocode(code));
+
+    const run = (personId: string, command: PersonCommand, req: Parameters<typeof eventContextOf>[0]) =>
+      handleCommand(store, personStream(personId), personDecider, command, {
+        partitionKey: personId,
+        ctx: eventContextOf(req, SOURCE, clock.now()),
+      });
+    const recorded = (personId: string, res: { events: unknown[]; revision: number; globalPositions: number[] }) => ({
+      personId,
+      recorded: res.events.length > 0,
+      revision: res.revision,
+      ...(res.globalPositions.length ? { position: res.globalPositions.at(-1)! } : {}),
+    });
+
+    r.post(
+      '/persons',
+      {
+        config: { roles: ['operator', 'admin'], idempotent: true },
+        schema: {
+          tags: ['persons'],
+          summary: 'Register a person once, at an access point',
+          body: PersonalData.extend({ accessPoint: Slug, municipality: Name }).strict(),
+          response: { 201: Registered },
+        },
+      },
+      async (req, reply) => {
+        const { accessPoint, municipality, ...personal } = req.body;
+        const personId = randomUUID();
+        const actor = principalOf(req);
+        const fc = personal.fiscalCode !== undefined ? validateFiscalCode(personal.fiscalCode) : undefined;
+        const pii = { ...personal, ...(fc?.ok ? { fiscalCode: fc.code } : {}) };
+        const digest = fc?.ok ? fiscalDigest(fc.code) : undefined;
+        const existing = digest
+          ? await index.claimFiscalCode(digest, personId, async (id) => {
+              const { state } = await loadAggregate(store, personStream(id), personDecider);
+              return state.status === 'registered';
+            })
+          : undefined;
+        try {
+          await keyring.createKey(personId);
+          await run(
+            personId,
+            {
+              type: 'RegisterPerson',
+              personId,
+              accessPoint,
+              municipality,
+              registeredBy: actor.sub,
+              birthDate: personal.birthDate,
+              ...(personal.fiscalCode !== undefined ? { fiscalCode: personal.fiscalCode } : {}),
+              pii: await keyring.encrypt(personId, pii),
+              ...(existing ? { personWithSameFiscalCode: existing } : {}),
+            },
+            req,
+          );
+        } catch (e) {
+          if (digest && !existing) await index.releaseFiscalCode(digest, personId);
+          throw e;
+        }
+        const likelyDuplicates = await index.recordAndFindLikelyDuplicates(
+          personId,
+          blindIndex(ctx.indexKey, duplicateKey(personal)),
+        );
+        return reply.code(201).header('location', `/persons/${personId}`).send({ personId, likelyDuplicates });
+      },
+    );
+
+    r.get(
+      '/persons/:personId',
+      {
+        config: { roles: ['operator', 'team', 'admin'] },
+        schema: { tags: ['persons'], summary: 'A person, with decrypted personal data', params: PersonParams, response: { 200: PersonView } },
+      },
+      async (req) => {
+        const { personId } = req.params;
+        const { events, state } = await loadAggregate(store, personStream(personId), personDecider);
+        if (state.status === 'unknown') throw new NotFoundError('person', personId);
+        const reg = events[0]!;
+        if (reg.type !== 'PersonRegistered') throw new NotFoundError('person', personId);
+        let personalData: PersonalData | null = null;
+        if (state.status === 'registered') {
+          personalData = await keyring.tryDecrypt<PersonalData>(reg.data.pii) ?? null;
+          for (const e of events) {
+            if (e.type === 'ContactDetailsUpdated' && personalData) {
+              Object.assign(personalData, await keyring.tryDecrypt<ContactDetails>(e.data.pii));
+            }
+          }
+        }
+        return {
+          personId,
+          status: state.status,
+          accessPoint: reg.data.accessPoint,
+          municipality: reg.data.municipality,
+          birthYear: reg.data.birthYear,
+          registeredAt: reg.time,
+          personalData,
+          consents: state.consents,
+        };
+      },
+    );
+
+    r.get(
+      '/persons',
+      {
+        config: { roles: ['operator', 'admin'] },
+        schema: {
+          tags: ['persons'],
+          summary: 'Find a person by fiscal code',
+          querystring: z.object({ fiscalCode: z.string().trim().min(16).max(32) }),
+          response: { 200: z.object({ personId: z.string() }) },
+        },
+      },
+      async (req) => {
+        const fc = validateFiscalCode(req.query.fiscalCode);
+        if (!fc.ok) throw new ValidationError(fc.message, [{ path: 'querystring.fiscalCode', message: fc.message }]);
+        const personId = await index.personByFiscalCode(fiscalDigest(fc.code));
+        if (!personId) throw new NotFoundError('person with fiscal code', '(given)');
+        return { personId };
+      },
+    );
+
+    r.post(
+      '/persons/:personId/consents',
+      {
+        config: { roles: ['operator', 'team', 'admin'], idempotent: true },
+        schema: {
+          tags: ['consents'],
+          summary: 'Record a consent (giving one that is active changes nothing)',
+          params: PersonParams,
+          body: z.object({ scope: ConsentScope, legalBasis: LegalBasis }).strict(),
+          response: { 200: Recorded, 201: Recorded },
+        },
+      },
+      async (req, reply) => {
+        const { personId } = req.params;
+        const res = await run(personId, { type: 'GiveConsent', ...req.body, recordedBy: principalOf(req).sub }, req);
+        return reply.code(res.events.length ? 201 : 200).send(recorded(personId, res));
+      },
+    );
+
+    r.post(
+      '/persons/:personId/consents/:scope/withdrawal',
+      {
+        config: { roles: ['operator', 'team', 'admin'], idempotent: true },
+        schema: {
+          tags: ['consents'],
+          summary: 'Withdraw a consent; withdrawing referral_sharing cancels open referrals',
+          params: PersonParams.extend({ scope: ConsentScope }),
+          response: { 200: Recorded },
+        },
+      },
+      async (req) => {
+        const { personId, scope } = req.params;
+        return recorded(personId, await run(personId, { type: 'WithdrawConsent', scope, recordedBy: principalOf(req).sub }, req));
+      },
+    );
+
+    r.put(
+      '/persons/:personId/contact-details',
+      {
+        config: { roles: ['operator', 'admin'], idempotent: true },
+        schema: {
+          tags: ['persons'],
+          summary: 'Update phone, e-mail or address',
+          params: PersonParams,
+          body: ContactDetails.strict().refine((c) => Object.values(c).some((v) => v !== undefined), 'at least one contact detail'),
+          response: { 200: Recorded },
+        },
+      },
+      async (req) => {
+        const { personId } = req.params;
+        const { state } = await loadAggregate(store, personStream(personId), personDecider);
+        assertWritable(state, personId);
+        const pii = await keyring.encrypt(personId, req.body);
+        return recorded(personId, await run(personId, { type: 'UpdateContactDetails', pii, updatedBy: principalOf(req).sub }, req));
+      },
+    );
+
+    r.post(
+      '/persons/:personId/erasure',
+      {
+        config: { roles: ['admin'], idempotent: true },
+        schema: {
+          tags: ['persons'],
+          summary: 'Erase the personal data (GDPR Art. 17): the person’s key is destroyed, the log stays intact',
+          params: PersonParams,
+          body: z.object({ reason: z.enum(['data_subject_request', 'retention_expired', 'unlawful_processing', 'other']) }).strict(),
+          response: { 200: Recorded },
+        },
+      },
+      async (req) => {
+        const { personId } = req.params;
+        let res = { events: [] as unknown[], revision: -1, globalPositions: [] as number[] };
+        try {
+          res = await run(personId, { type: 'ErasePersonalData', requestedBy: principalOf(req).sub, reason: req.body.reason }, req);
+        } catch (e) {
+          // already erased: finish what a crashed erasure may have left undone
+          if (!(e instanceof PersonDataErased)) throw e;
+        }
+        await keyring.erase(personId);
+        await index.forget(personId);
+        return recorded(personId, res);
+      },
+    );
+  };
+
+function assertWritable(state: PersonState, personId: string): void {
+  if (state.status === 'unknown') throw new NotFoundError('person', personId);
+  if (state.status === 'erased') throw new PersonDataErased();
+}

@@ -1,0 +1,214 @@
+import { validate } from '@readme/openapi-parser';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '@onestop/testkit';
+import { buildServiceApp } from '@onestop/kit';
+import { openTestInfrastructure } from '@onestop/kit/testing';
+import { computeCheckCharacter } from '../src/domain/fiscal-code.js';
+import { intakeModule } from '../src/app.js';
+
+let db: TestDatabase;
+let infra: Awaited<ReturnType<typeof openTestInfrastructure>>;
+let app: FastifyInstance;
+const tokens: Record<string, string> = {};
+
+beforeAll(async () => {
+  db = await createTestDatabase('intake');
+  infra = await openTestInfrastructure({ databaseUrl: db.url });
+  const intake = intakeModule();
+  await intake.migrate!(infra);
+  app = await buildServiceApp({ title: intake.title, description: intake.description, modules: [intake], ctx: infra });
+  await app.ready();
+  tokens.operator = await infra.token({ sub: 'op-1', role: 'operator' });
+  tokens.team = await infra.token({ sub: 'sw-1', role: 'team', teamRole: 'social_worker' });
+  tokens.partner = await infra.token({ sub: 'p-1', role: 'partner', partnerId: 'caritas' });
+  tokens.auditor = await infra.token({ sub: 'aud-1', role: 'auditor' });
+  tokens.admin = await infra.token({ sub: 'admin-1', role: 'admin' });
+});
+
+afterAll(async () => {
+  await app?.close();
+  await infra?.close();
+  await db?.drop();
+});
+
+const call = (method: 'GET' | 'POST' | 'PUT', url: string, role: string | null, body?: unknown) =>
+  app.inject({
+    method,
+    url,
+    ...(body !== undefined ? { payload: body as object } : {}),
+    headers: role ? { authorization: `Bearer ${tokens[role]}` } : {},
+  });
+
+const mario = {
+  accessPoint: 'pistoia-centro',
+  municipality: 'Pistoia',
+  givenName: 'Mario',
+  familyName: 'Rossi',
+  birthDate: '1985-12-10',
+  fiscalCode: 'RSSMRA85T10A562S',
+  phone: '+39 0573 123456',
+  email: 'mario.rossi@example.org',
+};
+
+/** A valid fiscal code for a woman born on the given date. */
+function womanCode(letters: string, date: string): string {
+  const [y, m, d] = date.split('-');
+  const first15 = `${letters}${y!.slice(2)}${'ABCDEHLMPRST'[Number(m) - 1]}${Number(d) + 40}G713`;
+  return first15 + computeCheckCharacter(first15);
+}
+
+describe('POST /persons', () => {
+  it('registers a person (201) and stores no personal data in clear', async () => {
+    const res = await call('POST', '/persons', 'operator', mario);
+    expect(res.statusCode).toBe(201);
+    const { personId, likelyDuplicates } = res.json();
+    expect(likelyDuplicates).toEqual([]);
+    expect(res.headers.location).toBe(`/persons/${personId}`);
+    const [event] = await infra.store.readStream(`person-${personId}`);
+    expect(event).toMatchObject({ type: 'PersonRegistered', partitionKey: personId, actor: { id: 'op-1', role: 'operator' } });
+    const raw = JSON.stringify(event);
+    for (const secret of ['Mario', 'Rossi', 'RSSMRA85T10A562S', '0573', 'example.org', '1985-12-10']) expect(raw).not.toContain(secret);
+  });
+
+  it('refuses the same fiscal code again (409) and names the existing person', async () => {
+    const first = await call('POST', '/persons', 'operator', { ...mario, fiscalCode: womanCode('BNCLRA', '1990-03-15'), givenName: 'Laura', familyName: 'Bianchi', birthDate: '1990-03-15' });
+    expect(first.statusCode).toBe(201);
+    const again = await call('POST', '/persons', 'operator', { ...mario, fiscalCode: womanCode('BNCLRA', '1990-03-15').toLowerCase(), givenName: 'Laura', familyName: 'Bianchi', birthDate: '1990-03-15' });
+    expect(again.statusCode).toBe(409);
+    expect(again.json()).toMatchObject({ code: 'duplicate_fiscal_code', existingPersonId: first.json().personId });
+  });
+
+  it('refuses two simultaneous registrations with one fiscal code: exactly one wins', async () => {
+    const body = { ...mario, fiscalCode: womanCode('VRDGLI', '1977-07-07'), givenName: 'Giulia', familyName: 'Verdi', birthDate: '1977-07-07' };
+    const results = await Promise.all(Array.from({ length: 6 }, () => call('POST', '/persons', 'operator', body)));
+    expect(results.map((r) => r.statusCode).sort()).toEqual([201, 409, 409, 409, 409, 409]);
+  });
+
+  it('reports likely duplicates (same normalised names and birth date) without refusing', async () => {
+    const a = await call('POST', '/persons', 'operator', { accessPoint: 'pistoia-nord', municipality: 'Pistoia', givenName: 'Anna Maria', familyName: "D'Angelo", birthDate: '1960-01-02' });
+    const b = await call('POST', '/persons', 'operator', { accessPoint: 'capannori', municipality: 'Capannori', givenName: 'ANNA  MARÌA', familyName: 'd angelo', birthDate: '1960-01-02' });
+    expect(b.statusCode).toBe(201);
+    expect(b.json().likelyDuplicates).toEqual([a.json().personId]);
+  });
+
+  it('refuses an invalid fiscal code with 422 naming what is wrong', async () => {
+    const res = await call('POST', '/persons', 'operator', { ...mario, fiscalCode: 'RSSMRA85T10A562X' });
+    expect(res.statusCode).toBe(422);
+    expect(res.json()).toMatchObject({ code: 'fiscal_code_invalid', fiscalCodeError: 'check_character' });
+  });
+
+  it('refuses bad bodies with 400 naming every field', async () => {
+    const res = await call('POST', '/persons', 'operator', { ...mario, email: 'nope', birthDate: '10/12/1985', accessPoint: 'Not A Slug', extra: 1 });
+    expect(res.statusCode).toBe(400);
+    const paths = res.json().issues.map((i: { path: string }) => i.path);
+    expect(paths).toEqual(expect.arrayContaining(['body.email', 'body.birthDate', 'body.accessPoint']));
+  });
+
+  it('requires a token (401) of an operator or admin (403)', async () => {
+    expect((await call('POST', '/persons', null, mario)).statusCode).toBe(401);
+    for (const role of ['team', 'partner', 'auditor']) expect((await call('POST', '/persons', role, mario)).statusCode).toBe(403);
+  });
+});
+
+describe('reading and finding a person', () => {
+  let personId: string;
+  beforeAll(async () => {
+    const res = await call('POST', '/persons', 'operator', { ...mario, fiscalCode: womanCode('NREFNC', '1999-09-09'), givenName: 'Francesca', familyName: 'Neri', birthDate: '1999-09-09' });
+    personId = res.json().personId;
+  });
+
+  it('returns the decrypted person to operators, team members and admins', async () => {
+    for (const role of ['operator', 'team', 'admin']) {
+      const res = await call('GET', `/persons/${personId}`, role);
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toMatchObject({ personId, status: 'registered', birthYear: 1999, personalData: { givenName: 'Francesca', familyName: 'Neri' } });
+    }
+    expect((await call('GET', `/persons/${personId}`, 'partner')).statusCode).toBe(403);
+    expect((await call('GET', `/persons/${personId}`, 'auditor')).statusCode).toBe(403);
+  });
+
+  it('404 for an unknown person, 400 for a malformed id', async () => {
+    expect((await call('GET', '/persons/3b0f0e3c-0000-4000-8000-000000000000', 'operator')).statusCode).toBe(404);
+    expect((await call('GET', '/persons/not-a-uuid', 'operator')).statusCode).toBe(400);
+  });
+
+  it('finds a person by fiscal code (any spelling of it)', async () => {
+    const code = womanCode('NREFNC', '1999-09-09');
+    const res = await call('GET', `/persons?fiscalCode=${code.toLowerCase()}`, 'operator');
+    expect(res.json()).toEqual({ personId });
+    expect((await call('GET', `/persons?fiscalCode=${womanCode('XXXYYY', '1999-09-09')}`, 'operator')).statusCode).toBe(404);
+    expect((await call('GET', '/persons?fiscalCode=RSSMRA85T10A562XYZ', 'operator')).statusCode).toBe(400);
+  });
+
+  it('updates contact details and shows them', async () => {
+    const res = await call('PUT', `/persons/${personId}/contact-details`, 'operator', { phone: '+39 333 1234567' });
+    expect(res.statusCode).toBe(200);
+    expect((await call('GET', `/persons/${personId}`, 'operator')).json().personalData.phone).toBe('+39 333 1234567');
+    expect((await call('PUT', `/persons/${personId}/contact-details`, 'operator', {})).statusCode).toBe(400);
+    expect((await call('PUT', `/persons/${personId}/contact-details`, 'team', { phone: '+39 333 1234567' })).statusCode).toBe(403);
+  });
+});
+
+describe('consents', () => {
+  let personId: string;
+  beforeAll(async () => {
+    personId = (await call('POST', '/persons', 'operator', { accessPoint: 'pistoia-centro', municipality: 'Pistoia', givenName: 'Luca', familyName: 'Galli', birthDate: '1970-05-05' })).json().personId;
+  });
+
+  it('gives (201), repeats harmlessly (200) and withdraws (200) a consent', async () => {
+    const give = await call('POST', `/persons/${personId}/consents`, 'operator', { scope: 'referral_sharing', legalBasis: 'explicit_consent' });
+    expect(give.statusCode).toBe(201);
+    expect(give.json()).toMatchObject({ recorded: true });
+    const again = await call('POST', `/persons/${personId}/consents`, 'team', { scope: 'referral_sharing', legalBasis: 'explicit_consent' });
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toMatchObject({ recorded: false });
+    const view = (await call('GET', `/persons/${personId}`, 'operator')).json();
+    expect(view.consents.referral_sharing).toMatchObject({ active: true });
+    const w = await call('POST', `/persons/${personId}/consents/referral_sharing/withdrawal`, 'operator');
+    expect(w.statusCode).toBe(200);
+    expect((await call('GET', `/persons/${personId}`, 'operator')).json().consents.referral_sharing.active).toBe(false);
+  });
+
+  it('422 when withdrawing a consent that is not active; 404 for an unknown person; 400 for an unknown scope', async () => {
+    expect((await call('POST', `/persons/${personId}/consents/assessment/withdrawal`, 'operator')).statusCode).toBe(422);
+    expect((await call('POST', '/persons/3b0f0e3c-0000-4000-8000-000000000000/consents', 'operator', { scope: 'assessment', legalBasis: 'explicit_consent' })).statusCode).toBe(404);
+    expect((await call('POST', `/persons/${personId}/consents`, 'operator', { scope: 'marketing', legalBasis: 'explicit_consent' })).statusCode).toBe(400);
+    expect((await call('POST', `/persons/${personId}/consents/marketing/withdrawal`, 'operator')).statusCode).toBe(400);
+    expect((await call('POST', `/persons/${personId}/consents`, 'partner', { scope: 'assessment', legalBasis: 'explicit_consent' })).statusCode).toBe(403);
+  });
+});
+
+describe('erasure', () => {
+  it('destroys the key: the person shows as erased, the log stays and verifies, the fiscal code is free again', async () => {
+    const body = { ...mario, fiscalCode: womanCode('CRSSLV', '1988-02-29'.replace('02-29', '02-28')), givenName: 'Silvia', familyName: 'Caruso', birthDate: '1988-02-28' };
+    const personId = (await call('POST', '/persons', 'operator', body)).json().personId;
+    expect((await call('POST', `/persons/${personId}/erasure`, 'operator', { reason: 'data_subject_request' })).statusCode).toBe(403);
+    const res = await call('POST', `/persons/${personId}/erasure`, 'admin', { reason: 'data_subject_request' });
+    expect(res.statusCode).toBe(200);
+    const view = (await call('GET', `/persons/${personId}`, 'operator')).json();
+    expect(view).toMatchObject({ status: 'erased', personalData: null });
+    expect(await infra.keyring.isErased(personId)).toBe(true);
+    expect(await infra.store.verifyStream(`person-${personId}`)).toMatchObject({ ok: true, events: 2 });
+    // erasing again is harmless; changing an erased person is refused
+    expect((await call('POST', `/persons/${personId}/erasure`, 'admin', { reason: 'data_subject_request' })).statusCode).toBe(200);
+    expect((await call('PUT', `/persons/${personId}/contact-details`, 'operator', { phone: '+39 333 0000000' })).statusCode).toBe(422);
+    expect((await call('POST', '/persons', 'operator', body)).statusCode).toBe(201);
+  });
+});
+
+describe('OpenAPI', () => {
+  it('intake publishes a valid OpenAPI 3.1 document listing its routes', async () => {
+    const doc = (await app.inject('/openapi.json')).json();
+    const result = await validate(structuredClone(doc));
+    expect(result.valid ? [] : result.errors).toEqual([]);
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/persons',
+      '/persons/{personId}',
+      '/persons/{personId}/consents',
+      '/persons/{personId}/consents/{scope}/withdrawal',
+      '/persons/{personId}/contact-details',
+      '/persons/{personId}/erasure',
+    ]);
+  });
+});
