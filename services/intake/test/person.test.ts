@@ -111,7 +111,7 @@ describe('Person: when registered', () => {
     spec.given([registered]).when({ type: 'ErasePersonalData', requestedBy: 'admin-1', reason: 'data_subject_request' }).then([erased]));
 
   it('tracks which event gave the active consent', () => {
-    const { state } = spec.given([registered, { ...consent('referral_sharing'), id: 'ev-7' } as PersonEvent]);
+    const { state } = spec.given([registered, { ...consent('referral_sharing'), id: 'ev-7' } as unknown as PersonEvent]);
     if (state.consents.referral_sharing.eventId !== 'ev-7' || !state.consents.referral_sharing.active) throw new Error('consent not tracked');
   });
 });
