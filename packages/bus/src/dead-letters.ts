@@ -18,6 +18,13 @@ CREATE TABLE IF NOT EXISTS bus.dead_letters (
 );
 `;
 
+// PostgreSQL refuses NUL in text and jsonb, and lone surrogates in jsonb; a
+// hostile message may carry both. The DLQ keeps the original bytes; SQL keeps a
+// faithful-enough copy that an operator can read.
+const text = (s: string): string => s.replace(/\0/g, '\uFFFD');
+const jsonb = (v: unknown): string =>
+  JSON.stringify(v).replace(/\\u0000|\\ud[89a-f][0-9a-f]{2}/gi, '\\ufffd');
+
 /** Dead letters kept in SQL (the embedded bus has no DLQ topic). */
 export class SqlDeadLetters {
   constructor(private readonly db: SqlDriver) {}
@@ -31,7 +38,7 @@ export class SqlDeadLetters {
     await this.db.query(
       `INSERT INTO bus.dead_letters (consumer_group, reason, origin, message_key, payload, headers)
        VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb) ON CONFLICT (consumer_group, origin) DO NOTHING`,
-      [d.group, d.reason, d.origin, d.key, JSON.stringify(d.payload ?? null), JSON.stringify(d.headers)],
+      [text(d.group), text(d.reason), text(d.origin), d.key == null ? null : text(d.key), jsonb(d.payload ?? null), jsonb(d.headers)],
     );
   }
 

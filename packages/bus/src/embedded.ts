@@ -5,6 +5,7 @@ import { handleWithRetries, validateBatch, type Incoming } from './handling.js';
 import type { ConsumeOptions, DeadLetter, EventBus, RunningConsumer } from './port.js';
 
 export interface BusLogger {
+  info?(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
 }

@@ -2,3 +2,31 @@ export * from './port.js';
 export { EmbeddedBus, type BusLogger } from './embedded.js';
 export { SqlDeadLetters } from './dead-letters.js';
 export { handleWithRetries, isPermanent, validateBatch, type Incoming, type Rejected } from './handling.js';
+export { dataSchemaUri, decodeCloudEvent, encodeCloudEvent, headersAsText, type KafkaMessageIn } from './kafka/cloudevents.js';
+export { createKafkaClient, kafkaLogCreator, type KafkaClientOptions } from './kafka/client.js';
+export { ensureTopics, internalTopics, type EnsureTopicsOptions } from './kafka/topics.js';
+export {
+  KafkaRelay,
+  internalTopicsOutput,
+  sendChunks,
+  type KafkaRelayOptions,
+  type Outgoing,
+  type RelayOutput,
+  type RelayStats,
+} from './kafka/relay.js';
+export {
+  DLQ_RECORD_BUDGET,
+  deadLetterRecord,
+  minimalDeadLetterRecord,
+  sqlPayload,
+  type DeadLetterMeta,
+  type SourceMessage,
+} from './kafka/dead-letter-queue.js';
+export {
+  KafkaBus,
+  createKafkaBus,
+  type ConsumerStats,
+  type KafkaBusConfig,
+  type KafkaBusOptions,
+  type KafkaRunningConsumer,
+} from './kafka/kafka-bus.js';

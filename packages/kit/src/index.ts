@@ -10,3 +10,4 @@ export * from './server.js';
 export * from './run.js';
 export * from './privacy/keyring.js';
 export * from './start.js';
+export * from './views/case-facts.js';

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
-import { EmbeddedBus, type EventBus } from '@onestop/bus';
+import { EmbeddedBus, createKafkaBus, type EventBus } from '@onestop/bus';
 import {
   PGliteDriver,
   PgDriver,
@@ -121,8 +121,8 @@ export async function openInfrastructure(
 
   let bus: EventBus;
   if (config.ONESTOP_BUS === 'kafka') {
-    if (!options.adapters?.kafkaBus) throw new Error('the Kafka bus adapter is not available in this build');
-    bus = await options.adapters.kafkaBus({ config, store, db, logger });
+    const kafkaBus = options.adapters?.kafkaBus ?? createKafkaBus;
+    bus = await kafkaBus({ config, store, db, logger });
   } else {
     const embedded = new EmbeddedBus(store, db, logger);
     await embedded.migrate();

@@ -1,0 +1,38 @@
+import { Kafka, logLevel, type KafkaConfig, type logCreator } from 'kafkajs';
+import type { BusLogger } from '../embedded.js';
+
+/**
+ * Routes kafkajs logs through the service logger, all at WARN: kafkajs reports
+ * transient states (the group coordinator loading after a broker start, a
+ * rebalance, a broker restart) as ERROR although it retries them itself. Real
+ * failures surface as errors of the bus (relay, consumer, DLQ) instead.
+ */
+export function kafkaLogCreator(logger?: BusLogger): logCreator {
+  return () =>
+    ({ namespace, label, log }) => {
+      if (!logger) return;
+      const { message, timestamp: _t, logger: _l, ...extra } = log;
+      logger.warn({ kafkajs: namespace, kafkajsLevel: label, ...extra }, `kafkajs: ${message}`);
+    };
+}
+
+export interface KafkaClientOptions {
+  brokers: readonly string[];
+  clientId: string;
+  logger?: BusLogger;
+  /** anything else of kafkajs' client config (ssl, sasl, timeouts) */
+  config?: Partial<KafkaConfig>;
+}
+
+/** The kafkajs client of the bus: WARN-level logs through the service logger. */
+export function createKafkaClient(options: KafkaClientOptions): Kafka {
+  return new Kafka({
+    clientId: options.clientId,
+    brokers: [...options.brokers],
+    logLevel: logLevel.WARN,
+    logCreator: kafkaLogCreator(options.logger),
+    connectionTimeout: 3000,
+    retry: { initialRetryTime: 300, retries: 6, maxRetryTime: 5000 },
+    ...options.config,
+  });
+}

@@ -1,0 +1,53 @@
+import { TOPICS } from '@onestop/events';
+import type { Kafka } from 'kafkajs';
+
+/**
+ * The internal topics of DESIGN §5 (domain events, read audit, DLQ). A prefix
+ * exists only so that test runs get topics of their own on a shared broker.
+ */
+export function internalTopics(topicPrefix = ''): string[] {
+  return Object.values(TOPICS).map((t) => `${topicPrefix}${t}`);
+}
+
+export interface EnsureTopicsOptions {
+  partitions: number;
+  /** -1 takes the broker's `default.replication.factor` */
+  replicationFactor: number;
+  /** how long to wait for every partition to have a leader (ms) */
+  timeoutMs?: number;
+}
+
+/**
+ * Creates the topics that do not exist yet and waits until every partition has
+ * a leader (brokers run with auto-creation off). Idempotent, and safe when
+ * several processes start at once. Returns the topics it created.
+ */
+export async function ensureTopics(kafka: Kafka, topics: readonly string[], options: EnsureTopicsOptions): Promise<string[]> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = [...new Set(topics)].filter((t) => !existing.has(t));
+    if (missing.length > 0) {
+      // false (not an error) when another process created them first
+      await admin.createTopics({
+        waitForLeaders: true,
+        timeout: timeoutMs,
+        topics: missing.map((topic) => ({ topic, numPartitions: options.partitions, replicationFactor: options.replicationFactor })),
+      });
+    }
+    // createTopics skips the leader wait when it lost that race: wait here too
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics: [...topics] });
+      const ready = meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+      if (ready) break;
+      if (Date.now() > deadline) throw new Error(`topics without partition leaders after ${timeoutMs} ms: ${topics.join(', ')}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return missing;
+  } finally {
+    await admin.disconnect();
+  }
+}

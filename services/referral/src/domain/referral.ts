@@ -1,0 +1,297 @@
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  RuleViolation,
+  type Encrypted,
+  type LifeDomain,
+} from '@onestop/events';
+import type { Decider, DomainEvent } from '@onestop/kit';
+import type { PartnerState } from './partner.js';
+
+// The Referral aggregate (stream referral-<referralId>), DESIGN §4 "Referral".
+// A referral needs active referral_sharing consent, a completed assessment whose
+// need profile has the referral's domain at level ≥ 1, a partner in the
+// agreement that offers the service with free capacity, and no other open
+// referral of the same person to the same service. respondBy comes from the
+// partner's agreement. Only the addressed partner answers; transitions outside
+// the table below are refused.
+//
+//   requested ──accept──► accepted ──start──► in-progress ──complete──► completed
+//       │  └──decline──► rejected
+//       └────────────── cancel (team, or automatic) ──────────────────► cancelled
+//   requested ──(respondBy passes)──► ReferralOverdue, still requested
+
+export type ReferralEvent = DomainEvent<
+  | 'ReferredToPartner'
+  | 'ReferralAccepted'
+  | 'ReferralDeclined'
+  | 'ServiceStarted'
+  | 'ServiceCompleted'
+  | 'ReferralCancelled'
+  | 'ReferralOverdue'
+>;
+
+/** FHIR Task.status of each state. */
+export type ReferralStatus = 'none' | 'requested' | 'accepted' | 'rejected' | 'in-progress' | 'completed' | 'cancelled';
+export const OPEN_STATUSES: readonly ReferralStatus[] = ['requested', 'accepted', 'in-progress'];
+
+export interface ReferralState {
+  status: ReferralStatus;
+  referralId: string | null;
+  personId: string | null;
+  partnerId: string | null;
+  serviceId: string | null;
+  respondBy: string | null;
+  overdue: boolean;
+}
+
+export const initialReferralState: ReferralState = {
+  status: 'none',
+  referralId: null,
+  personId: null,
+  partnerId: null,
+  serviceId: null,
+  respondBy: null,
+  overdue: false,
+};
+
+// ── Commands ────────────────────────────────────────────────────────────────
+/** The facts other aggregates and services hold, gathered by the caller. */
+export interface ReferralFacts {
+  /** the person's referral_sharing consent as referral knows it; undefined when the person is unknown */
+  consent: { active: boolean; eventId: string | null } | undefined;
+  personErased: boolean;
+  assessment: { personId: string; status: 'open' | 'completed' | 'cancelled'; needProfile: Partial<Record<LifeDomain, number>> | null } | undefined;
+  partner: PartnerState;
+  agreementId: string;
+  /** referrals of this service currently accepted or in progress */
+  occupied: number;
+  /** another open referral of the person to the same service */
+  openReferralForSameService?: string;
+}
+
+export interface Refer {
+  type: 'Refer';
+  referralId: string;
+  personId: string;
+  assessmentId: string;
+  partnerId: string;
+  serviceId: string;
+  reason: Encrypted;
+  priority: 'routine' | 'urgent' | 'asap';
+  referredBy: string;
+  at: Date;
+  facts: ReferralFacts;
+}
+/** Answers come from a partner: `partnerId` is the caller's, checked against the referral's. */
+export interface Accept {
+  type: 'Accept';
+  partnerId: string;
+  expectedStart?: string;
+  /** capacity and occupancy of the service now: acceptance takes a place */
+  capacity: number;
+  occupied: number;
+}
+export interface Decline {
+  type: 'Decline';
+  partnerId: string;
+  reason: 'no_capacity' | 'not_eligible' | 'unable_to_contact' | 'other';
+  note?: Encrypted;
+}
+export interface StartService {
+  type: 'StartService';
+  partnerId: string;
+}
+export interface CompleteService {
+  type: 'CompleteService';
+  partnerId: string;
+  outcome: 'achieved' | 'partially_achieved' | 'not_achieved' | 'dropped_out';
+}
+export interface CancelReferral {
+  type: 'CancelReferral';
+  reason: 'team_decision' | 'person_request' | 'consent_withdrawn' | 'personal_data_erased' | 'partner_left_agreement';
+  /** automatic cancellations (consent withdrawn, erasure) are no-ops on closed referrals */
+  automatic: boolean;
+}
+export interface MarkOverdue {
+  type: 'MarkOverdue';
+  now: Date;
+}
+export type ReferralCommand = Refer | Accept | Decline | StartService | CompleteService | CancelReferral | MarkOverdue;
+
+// ── Domain errors ───────────────────────────────────────────────────────────
+const rule = (code: string, message: string, details: Record<string, unknown> = {}) => new RuleViolation(code, message, details);
+
+export class ReferralAlreadyOpen extends ConflictError {
+  constructor(readonly existingReferralId: string) {
+    super('referral_already_open', `the person already has an open referral to this service: ${existingReferralId}`, {
+      existingReferralId,
+    });
+  }
+}
+export class NotYourReferral extends ForbiddenError {
+  constructor() {
+    super('this referral is addressed to another partner');
+  }
+}
+export class TransitionRefused extends RuleViolation {
+  constructor(from: ReferralStatus, action: string) {
+    super('transition_refused', `a ${from} referral cannot be ${action}`, { status: from, action });
+  }
+}
+
+// ── Rules ───────────────────────────────────────────────────────────────────
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+function refer(c: Refer, s: ReferralState): ReferralEvent[] {
+  if (s.status !== 'none') throw new ConflictError('referral_exists', `referral ${c.referralId} already exists`);
+  const f = c.facts;
+  if (!f.consent || f.personErased) {
+    throw f.personErased ? rule('personal_data_erased', 'the personal data of this person has been erased') : new NotFoundError('person', c.personId);
+  }
+  if (!f.consent.active || !f.consent.eventId) {
+    throw rule('referral_consent_missing', 'the person has no active referral_sharing consent');
+  }
+  if (!f.assessment || f.assessment.personId !== c.personId) throw new NotFoundError('assessment of this person', c.assessmentId);
+  if (f.assessment.status !== 'completed' || !f.assessment.needProfile) {
+    throw rule('assessment_not_completed', 'the assessment is not completed');
+  }
+  if (!f.partner.partnerId) throw new NotFoundError('partner', c.partnerId);
+  const agreement = f.partner.agreements[f.agreementId];
+  if (!agreement) throw rule('partner_not_in_agreement', `partner ${c.partnerId} is not in agreement ${f.agreementId}`, { agreementId: f.agreementId });
+  const service = f.partner.services[c.serviceId];
+  if (!service) throw rule('service_not_offered', `partner ${c.partnerId} does not offer ${c.serviceId}`, { serviceId: c.serviceId });
+  const level = f.assessment.needProfile[service.domain] ?? 0;
+  if (level < 1) {
+    throw rule('no_need_in_domain', `the need profile has ${service.domain} at level ${level}; a referral needs level 1 or more`, {
+      domain: service.domain,
+      needLevel: level,
+    });
+  }
+  if (f.occupied >= service.capacity) {
+    throw rule('no_free_capacity', `service ${c.serviceId} has no free capacity`, { capacity: service.capacity, occupied: f.occupied });
+  }
+  if (f.openReferralForSameService) throw new ReferralAlreadyOpen(f.openReferralForSameService);
+  return [
+    {
+      type: 'ReferredToPartner',
+      data: {
+        referralId: c.referralId,
+        personId: c.personId,
+        assessmentId: c.assessmentId,
+        partnerId: c.partnerId,
+        serviceId: c.serviceId,
+        domain: service.domain,
+        reason: c.reason,
+        priority: c.priority,
+        respondBy: new Date(c.at.getTime() + agreement.responseDays * DAY_MS).toISOString(),
+        referredBy: c.referredBy,
+        consentEventId: f.consent.eventId,
+      },
+    },
+  ];
+}
+
+function addressed(s: ReferralState, partnerId: string): void {
+  if (s.status === 'none') throw new NotFoundError('referral', '?');
+  if (s.partnerId !== partnerId) throw new NotYourReferral();
+}
+
+function accept(c: Accept, s: ReferralState): ReferralEvent[] {
+  addressed(s, c.partnerId);
+  if (s.status !== 'requested') throw new TransitionRefused(s.status, 'accepted');
+  if (c.occupied >= c.capacity) throw rule('no_free_capacity', 'the service has no free capacity: decline with reason no_capacity');
+  return [{ type: 'ReferralAccepted', data: c.expectedStart ? { expectedStart: c.expectedStart } : {} }];
+}
+
+function decline(c: Decline, s: ReferralState): ReferralEvent[] {
+  addressed(s, c.partnerId);
+  if (s.status !== 'requested') throw new TransitionRefused(s.status, 'declined');
+  return [{ type: 'ReferralDeclined', data: { reason: c.reason, ...(c.note ? { note: c.note } : {}) } }];
+}
+
+function start(c: StartService, s: ReferralState): ReferralEvent[] {
+  addressed(s, c.partnerId);
+  if (s.status !== 'accepted') throw new TransitionRefused(s.status, 'started');
+  return [{ type: 'ServiceStarted', data: {} }];
+}
+
+function complete(c: CompleteService, s: ReferralState): ReferralEvent[] {
+  addressed(s, c.partnerId);
+  if (s.status !== 'in-progress') throw new TransitionRefused(s.status, 'completed');
+  return [{ type: 'ServiceCompleted', data: { outcome: c.outcome } }];
+}
+
+function cancel(c: CancelReferral, s: ReferralState): ReferralEvent[] {
+  if (s.status === 'none') throw new NotFoundError('referral', '?');
+  if (!OPEN_STATUSES.includes(s.status)) {
+    if (c.automatic) return [];
+    throw new TransitionRefused(s.status, 'cancelled');
+  }
+  return [{ type: 'ReferralCancelled', data: { reason: c.reason } }];
+}
+
+function markOverdue(c: MarkOverdue, s: ReferralState): ReferralEvent[] {
+  // exactly once: only a requested referral past its date, not yet marked
+  if (s.status !== 'requested' || s.overdue || !s.respondBy) return [];
+  if (c.now.getTime() <= new Date(s.respondBy).getTime()) return [];
+  return [{ type: 'ReferralOverdue', data: { dueAt: s.respondBy } }];
+}
+
+export function decide(c: ReferralCommand, s: ReferralState): ReferralEvent[] {
+  switch (c.type) {
+    case 'Refer':
+      return refer(c, s);
+    case 'Accept':
+      return accept(c, s);
+    case 'Decline':
+      return decline(c, s);
+    case 'StartService':
+      return start(c, s);
+    case 'CompleteService':
+      return complete(c, s);
+    case 'CancelReferral':
+      return cancel(c, s);
+    case 'MarkOverdue':
+      return markOverdue(c, s);
+    default: {
+      const unknown: never = c;
+      throw new Error(`unknown command ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+export function evolve(s: ReferralState, e: ReferralEvent): ReferralState {
+  switch (e.type) {
+    case 'ReferredToPartner':
+      return {
+        status: 'requested',
+        referralId: e.data.referralId,
+        personId: e.data.personId,
+        partnerId: e.data.partnerId,
+        serviceId: e.data.serviceId,
+        respondBy: e.data.respondBy,
+        overdue: false,
+      };
+    case 'ReferralAccepted':
+      return { ...s, status: 'accepted' };
+    case 'ReferralDeclined':
+      return { ...s, status: 'rejected' };
+    case 'ServiceStarted':
+      return { ...s, status: 'in-progress' };
+    case 'ServiceCompleted':
+      return { ...s, status: 'completed' };
+    case 'ReferralCancelled':
+      return { ...s, status: 'cancelled' };
+    case 'ReferralOverdue':
+      return { ...s, overdue: true };
+    default: {
+      const unknown: never = e;
+      return unknown;
+    }
+  }
+}
+
+export const referralDecider: Decider<ReferralCommand, ReferralEvent, ReferralState> = { initialState: initialReferralState, evolve, decide };
+export const referralStream = (referralId: string): string => `referral-${referralId}`;

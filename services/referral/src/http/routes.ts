@@ -1,0 +1,280 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import {
+  CancelReason,
+  DeclineReason,
+  ForbiddenError,
+  IsoDate,
+  LifeDomain,
+  Name,
+  NotFoundError,
+  Outcome,
+  ReferralPriority,
+  Sector,
+  ShortText,
+  Slug,
+  Uuid,
+} from '@onestop/events';
+import { eventContextOf, principalOf, type ServiceContext } from '@onestop/kit';
+import type { Referrals } from '../referrals.js';
+
+const SOURCE = '/onestop/referral';
+const ReferralParams = z.object({ referralId: Uuid });
+const PartnerParams = z.object({ partnerId: Slug });
+const Service = z.object({ serviceId: Slug, name: Name, domain: LifeDomain, capacity: z.number().int().min(0).max(100_000) });
+const PartnerView = z.object({
+  partnerId: z.string(),
+  name: z.string(),
+  sector: z.string(),
+  services: z.array(z.object({ serviceId: z.string(), name: z.string(), domain: z.string(), capacity: z.number(), occupied: z.number(), free: z.number() })),
+  agreements: z.record(z.string(), z.object({ responseDays: z.number() })),
+});
+const ReferralView = z.object({
+  referralId: z.string(),
+  personId: z.string(),
+  assessmentId: z.string().nullable(),
+  partnerId: z.string(),
+  serviceId: z.string(),
+  domain: z.string().nullable(),
+  priority: z.string().nullable(),
+  status: z.string().describe('FHIR Task.status: requested, accepted, rejected, in-progress, completed, cancelled'),
+  respondBy: z.string().nullable(),
+  overdue: z.boolean(),
+  referredAt: z.string().nullable(),
+  updatedAt: z.string(),
+});
+const Done = z.object({ referralId: z.string(), recorded: z.boolean(), revision: z.number() });
+const Directory = z.object({ partnerId: z.string(), recorded: z.boolean(), revision: z.number() });
+
+export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: ServiceContext }> =>
+  async (app, { ctx }) => {
+    const r = app.withTypeProvider<ZodTypeProvider>();
+    const ec = (req: Parameters<typeof eventContextOf>[0]) => eventContextOf(req, SOURCE, ctx.clock.now());
+    const directory = (partnerId: string, res: { events: unknown[]; revision: number }) => ({ partnerId, recorded: res.events.length > 0, revision: res.revision });
+    const done = (referralId: string, res: { events: unknown[]; revision: number }) => ({ referralId, recorded: res.events.length > 0, revision: res.revision });
+
+    const partnerView = async (partnerId: string) => {
+      const p = await referrals.partner(partnerId);
+      const occupancy = await referrals.view.occupancy();
+      return {
+        partnerId,
+        name: p.name,
+        sector: p.sector ?? 'public',
+        services: Object.values(p.services).map((s) => {
+          const occupied = occupancy.get(`${partnerId}/${s.serviceId}`) ?? 0;
+          return { ...s, occupied, free: Math.max(0, s.capacity - occupied) };
+        }),
+        agreements: p.agreements,
+      };
+    };
+
+    // ── Directory ───────────────────────────────────────────────────────────
+    r.post(
+      '/partners',
+      {
+        config: { roles: ['admin'], idempotent: true },
+        schema: {
+          tags: ['directory'],
+          summary: 'Register a partner organisation and its services',
+          body: z.object({ partnerId: Slug, name: Name, sector: Sector, services: z.array(Service).min(1).max(100) }).strict(),
+          response: { 201: Directory },
+        },
+      },
+      async (req, reply) => {
+        const res = await referrals.changeDirectory(req.body.partnerId, { type: 'RegisterPartner', ...req.body }, ec(req));
+        return reply.code(201).header('location', `/partners/${req.body.partnerId}`).send(directory(req.body.partnerId, res));
+      },
+    );
+
+    r.post(
+      '/partners/:partnerId/agreements',
+      {
+        config: { roles: ['admin'], idempotent: true },
+        schema: {
+          tags: ['directory'],
+          summary: 'The partner joins a network agreement (Accordo di Rete) with its response time',
+          params: PartnerParams,
+          body: z.object({ agreementId: Slug.optional(), responseDays: z.number().int().min(1).max(90) }).strict(),
+          response: { 201: Directory },
+        },
+      },
+      async (req, reply) => {
+        const agreementId = req.body.agreementId ?? ctx.config.ONESTOP_AGREEMENT_ID;
+        const res = await referrals.changeDirectory(req.params.partnerId, { type: 'JoinAgreement', agreementId, responseDays: req.body.responseDays }, ec(req));
+        return reply.code(201).send(directory(req.params.partnerId, res));
+      },
+    );
+
+    r.post(
+      '/partners/:partnerId/agreements/:agreementId/leave',
+      {
+        config: { roles: ['admin'], idempotent: true },
+        schema: { tags: ['directory'], summary: 'The partner leaves a network agreement', params: PartnerParams.extend({ agreementId: Slug }), response: { 200: Directory } },
+      },
+      async (req) =>
+        directory(req.params.partnerId, await referrals.changeDirectory(req.params.partnerId, { type: 'LeaveAgreement', agreementId: req.params.agreementId }, ec(req))),
+    );
+
+    r.put(
+      '/partners/:partnerId/services/:serviceId/capacity',
+      {
+        config: { roles: ['admin', 'partner'], idempotent: true },
+        schema: {
+          tags: ['directory'],
+          summary: 'Change the capacity of a service (an admin, or the partner itself)',
+          params: PartnerParams.extend({ serviceId: Slug }),
+          body: z.object({ capacity: z.number().int().min(0).max(100_000) }).strict(),
+          response: { 200: Directory },
+        },
+      },
+      async (req) => {
+        const p = principalOf(req);
+        if (p.role === 'partner' && p.partnerId !== req.params.partnerId) throw new ForbiddenError('a partner changes only its own services');
+        const res = await referrals.changeDirectory(
+          req.params.partnerId,
+          { type: 'ChangeServiceCapacity', serviceId: req.params.serviceId, capacity: req.body.capacity },
+          ec(req),
+        );
+        return directory(req.params.partnerId, res);
+      },
+    );
+
+    r.get(
+      '/partners',
+      {
+        config: { roles: ['operator', 'team', 'admin', 'auditor', 'partner'] },
+        schema: { tags: ['directory'], summary: 'The partner directory with free capacity', response: { 200: z.array(PartnerView) } },
+      },
+      async () => {
+        const occupancy = await referrals.view.occupancy();
+        return (await referrals.view.partners()).map((p) => ({
+          ...p,
+          services: p.services.map((s) => {
+            const occupied = occupancy.get(`${p.partnerId}/${s.serviceId}`) ?? 0;
+            return { ...s, occupied, free: Math.max(0, s.capacity - occupied) };
+          }),
+        }));
+      },
+    );
+
+    r.get(
+      '/partners/:partnerId',
+      {
+        config: { roles: ['operator', 'team', 'admin', 'auditor', 'partner'] },
+        schema: { tags: ['directory'], summary: 'One partner', params: PartnerParams, response: { 200: PartnerView } },
+      },
+      async (req) => partnerView(req.params.partnerId),
+    );
+
+    // ── Referrals (team) ────────────────────────────────────────────────────
+    r.post(
+      '/referrals',
+      {
+        config: { roles: ['team'], idempotent: true },
+        schema: {
+          tags: ['referrals'],
+          summary: 'Refer a person to a partner service (FHIR Task: requested)',
+          body: z
+            .object({ personId: Uuid, assessmentId: Uuid, partnerId: Slug, serviceId: Slug, reason: ShortText, priority: ReferralPriority.default('routine') })
+            .strict(),
+          response: { 201: z.object({ referralId: z.string(), respondBy: z.string(), status: z.literal('requested') }) },
+        },
+      },
+      async (req, reply) => {
+        const res = await referrals.refer(req.body, ec(req));
+        return reply
+          .code(201)
+          .header('location', `/referrals/${res.referralId}`)
+          .send({ referralId: res.referralId, respondBy: res.respondBy, status: 'requested' as const });
+      },
+    );
+
+    r.get(
+      '/referrals/:referralId',
+      {
+        config: { roles: ['operator', 'team', 'admin', 'auditor', 'partner'] },
+        schema: { tags: ['referrals'], summary: 'A referral (a partner sees only its own)', params: ReferralParams, response: { 200: ReferralView } },
+      },
+      async (req) => {
+        const row = await referrals.view.get(req.params.referralId);
+        const p = principalOf(req);
+        // a partner must not even learn that another partner's referral exists
+        if (!row || (p.role === 'partner' && row.partnerId !== p.partnerId)) throw new NotFoundError('referral', req.params.referralId);
+        return row;
+      },
+    );
+
+    r.get(
+      '/persons/:personId/referrals',
+      {
+        config: { roles: ['operator', 'team', 'admin'] },
+        schema: { tags: ['referrals'], summary: 'The referrals of a person', params: z.object({ personId: Uuid }), response: { 200: z.array(ReferralView) } },
+      },
+      async (req) => referrals.view.list({ personId: req.params.personId }),
+    );
+
+    r.post(
+      '/referrals/:referralId/cancellation',
+      {
+        config: { roles: ['team', 'admin'], idempotent: true },
+        schema: {
+          tags: ['referrals'],
+          summary: 'Cancel an open referral',
+          params: ReferralParams,
+          body: z.object({ reason: CancelReason.extract(['team_decision', 'person_request']) }).strict(),
+          response: { 200: Done },
+        },
+      },
+      async (req) => done(req.params.referralId, await referrals.cancel(req.params.referralId, req.body.reason, false, ec(req))),
+    );
+
+    // ── Partner inbox and answers ───────────────────────────────────────────
+    r.get(
+      '/partners/:partnerId/referrals',
+      {
+        config: { roles: ['partner', 'admin'] },
+        schema: {
+          tags: ['partner inbox'],
+          summary: 'A partner’s referrals, id-only (contact details through the audited API)',
+          params: PartnerParams,
+          querystring: z.object({
+            status: z.enum(['requested', 'accepted', 'rejected', 'in-progress', 'completed', 'cancelled']).optional(),
+            overdue: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+          }),
+          response: { 200: z.array(ReferralView) },
+        },
+      },
+      async (req) => {
+        const p = principalOf(req);
+        if (p.role === 'partner' && p.partnerId !== req.params.partnerId) throw new ForbiddenError('a partner sees only its own inbox');
+        return referrals.view.list({ partnerId: req.params.partnerId, ...req.query });
+      },
+    );
+
+    const answerRoute = <B extends z.ZodType>(path: string, summary: string, body: B, toAnswer: (b: z.infer<B>) => Parameters<Referrals['answer']>[2]) =>
+      r.post(
+        `/referrals/:referralId/${path}`,
+        {
+          config: { roles: ['partner'], idempotent: true },
+          schema: { tags: ['partner inbox'], summary, params: ReferralParams, body, response: { 200: Done } },
+        },
+        async (req) => {
+          const p = principalOf(req);
+          const res = await referrals.answer(p.partnerId!, req.params.referralId, toAnswer(req.body as z.infer<B>), ec(req));
+          return done(req.params.referralId, res);
+        },
+      );
+
+    answerRoute('acceptance', 'Accept a referral (takes a place of the service)', z.object({ expectedStart: IsoDate.optional() }).strict(), (b) => ({
+      action: 'accept',
+      ...(b.expectedStart ? { expectedStart: b.expectedStart } : {}),
+    }));
+    answerRoute('decline', 'Decline a referral with a reason', z.object({ reason: DeclineReason, note: ShortText.optional() }).strict(), (b) => ({
+      action: 'decline',
+      reason: b.reason,
+      ...(b.note ? { note: b.note } : {}),
+    }));
+    answerRoute('start', 'The service has started (FHIR Task: in-progress)', z.object({}).strict(), () => ({ action: 'start' }));
+    answerRoute('completion', 'The service is over, with its outcome', z.object({ outcome: Outcome }).strict(), (b) => ({ action: 'complete', outcome: b.outcome }));
+  };
