@@ -102,7 +102,10 @@ export class EffectTable {
   readonly pool: pg.Pool;
   readonly db: SqlDriver;
 
-  constructor(url: string) {
+  constructor(
+    url: string,
+    private readonly name = 'effect',
+  ) {
     this.pool = new pg.Pool({ connectionString: url, max: 4 });
     this.pool.on('error', () => undefined);
     this.db = new PgDriver(this.pool);
@@ -110,10 +113,10 @@ export class EffectTable {
 
   async migrate(): Promise<void> {
     await this.pool.query(`
-      CREATE TABLE IF NOT EXISTS effect (event_id uuid PRIMARY KEY, applications int NOT NULL, global_position bigint);
-      CREATE TABLE IF NOT EXISTS effect_total (id int PRIMARY KEY, applied bigint NOT NULL);
-      INSERT INTO effect_total VALUES (1, 0) ON CONFLICT DO NOTHING;
-      CREATE TABLE IF NOT EXISTS delivery (event_id uuid NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());`);
+      CREATE TABLE IF NOT EXISTS ${this.name} (event_id uuid PRIMARY KEY, applications int NOT NULL, global_position bigint);
+      CREATE TABLE IF NOT EXISTS ${this.name}_total (id int PRIMARY KEY, applied bigint NOT NULL);
+      INSERT INTO ${this.name}_total VALUES (1, 0) ON CONFLICT DO NOTHING;
+      CREATE TABLE IF NOT EXISTS ${this.name}_delivery (event_id uuid NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());`);
   }
 
   /** Applies events idempotently: the total grows only for event ids not seen before. */
@@ -123,14 +126,14 @@ export class EffectTable {
     try {
       await c.query('BEGIN');
       const ids = events.map((e) => e.id);
-      await c.query('INSERT INTO delivery (event_id) SELECT unnest($1::uuid[])', [ids]);
+      await c.query(`INSERT INTO ${this.name}_delivery (event_id) SELECT unnest($1::uuid[])`, [ids]);
       const { rowCount } = await c.query(
-        `INSERT INTO effect (event_id, applications, global_position)
+        `INSERT INTO ${this.name} (event_id, applications, global_position)
          SELECT id, 1, pos FROM unnest($1::uuid[], $2::bigint[]) AS t(id, pos)
          ON CONFLICT (event_id) DO NOTHING`,
         [ids, events.map((e) => e.globalPosition)],
       );
-      await c.query('UPDATE effect_total SET applied = applied + $1 WHERE id = 1', [rowCount ?? 0]);
+      await c.query(`UPDATE ${this.name}_total SET applied = applied + $1 WHERE id = 1`, [rowCount ?? 0]);
       await c.query('COMMIT');
     } catch (e) {
       await c.query('ROLLBACK').catch(() => undefined);
@@ -142,15 +145,15 @@ export class EffectTable {
 
   async summary(): Promise<{ distinct: number; total: number; deliveries: number; maxApplications: number }> {
     const { rows } = await this.pool.query(`SELECT
-      (SELECT count(*)::int FROM effect) AS distinct,
-      (SELECT applied::int FROM effect_total WHERE id = 1) AS total,
-      (SELECT count(*)::int FROM delivery) AS deliveries,
-      (SELECT coalesce(max(applications), 0)::int FROM effect) AS "maxApplications"`);
+      (SELECT count(*)::int FROM ${this.name}) AS distinct,
+      (SELECT applied::int FROM ${this.name}_total WHERE id = 1) AS total,
+      (SELECT count(*)::int FROM ${this.name}_delivery) AS deliveries,
+      (SELECT coalesce(max(applications), 0)::int FROM ${this.name}) AS "maxApplications"`);
     return rows[0];
   }
 
   async appliedIds(): Promise<Set<string>> {
-    const { rows } = await this.pool.query<{ event_id: string }>('SELECT event_id FROM effect');
+    const { rows } = await this.pool.query<{ event_id: string }>(`SELECT event_id FROM ${this.name}`);
     return new Set(rows.map((r) => r.event_id));
   }
 

@@ -40,7 +40,9 @@ export function sendProblem(
   detail: string,
   extensions: Record<string, unknown> = {},
 ): FastifyReply {
+  // extensions never override the standard members
   const problem: Problem = {
+    ...extensions,
     type: `${PROBLEM_BASE}${code}`,
     title: TITLES[status] ?? 'Error',
     status,
@@ -48,7 +50,6 @@ export function sendProblem(
     instance: reply.request.url.split('?')[0],
     code,
     requestId: String(reply.request.id),
-    ...extensions,
   };
   return reply.code(status).type('application/problem+json; charset=utf-8').send(problem);
 }

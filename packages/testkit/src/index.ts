@@ -8,3 +8,4 @@ export {
   type TestDatabase,
 } from './env.js';
 export { deciderSpec } from './decider-spec.js';
+export { eventually } from './eventually.js';

@@ -12,6 +12,9 @@ export function kafkaLogCreator(logger?: BusLogger): logCreator {
     ({ namespace, label, log }) => {
       if (!logger) return;
       const { message, timestamp: _t, logger: _l, ...extra } = log;
+      // The relay retries failed sends itself, with a fresh producer (at-least-once,
+      // DESIGN §1), so kafkajs's bounded-retries caveat about exactly-once does not apply.
+      if (message.startsWith('Limiting retries for the idempotent producer')) return;
       logger.warn({ kafkajs: namespace, kafkajsLevel: label, ...extra }, `kafkajs: ${message}`);
     };
 }

@@ -137,7 +137,7 @@ export class NotYourReferral extends ForbiddenError {
 }
 export class TransitionRefused extends RuleViolation {
   constructor(from: ReferralStatus, action: string) {
-    super('transition_refused', `a ${from} referral cannot be ${action}`, { status: from, action });
+    super('transition_refused', `a ${from} referral cannot be ${action}`, { from, action });
   }
 }
 
