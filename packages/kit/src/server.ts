@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import fastifyHelmet from '@fastify/helmet';
+import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
@@ -94,6 +97,42 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
     },
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  // security headers on every response; the CSP allows only same-origin code
+  await app.register(fastifyHelmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        frameAncestors: ["'none'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+        formAction: ["'self'"],
+      },
+    },
+    crossOriginEmbedderPolicy: false,
+  });
+
+  // per-token rate limit (per address for anonymous calls): 429 with Retry-After
+  await app.register(fastifyRateLimit, {
+    max: ctx.config.RATE_LIMIT_PER_MINUTE,
+    timeWindow: 60_000,
+    keyGenerator: (req) => {
+      const auth = req.headers.authorization;
+      return typeof auth === 'string' && auth.length > 0
+        ? `t:${createHash('sha256').update(auth).digest('base64url').slice(0, 22)}`
+        : `ip:${req.ip}`;
+    },
+    allowList: (req) => req.url === '/health' || req.url === '/ready' || req.url === '/metrics',
+    errorResponseBuilder: (_req, context) => {
+      const err = new Error(`rate limit of ${context.max} requests per minute exceeded; retry in ${context.after}`) as Error & { statusCode: number };
+      err.statusCode = 429;
+      return err;
+    },
+  });
 
   // request context: correlation id from the caller or the request id
   app.decorateRequest('correlationId', '');

@@ -27,13 +27,18 @@ export async function openTestInfrastructure(
     ...options.env,
   });
   const clock = options.clock ?? new ManualClock();
+  const pglite = options.databaseUrl ? undefined : new PGlite();
   const infra = await openInfrastructure(config, createLogger('test', config.LOG_LEVEL), {
     clock,
     adapters: options.adapters,
-    ...(options.databaseUrl ? {} : { pglite: new PGlite() }),
+    ...(pglite ? { pglite } : {}),
   });
   return {
     ...infra,
+    async close() {
+      await infra.close();
+      await pglite?.close();
+    },
     clock,
     token: (p) => issueToken(config.JWT_SECRET!, p, { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE }),
   };

@@ -213,3 +213,33 @@ describe('operations', () => {
     expect((await app.inject('/docs')).statusCode).toBeLessThan(400);
   });
 });
+
+describe('rate limit and security headers', () => {
+  it('limits each token, answering 429 problem+json with Retry-After, other tokens unaffected', async () => {
+    const limitedInfra = await openTestInfrastructure({ env: { RATE_LIMIT_PER_MINUTE: '5' } });
+    const limited = await buildServiceApp({ title: 'Things', description: 'test', modules: [things], ctx: limitedInfra });
+    const t1 = await limitedInfra.token({ sub: 'op-9', role: 'operator' });
+    const t2 = await limitedInfra.token({ sub: 'op-10', role: 'operator' });
+    try {
+      const codes: number[] = [];
+      for (let i = 0; i < 7; i++) codes.push((await limited.inject({ method: 'GET', url: '/things/1', headers: { authorization: `Bearer ${t1}` } })).statusCode);
+      expect(codes).toEqual([404, 404, 404, 404, 404, 429, 429]);
+      const res = await limited.inject({ method: 'GET', url: '/things/1', headers: { authorization: `Bearer ${t1}` } });
+      expect(res.headers['retry-after']).toBeDefined();
+      expect(res.headers['content-type']).toMatch(/problem\+json/);
+      expect(res.json()).toMatchObject({ status: 429, code: 'rate_limited' });
+      expect((await limited.inject({ method: 'GET', url: '/things/1', headers: { authorization: `Bearer ${t2}` } })).statusCode).toBe(404);
+    } finally {
+      await limited.close();
+      await limitedInfra.close();
+    }
+  });
+
+  it('sends security headers', async () => {
+    const res = await app.inject('/health');
+    expect(res.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['strict-transport-security']).toBeDefined();
+    expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
+  });
+});
