@@ -6,7 +6,6 @@ import {
   LifeDomain,
   Name,
   NeedLevel,
-  ShortText,
   Slug,
   TeamRole,
   Uuid,
@@ -81,7 +80,16 @@ export const AssessmentCompleted = z.object({
   priorityDomains: z.array(LifeDomain).max(7),
   goals: z.array(Goal).max(50),
 });
-export const AssessmentCancelled = z.object({ reason: ShortText });
+/** Why an assessment stopped: codes, not free text, so no personal text enters the log. */
+export const AssessmentCancelReason = z.enum([
+  'team_decision',
+  'person_request',
+  'person_moved_away',
+  'started_in_error',
+  'consent_withdrawn',
+  'personal_data_erased',
+]);
+export const AssessmentCancelled = z.object({ reason: AssessmentCancelReason });
 
 // ── Directory: stream partner-<partnerId> ───────────────────────────────────
 export const Sector = z.enum(['public', 'third_sector']);

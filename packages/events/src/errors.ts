@@ -61,8 +61,8 @@ export class UnauthorizedError extends OneStopError {
 }
 
 export class ForbiddenError extends OneStopError {
-  constructor(message = 'this role may not do that') {
-    super('forbidden', message, 403);
+  constructor(message = 'this role may not do that', code = 'forbidden', details: Record<string, unknown> = {}) {
+    super(code, message, 403, details);
   }
 }
 

@@ -34,7 +34,7 @@ export const examples: { [T in EventType]: EventData<T> } = {
       { goalId: uuid(4), domain: 'housing', description: enc, targetDate: '2027-03-31' },
     ],
   },
-  AssessmentCancelled: { reason: 'person moved away' },
+  AssessmentCancelled: { reason: 'person_moved_away' },
   PartnerRegistered: {
     partnerId: 'caritas',
     name: 'Caritas Pistoia',

@@ -1,0 +1,364 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { IsoDate, LifeDomain, NeedLevel, NotFoundError, TeamRole, Uuid, type Encrypted, type RecordedEvent } from '@onestop/events';
+import {
+  eventContextOf,
+  handleCommand,
+  loadAggregate,
+  principalOf,
+  PersonDataErased as KeyDestroyed,
+  type CaseFactsView,
+  type ServiceContext,
+} from '@onestop/kit';
+import {
+  assessmentDecider,
+  assessmentStream,
+  MANUAL_CANCEL_REASONS,
+  PersonDataErased,
+  type AssessmentCommand,
+  type AssessmentState,
+  type PersonFact,
+} from '../domain/assessment.js';
+import type { PersonAssessments } from '../person-assessments.js';
+
+const SOURCE = '/onestop/assessment';
+const AssessmentParams = z.object({ assessmentId: Uuid });
+const PersonParams = z.object({ personId: Uuid });
+const Member = z.object({ memberId: z.string().trim().min(1).max(200), role: TeamRole });
+/** Free text about the person: encrypted with the person's key before it is recorded. */
+const PersonalText = z.string().trim().min(1).max(4000);
+const Status = z.enum(['open', 'completed', 'cancelled']);
+
+const Evaluation = z.object({
+  domain: LifeDomain,
+  needLevel: NeedLevel,
+  notes: z.string().nullable().describe('null when there are none, when the caller may not read them, or once the personal data is erased'),
+  evaluatedBy: z.string(),
+  evaluatedAt: z.string(),
+});
+const GoalView = z.object({
+  goalId: z.string(),
+  domain: LifeDomain,
+  description: z.string().nullable().describe('null when the caller may not read it, or once the personal data is erased'),
+  targetDate: z.string(),
+});
+const AssessmentView = z.object({
+  assessmentId: z.string(),
+  personId: z.string(),
+  status: Status,
+  team: z.array(Member),
+  startedAt: z.string(),
+  startedBy: z.string(),
+  evaluations: z.array(Evaluation).describe('the latest evaluation of each domain evaluated so far'),
+  needProfile: z.record(z.string(), NeedLevel).nullable(),
+  priorityDomains: z.array(LifeDomain).nullable(),
+  goals: z.array(GoalView),
+  completedAt: z.string().nullable(),
+  cancelledAt: z.string().nullable(),
+  cancellationReason: z.string().nullable(),
+});
+type AssessmentView = z.infer<typeof AssessmentView>;
+const Summary = z.object({
+  assessmentId: z.string(),
+  status: Status,
+  team: z.array(Member),
+  startedAt: z.string(),
+  closedAt: z.string().nullable(),
+  priorityDomains: z.array(LifeDomain).nullable(),
+});
+const Recorded = z.object({ assessmentId: z.string(), status: Status, revision: z.number(), position: z.number().optional() });
+
+export const assessmentRoutes = (
+  facts: CaseFactsView,
+  assessments: PersonAssessments,
+): FastifyPluginAsync<{ ctx: ServiceContext }> =>
+  async (app, { ctx }) => {
+    const r = app.withTypeProvider<ZodTypeProvider>();
+    const { store, keyring, clock } = ctx;
+
+    const run = (assessmentId: string, personId: string, command: AssessmentCommand, req: Parameters<typeof eventContextOf>[0]) =>
+      handleCommand(store, assessmentStream(assessmentId), assessmentDecider, command, {
+        partitionKey: personId,
+        ctx: eventContextOf(req, SOURCE, clock.now()),
+      });
+    const recorded = (assessmentId: string, res: { state: AssessmentState; revision: number; globalPositions: number[] }) => ({
+      assessmentId,
+      status: res.state.status as z.infer<typeof Status>,
+      revision: res.revision,
+      ...(res.globalPositions.length ? { position: res.globalPositions.at(-1)! } : {}),
+    });
+    /** The person as this service has heard of them (eventually consistent with intake). */
+    const personFact = async (personId: string): Promise<PersonFact> => {
+      const f = await facts.person(personId);
+      return { known: f !== undefined, erased: f?.erased ?? false, assessmentConsent: f?.assessmentConsent.active ?? false };
+    };
+    const existing = async (assessmentId: string) => {
+      const loaded = await loadAggregate(store, assessmentStream(assessmentId), assessmentDecider);
+      if (loaded.state.status === 'not_started') throw new NotFoundError('assessment', assessmentId);
+      return { ...loaded, personId: loaded.state.personId! };
+    };
+    // an erased person has no key left: nothing personal can be recorded for them
+    const encrypt = async (personId: string, text: string): Promise<Encrypted> => {
+      try {
+        return await keyring.encrypt(personId, text);
+      } catch (e) {
+        if (e instanceof KeyDestroyed) throw new PersonDataErased(personId);
+        throw e;
+      }
+    };
+
+    r.post(
+      '/assessments',
+      {
+        config: { roles: ['team', 'admin'], idempotent: true },
+        schema: {
+          tags: ['assessments'],
+          summary: 'Start the assessment of a person by a multidisciplinary team',
+          description: 'Needs the person’s active `assessment` consent; one open assessment per person; at least two members with two distinct roles.',
+          body: z.object({ personId: Uuid, team: z.array(Member.strict()).min(1).max(20) }).strict(),
+          response: { 201: z.object({ assessmentId: z.string() }) },
+        },
+      },
+      async (req, reply) => {
+        const { personId, team } = req.body;
+        const assessmentId = randomUUID();
+        const person = await personFact(personId);
+        const open = await assessments.claimOpen(personId, assessmentId, async (id) => {
+          const { state } = await loadAggregate(store, assessmentStream(id), assessmentDecider);
+          return state.status === 'open' ? 'open' : state.status === 'not_started' ? 'absent' : 'closed';
+        });
+        let started;
+        try {
+          started = await run(
+            assessmentId,
+            personId,
+            { type: 'StartAssessment', assessmentId, personId, team, person, ...(open ? { openAssessmentOfPerson: open } : {}) },
+            req,
+          );
+        } catch (e) {
+          if (!open) await assessments.release(personId, assessmentId);
+          throw e;
+        }
+        await assessments.recordStarted(assessmentId, personId, started.globalPositions[0]!);
+        return reply.code(201).header('location', `/assessments/${assessmentId}`).send({ assessmentId });
+      },
+    );
+
+    r.get(
+      '/assessments/:assessmentId',
+      {
+        config: { roles: ['operator', 'team', 'admin', 'auditor'] },
+        schema: {
+          tags: ['assessments'],
+          summary: 'An assessment: team, need levels, goals; notes and goal texts decrypted for its team members and admins',
+          params: AssessmentParams,
+          response: { 200: AssessmentView },
+        },
+      },
+      async (req) => {
+        const { assessmentId } = req.params;
+        const { events, state } = await existing(assessmentId);
+        const principal = principalOf(req);
+        const mayRead = principal.role === 'admin' || (principal.role === 'team' && state.team.some((m) => m.memberId === principal.sub));
+        return viewOf(events, mayRead ? (enc) => keyring.tryDecrypt<string>(enc) : async () => undefined);
+      },
+    );
+
+    r.get(
+      '/persons/:personId/assessments',
+      {
+        config: { roles: ['operator', 'team', 'admin', 'auditor'] },
+        schema: {
+          tags: ['assessments'],
+          summary: 'The assessments of a person, oldest first',
+          params: PersonParams,
+          response: { 200: z.object({ personId: z.string(), assessments: z.array(Summary) }) },
+        },
+      },
+      async (req) => {
+        const { personId } = req.params;
+        const ids = await assessments.ofPerson(personId);
+        if (ids.length === 0 && !(await personFact(personId)).known) throw new NotFoundError('person', personId);
+        const list = [];
+        for (const id of ids) {
+          const v = await viewOf((await existing(id)).events, async () => undefined);
+          list.push({
+            assessmentId: v.assessmentId,
+            status: v.status,
+            team: v.team,
+            startedAt: v.startedAt,
+            closedAt: v.completedAt ?? v.cancelledAt,
+            priorityDomains: v.priorityDomains,
+          });
+        }
+        return { personId, assessments: list };
+      },
+    );
+
+    r.put(
+      '/assessments/:assessmentId/domains/:domain',
+      {
+        config: { roles: ['team'], idempotent: true },
+        schema: {
+          tags: ['assessments'],
+          summary: 'Evaluate one life domain (0 no need … 4 severe need); evaluating it again replaces the level',
+          description: 'Only members of the assessment’s team, while it is open and the `assessment` consent is active.',
+          params: AssessmentParams.extend({ domain: LifeDomain }),
+          body: z.object({ needLevel: NeedLevel, notes: PersonalText.optional() }).strict(),
+          response: { 200: Recorded },
+        },
+      },
+      async (req) => {
+        const { assessmentId, domain } = req.params;
+        const { personId } = await existing(assessmentId);
+        const person = await personFact(personId);
+        const notes = req.body.notes !== undefined ? await encrypt(personId, req.body.notes) : undefined;
+        const res = await run(
+          assessmentId,
+          personId,
+          {
+            type: 'EvaluateDomain',
+            domain,
+            needLevel: req.body.needLevel,
+            ...(notes ? { notes } : {}),
+            evaluatedBy: principalOf(req).sub,
+            person,
+          },
+          req,
+        );
+        return recorded(assessmentId, res);
+      },
+    );
+
+    r.post(
+      '/assessments/:assessmentId/completion',
+      {
+        config: { roles: ['team'], idempotent: true },
+        schema: {
+          tags: ['assessments'],
+          summary: 'Complete the assessment with the goals of the personal plan',
+          description:
+            'Needs all seven domains evaluated and at least one goal for every priority domain (level ≥ 3). ' +
+            'Priority domains are derived from the levels, never given. Goals address a need (level ≥ 1) and have a target date after today.',
+          params: AssessmentParams,
+          body: z
+            .object({
+              goals: z.array(z.object({ domain: LifeDomain, description: PersonalText, targetDate: IsoDate }).strict()).max(50),
+            })
+            .strict(),
+          response: {
+            200: Recorded.extend({
+              priorityDomains: z.array(LifeDomain),
+              goals: z.array(z.object({ goalId: z.string(), domain: LifeDomain, targetDate: z.string() })),
+            }),
+          },
+        },
+      },
+      async (req) => {
+        const { assessmentId } = req.params;
+        const { personId } = await existing(assessmentId);
+        const person = await personFact(personId);
+        const goals = [];
+        for (const g of req.body.goals) {
+          goals.push({ goalId: randomUUID(), domain: g.domain, targetDate: g.targetDate, description: await encrypt(personId, g.description) });
+        }
+        const res = await run(
+          assessmentId,
+          personId,
+          { type: 'CompleteAssessment', goals, completedBy: principalOf(req).sub, today: localDate(clock.now()), person },
+          req,
+        );
+        await assessments.release(personId, assessmentId);
+        const completed = res.events[0]!;
+        const priorityDomains = completed.type === 'AssessmentCompleted' ? completed.data.priorityDomains : [];
+        return {
+          ...recorded(assessmentId, res),
+          priorityDomains,
+          goals: goals.map(({ goalId, domain, targetDate }) => ({ goalId, domain, targetDate })),
+        };
+      },
+    );
+
+    r.post(
+      '/assessments/:assessmentId/cancellation',
+      {
+        config: { roles: ['team', 'admin'], idempotent: true },
+        schema: {
+          tags: ['assessments'],
+          summary: 'Cancel an open assessment (a member of its team, or an admin)',
+          description: 'The reason is a code, never free text: nothing personal is recorded in clear.',
+          params: AssessmentParams,
+          body: z.object({ reason: z.enum(MANUAL_CANCEL_REASONS) }).strict(),
+          response: { 200: Recorded },
+        },
+      },
+      async (req) => {
+        const { assessmentId } = req.params;
+        const { personId } = await existing(assessmentId);
+        const p = principalOf(req);
+        const res = await run(assessmentId, personId, { type: 'CancelAssessment', reason: req.body.reason, cancelledBy: { id: p.sub, role: p.role } }, req);
+        await assessments.release(personId, assessmentId);
+        return recorded(assessmentId, res);
+      },
+    );
+  };
+
+/** Today in the network's time zone: a target date is a calendar day in Tuscany, not in UTC. */
+export function localDate(now: Date): string {
+  return new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Rome', year: 'numeric', month: '2-digit', day: '2-digit' }).format(now);
+}
+
+/** The assessment as its history tells it; `decrypt` yields undefined for what the caller may not read. */
+async function viewOf(events: RecordedEvent[], decrypt: (enc: Encrypted) => Promise<string | undefined>): Promise<AssessmentView> {
+  const started = events[0];
+  if (started?.type !== 'AssessmentStarted') throw new Error('an assessment stream starts with AssessmentStarted');
+  const view: AssessmentView = {
+    assessmentId: started.data.assessmentId,
+    personId: started.data.personId,
+    status: 'open',
+    team: started.data.team,
+    startedAt: started.time,
+    startedBy: started.actor.id,
+    evaluations: [],
+    needProfile: null,
+    priorityDomains: null,
+    goals: [],
+    completedAt: null,
+    cancelledAt: null,
+    cancellationReason: null,
+  };
+  const latest = new Map<string, z.infer<typeof Evaluation>>();
+  for (const e of events) {
+    switch (e.type) {
+      case 'DomainEvaluated':
+        latest.set(e.data.domain, {
+          domain: e.data.domain,
+          needLevel: e.data.needLevel,
+          notes: e.data.notes ? ((await decrypt(e.data.notes)) ?? null) : null,
+          evaluatedBy: e.data.evaluatedBy,
+          evaluatedAt: e.time,
+        });
+        break;
+      case 'AssessmentCompleted':
+        view.status = 'completed';
+        view.completedAt = e.time;
+        view.needProfile = e.data.needProfile;
+        view.priorityDomains = e.data.priorityDomains;
+        for (const g of e.data.goals) {
+          view.goals.push({ goalId: g.goalId, domain: g.domain, targetDate: g.targetDate, description: (await decrypt(g.description)) ?? null });
+        }
+        break;
+      case 'AssessmentCancelled':
+        view.status = 'cancelled';
+        view.cancelledAt = e.time;
+        view.cancellationReason = e.data.reason;
+        break;
+      default:
+        break;
+    }
+  }
+  view.evaluations = LifeDomain.options.flatMap((d) => latest.get(d) ?? []);
+  return view;
+}
