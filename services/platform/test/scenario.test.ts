@@ -1,0 +1,100 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildServiceApp } from '@onestop/kit';
+import { openTestInfrastructure } from '@onestop/kit/testing';
+import { createTestDatabase, eventually, type TestDatabase } from '@onestop/testkit';
+import { allModules } from '../src/modules.js';
+
+// The whole path of DESIGN §4 over HTTP, on PostgreSQL with every service
+// mounted: register → consents → assessment by two roles → seven domains →
+// completion → referral → the partner accepts, starts and completes; another
+// partner's token is refused at each partner step.
+
+let db: TestDatabase;
+let infra: Awaited<ReturnType<typeof openTestInfrastructure>>;
+let app: FastifyInstance;
+const stops: Array<() => Promise<void>> = [];
+const t: Record<string, string> = {};
+
+beforeAll(async () => {
+  db = await createTestDatabase('scenario');
+  infra = await openTestInfrastructure({ databaseUrl: db.url });
+  const modules = allModules();
+  for (const m of modules) await m.migrate?.(infra);
+  app = await buildServiceApp({ title: 'OneStop', description: 'scenario', modules, ctx: infra });
+  for (const m of modules) if (m.start) stops.push(await m.start(infra));
+  t.operator = await infra.token({ sub: 'op-1', role: 'operator' });
+  t.sw = await infra.token({ sub: 'sw-1', role: 'team', teamRole: 'social_worker' });
+  t.eo = await infra.token({ sub: 'eo-1', role: 'team', teamRole: 'employment_operator' });
+  t.admin = await infra.token({ sub: 'admin-1', role: 'admin' });
+  t.coeso = await infra.token({ sub: 'coeso-desk', role: 'partner', partnerId: 'consorzio-coeso' });
+  t.other = await infra.token({ sub: 'legale-desk', role: 'partner', partnerId: 'sportello-legale' });
+});
+
+afterAll(async () => {
+  for (const stop of stops) await stop();
+  await app?.close();
+  await infra?.close();
+  await db?.drop();
+});
+
+async function call(who: string, method: 'GET' | 'POST' | 'PUT', url: string, body?: unknown, expected?: number) {
+  const res = await app.inject({ method, url, ...(body !== undefined ? { payload: body as object } : {}), headers: { authorization: `Bearer ${t[who]}` } });
+  if (expected !== undefined) expect(res.statusCode, `${method} ${url}: ${res.body}`).toBe(expected);
+  return res;
+}
+
+describe('the One Stop Shop path', () => {
+  it('runs from registration to a completed service, refusing another partner at every partner step', async () => {
+    for (const [partnerId, serviceId, domain] of [['consorzio-coeso', 'casa', 'housing'], ['sportello-legale', 'consulenza-legale', 'economic']]) {
+      await call('admin', 'POST', '/partners', { partnerId, name: partnerId, sector: 'third_sector', services: [{ serviceId, name: serviceId, domain, capacity: 3 }] }, 201);
+      await call('admin', 'POST', `/partners/${partnerId}/agreements`, { responseDays: 5 }, 201);
+    }
+
+    // a fiscal code with a wrong check character is refused
+    await call('operator', 'POST', '/persons', { accessPoint: 'pistoia-centro-melos', municipality: 'Pistoia', givenName: 'Rosa', familyName: 'Esposito', birthDate: '1987-02-02', fiscalCode: 'SPSRSO87B42G713X' }, 422);
+    const reg = await call('operator', 'POST', '/persons', { accessPoint: 'pistoia-centro-melos', municipality: 'Pistoia', givenName: 'Rosa', familyName: 'Esposito', birthDate: '1987-02-02' }, 201);
+    const id = reg.json().personId as string;
+    await call('operator', 'POST', `/persons/${id}/consents`, { scope: 'assessment', legalBasis: 'explicit_consent' }, 201);
+    await call('operator', 'POST', `/persons/${id}/consents`, { scope: 'referral_sharing', legalBasis: 'explicit_consent' }, 201);
+
+    const team = [{ memberId: 'sw-1', role: 'social_worker' }, { memberId: 'eo-1', role: 'employment_operator' }];
+    const assessmentId = await eventually(async () => {
+      const r = await call('sw', 'POST', '/assessments', { personId: id, team });
+      expect(r.statusCode, r.body).toBe(201);
+      return r.json().assessmentId as string;
+    });
+    const levels = { economic: 2, employment: 1, education: 0, housing: 4, social_network: 1, health_care: 0, training: 0 };
+    for (const [i, [domain, needLevel]] of Object.entries(levels).entries()) {
+      await call(i % 2 ? 'eo' : 'sw', 'PUT', `/assessments/${assessmentId}/domains/${domain}`, { needLevel, ...(domain === 'housing' ? { notes: 'sfratto esecutivo a gennaio' } : {}) }, 200);
+    }
+    await call('sw', 'POST', `/assessments/${assessmentId}/completion`, { goals: [] }, 422); // housing is a priority domain: it needs a goal
+    await call('sw', 'POST', `/assessments/${assessmentId}/completion`, { goals: [{ domain: 'housing', description: 'trovare un alloggio stabile', targetDate: '2027-06-30' }] }, 200);
+
+    const referralId = await eventually(async () => {
+      const r = await call('sw', 'POST', '/referrals', { personId: id, assessmentId, partnerId: 'consorzio-coeso', serviceId: 'casa', reason: 'supporto abitativo', priority: 'urgent' });
+      expect(r.statusCode, r.body).toBe(201);
+      return r.json().referralId as string;
+    });
+
+    // each partner step: the other partner is refused, the addressed one succeeds
+    for (const [step, body] of [['acceptance', { expectedStart: '2027-01-10' }], ['start', {}], ['completion', { outcome: 'achieved' }]] as const) {
+      const refused = await call('other', 'POST', `/referrals/${referralId}/${step}`, body);
+      expect(refused.statusCode, step).toBe(403);
+      await call('coeso', 'POST', `/referrals/${referralId}/${step}`, body, 200);
+    }
+    expect((await call('other', 'GET', `/referrals/${referralId}`)).statusCode).toBe(404);
+    expect((await call('coeso', 'GET', `/referrals/${referralId}`, undefined, 200)).json()).toMatchObject({ status: 'completed', domain: 'housing' });
+
+    // every stream of the case is intact, and nothing personal was stored in clear
+    const log = await infra.store.readAll({ maxCount: 10_000 });
+    const raw = JSON.stringify(log);
+    for (const secret of ['Rosa', 'Esposito', 'sfratto', 'alloggio stabile', 'supporto abitativo']) expect(raw).not.toContain(secret);
+    for (const stream of new Set(log.map((e) => e.subject))) expect((await infra.store.verifyStream(stream)).ok, stream).toBe(true);
+    expect(log.filter((e) => e.partitionKey === id).map((e) => e.type)).toEqual([
+      'PersonRegistered', 'ConsentGiven', 'ConsentGiven', 'AssessmentStarted',
+      ...Array(7).fill('DomainEvaluated'), 'AssessmentCompleted',
+      'ReferredToPartner', 'ReferralAccepted', 'ServiceStarted', 'ServiceCompleted',
+    ]);
+  });
+});
