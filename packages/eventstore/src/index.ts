@@ -5,3 +5,7 @@ export { applySchema, splitSql, toHex, toNumber, type SqlDriver } from './driver
 export { SqlEventStore, type SqlEventStoreOptions } from './sql-store.js';
 export { PgDriver, createPostgresEventStore, type PostgresEventStoreOptions } from './postgres.js';
 export { PGliteDriver, createEmbeddedEventStore, type EmbeddedEventStoreOptions } from './pglite.js';
+// KurrentDB: the factory loads the KurrentDB client on first use only
+export { createKurrentEventStore } from './kurrentdb-lazy.js';
+export type { KurrentEventStore, KurrentEventStoreOptions } from './kurrentdb.js';
+export { FilteredCatchUpSubscription, type FilteredLogSource } from './kurrentdb-subscription.js';

@@ -8,6 +8,7 @@ import {
   PGliteDriver,
   PgDriver,
   SqlEventStore,
+  createKurrentEventStore,
   type EventStore,
   type SqlDriver,
 } from '@onestop/eventstore';
@@ -113,8 +114,10 @@ export async function openInfrastructure(
       await s.migrate();
       store = s;
     } else {
-      if (!options.adapters?.kurrentStore) throw new Error('the KurrentDB adapter is not available in this build');
-      store = await options.adapters.kurrentStore(config);
+      // KurrentDB holds the events; PostgreSQL keeps read models and service state
+      store = options.adapters?.kurrentStore
+        ? await options.adapters.kurrentStore(config)
+        : await createKurrentEventStore({ connectionString: config.KURRENTDB_URL! });
     }
   }
   closers.unshift(() => store.close());
