@@ -42,6 +42,32 @@ export class SqlDeadLetters {
     );
   }
 
+  /** Records many dead letters in one round trip per few MB; same once-per-(group, origin) rule. */
+  async recordMany(letters: readonly DeadLetter[]): Promise<void> {
+    let rows: string[][] = [];
+    let bytes = 0;
+    const flush = async () => {
+      if (rows.length === 0) return;
+      const columns = rows[0]!.map((_, i) => rows.map((r) => r[i]!));
+      rows = [];
+      bytes = 0;
+      await this.db.query(
+        `INSERT INTO bus.dead_letters (consumer_group, reason, origin, message_key, payload, headers)
+         SELECT g, r, o, k, p::jsonb, h::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS t(g, r, o, k, p, h)
+         ON CONFLICT (consumer_group, origin) DO NOTHING`,
+        columns,
+      );
+    };
+    for (const d of letters) {
+      const row = [text(d.group), text(d.reason), text(d.origin), d.key == null ? null : text(d.key), jsonb(d.payload ?? null), jsonb(d.headers)];
+      const size = row.reduce((n, v) => n + (v?.length ?? 0), 0);
+      if (bytes + size > 4_000_000) await flush();
+      rows.push(row as string[]);
+      bytes += size;
+    }
+    await flush();
+  }
+
   async list(group?: string, limit = 100): Promise<DeadLetter[]> {
     const rows = await this.db.query<{ consumer_group: string; reason: string; origin: string; message_key: string | null; payload: unknown; headers: Record<string, string> }>(
       `SELECT consumer_group, reason, origin, message_key, payload, headers FROM bus.dead_letters

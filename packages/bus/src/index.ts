@@ -8,20 +8,12 @@ export { ensureTopics, internalTopics, type EnsureTopicsOptions } from './kafka/
 export {
   KafkaRelay,
   internalTopicsOutput,
-  sendChunks,
   type KafkaRelayOptions,
   type Outgoing,
   type RelayOutput,
   type RelayStats,
 } from './kafka/relay.js';
-export {
-  DLQ_RECORD_BUDGET,
-  deadLetterRecord,
-  minimalDeadLetterRecord,
-  sqlPayload,
-  type DeadLetterMeta,
-  type SourceMessage,
-} from './kafka/dead-letter-queue.js';
+export { DLQ_RECORD_BUDGET, type DeadLetterMeta, type SourceMessage } from './kafka/dead-letter-queue.js';
 export {
   KafkaBus,
   createKafkaBus,

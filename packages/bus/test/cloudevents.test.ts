@@ -1,16 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { RawRecordedEvent } from '@onestop/events';
-import {
-  dataSchemaUri,
-  deadLetterRecord,
-  decodeCloudEvent,
-  encodeCloudEvent,
-  minimalDeadLetterRecord,
-  sendChunks,
-  sqlPayload,
-  validateBatch,
-  type SourceMessage,
-} from '../src/index.js';
+import { dataSchemaUri, decodeCloudEvent, encodeCloudEvent, validateBatch } from '../src/index.js';
+import { deadLetterRecord, minimalDeadLetterRecord, sqlPayload, type SourceMessage } from '../src/kafka/dead-letter-queue.js';
+import { sendChunks } from '../src/kafka/relay.js';
 
 const recorded: RawRecordedEvent = {
   id: '6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f',

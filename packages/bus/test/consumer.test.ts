@@ -4,11 +4,11 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kafka } from 'kafkajs';
-import { TOPICS, type OneStopEvent } from '@onestop/events';
+import { TOPICS, type OneStopEvent, type RecordedEvent } from '@onestop/events';
 import { PgDriver, createPostgresEventStore, type SqlEventStore } from '@onestop/eventstore';
 import { createTestDatabase, testKafkaBrokers, type TestDatabase } from '@onestop/testkit';
 import { KafkaBus, type KafkaRunningConsumer } from '../src/index.js';
-import { EffectTable, consentGiven, deleteTopics, rawKafka, runPrefix, testLogger, until } from './helpers.js';
+import { EffectTable, consentGiven, deleteTopics, rawKafka, runPrefix, sleep, testLogger, until } from './helpers.js';
 
 let brokers: string[];
 let tdb: TestDatabase;
@@ -24,7 +24,16 @@ beforeAll(async () => {
   store = await createPostgresEventStore({ connectionString: tdb.url, maxConnections: 6 });
   pool = new pg.Pool({ connectionString: tdb.url, max: 4 });
   raw = rawKafka(brokers);
-  bus = new KafkaBus({ brokers, clientId: 'bus-consumer-test', topicPrefix: prefix, partitions: 3, db: new PgDriver(pool), logger: testLogger });
+  bus = new KafkaBus({
+    brokers,
+    clientId: 'bus-consumer-test',
+    topicPrefix: prefix,
+    partitions: 3,
+    db: new PgDriver(pool),
+    logger: testLogger,
+    // members learn of a rebalance by their next heartbeat
+    consumer: { heartbeatInterval: 1000 },
+  });
   await bus.migrate();
   await bus.ensureTopics();
   bus.startRelay(store, { lockConnectionString: tdb.url });
@@ -94,23 +103,24 @@ describe('Kafka consumer groups: at-least-once, effects once', () => {
     const effects = new EffectTable(tdb.url, 'effect_stop');
     await effects.migrate();
     let calls = 0;
-    let first: KafkaRunningConsumer | undefined;
+    const holder: { first?: KafkaRunningConsumer } = {};
     let stopping: Promise<void> | undefined;
-    first = await bus.consume({
+    const first = await bus.consume({
       group,
       topics: [TOPICS.intake],
       batchSize: 50,
       handle: async (batch) => {
         calls += 1;
-        if (calls === 3 && first) {
+        if (calls === 3 && holder.first) {
           await effects.apply(batch.slice(0, Math.floor(batch.length / 2)));
           // the process is going away: the half-done chunk must stay uncommitted
-          stopping = first.stop();
+          stopping = holder.first.stop();
           throw new Error('stopped mid-batch');
         }
         await effects.apply(batch);
       },
     });
+    holder.first = first;
     await first.joined(20_000);
     const ids = await publish(600);
     await until('the first consumer to be stopped mid-batch', () => stopping !== undefined, 30_000);
@@ -188,6 +198,44 @@ describe('Kafka consumer groups: at-least-once, effects once', () => {
       expect(s.deliveries).toBeGreaterThan(s.distinct);
     } finally {
       await second.stop();
+      await effects.close();
+    }
+  });
+
+  it('a member joining mid-batch: the group rebalances, both share the partitions, nothing lost, nothing doubled', async () => {
+    await publish(900);
+    const all = new Set((await store.readAll({ streamPrefix: 'person-', maxCount: 100_000 })).map((e) => e.id));
+    const group = `rebalance-${randomUUID()}`;
+    const effects = new EffectTable(tdb.url, 'effect_rebalance');
+    await effects.migrate();
+    let second: KafkaRunningConsumer | undefined;
+    // slow until the newcomer has work of its own, so the rebalance surely lands mid-flight
+    const slowly = async (batch: RecordedEvent[]) => {
+      await effects.apply(batch);
+      if (!second?.stats.handled) await sleep(60);
+    };
+    const first = await bus.consume({ group, topics: [TOPICS.intake], batchSize: 10, handle: slowly });
+    try {
+      await until('the first member to be under way', () => first.stats.handled >= 100, 30_000, 20);
+      second = await bus.consume({ group, topics: [TOPICS.intake], batchSize: 10, handle: slowly });
+      await until(
+        'every event applied',
+        async () => {
+          const applied = await effects.appliedIds();
+          return [...all].every((id) => applied.has(id));
+        },
+        60_000,
+        200,
+      );
+      const s = await effects.summary();
+      expect(s.distinct).toBe(all.size);
+      expect(s.total).toBe(all.size);
+      expect(s.maxApplications).toBe(1);
+      expect(first.stats.handled).toBeGreaterThan(0);
+      expect(second.stats.handled).toBeGreaterThan(0);
+    } finally {
+      await second?.stop();
+      await first.stop();
       await effects.close();
     }
   });

@@ -47,7 +47,7 @@ export function capacityChanged(partnerId: string, capacity: number): OneStopEve
 
 /** A valid assessment event (stream assessment-<id>, key personId). */
 export function assessmentCancelled(assessmentId: string, personId: string): OneStopEvent {
-  return createEvent('AssessmentCancelled', { reason: 'moved away' }, `assessment-${assessmentId}`, personId, { ...ctx(), source: '/onestop/assessment' });
+  return createEvent('AssessmentCancelled', { reason: 'person_moved_away' }, `assessment-${assessmentId}`, personId, { ...ctx(), source: '/onestop/assessment' });
 }
 
 /** A raw kafkajs client for reading and writing behind the bus's back. */

@@ -160,7 +160,8 @@ describe('Kafka relay', () => {
       // cut the active relay's lock session, as a network partition or failover would
       const { rows } = await pool.query(
         `SELECT pg_terminate_backend(pid) AS ok FROM pg_locks
-          WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+          WHERE locktype = 'advisory' AND granted AND classid = 7411080 AND objsubid = 2
+            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
       );
       expect(rows).toHaveLength(1);
       await until('the second relay to take over', () => second.stats.active, 10_000);

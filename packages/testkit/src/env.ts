@@ -111,8 +111,9 @@ export async function testKafkaBrokers(): Promise<string[]> {
   const fromEnv = process.env.KAFKA_BROKERS;
   if (fromEnv) return fromEnv.split(',').map((s) => s.trim()).filter(Boolean);
   if (!existsSync(KAFKA_SCRIPT)) throw new Error(`KAFKA_BROKERS is not set and ${KAFKA_SCRIPT} is missing`);
-  // flock: several test workers may ask at once; the first starts it, the rest find it running
-  const { stdout } = await run('flock', [join(kafkaCacheDir(), 'start.lock'), 'bash', KAFKA_SCRIPT, 'start'], {
+  // flock: several test workers may ask at once; the first starts it, the rest find it running.
+  // -o: the broker that kafka.sh leaves running must not inherit (and so keep) the lock.
+  const { stdout } = await run('flock', ['-o', join(kafkaCacheDir(), 'start.lock'), 'bash', KAFKA_SCRIPT, 'start'], {
     env: { ...process.env, KAFKA_PORT: process.env.ONESTOP_TEST_KAFKA_PORT ?? '19092' },
     timeout: 600_000,
     maxBuffer: 10 * 1024 * 1024,

@@ -39,3 +39,21 @@ export function createKafkaClient(options: KafkaClientOptions): Kafka {
     ...options.config,
   });
 }
+
+/** The kafkajs protocol error types along an error's cause chain (kafkajs wraps them when it gives up). */
+export function kafkaErrorTypes(e: unknown): string[] {
+  const types: string[] = [];
+  for (let x = e as { type?: string; cause?: unknown } | undefined, depth = 0; x && depth < 10; x = x.cause as typeof x, depth++) {
+    if (typeof x.type === 'string') types.push(x.type);
+  }
+  return types;
+}
+
+/** Rejects with `message` when `p` has not settled within `ms` (the timer does not outlive it). */
+export function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,14 +1,14 @@
-import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaConfig, type Producer } from 'kafkajs';
+import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaConfig, type Message, type Producer } from 'kafkajs';
 import { TOPICS } from '@onestop/events';
 import type { EventStore, SqlDriver } from '@onestop/eventstore';
 import { SqlDeadLetters } from '../dead-letters.js';
 import type { BusLogger } from '../embedded.js';
 import { handleWithRetries, validateBatch, type Incoming, type Rejected } from '../handling.js';
 import type { ConsumeOptions, DeadLetter, EventBus, RunningConsumer } from '../port.js';
-import { createKafkaClient } from './client.js';
+import { createKafkaClient, kafkaErrorTypes, withTimeout } from './client.js';
 import { decodeCloudEvent, headersAsText, utf8Text } from './cloudevents.js';
-import { deadLetterRecord, minimalDeadLetterRecord, sqlPayload, type DeadLetterMeta, type SourceMessage } from './dead-letter-queue.js';
-import { internalTopicsOutput, KafkaRelay, type KafkaRelayOptions, type RelayOutput } from './relay.js';
+import { DLQ_RECORD_BUDGET, deadLetterRecord, minimalDeadLetterRecord, sqlPayload, type DeadLetterMeta, type SourceMessage } from './dead-letter-queue.js';
+import { internalTopicsOutput, KafkaRelay, sendChunks, type KafkaRelayOptions, type RelayOutput } from './relay.js';
 import { ensureTopics, internalTopics } from './topics.js';
 
 export interface KafkaBusOptions {
@@ -62,14 +62,6 @@ interface ConsumerState {
 // Errors by which the broker refuses a record for what it is; retrying the
 // same bytes cannot help, a smaller copy can.
 const REFUSED = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE', 'UNSUPPORTED_FOR_MESSAGE_FORMAT']);
-
-function errorTypes(e: unknown): string[] {
-  const types: string[] = [];
-  for (let x = e as { type?: string; cause?: unknown } | undefined, depth = 0; x && depth < 10; x = x.cause as typeof x, depth++) {
-    if (typeof x.type === 'string') types.push(x.type);
-  }
-  return types;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -183,7 +175,13 @@ export class KafkaBus implements EventBus {
       }, delay);
     };
 
-    await start();
+    try {
+      await start();
+    } catch (e) {
+      state.stopping = true;
+      await consumer?.disconnect().catch(() => undefined);
+      throw e;
+    }
     const running: KafkaRunningConsumer = {
       group: options.group,
       stats: state.stats,
@@ -219,6 +217,7 @@ export class KafkaBus implements EventBus {
     let rebalance: unknown;
     // heartbeats while a slow handler or a retry backoff runs; kafkajs throttles them
     const beat = setInterval(() => {
+      if (rebalance !== undefined) return;
       p.heartbeat().catch((e: unknown) => {
         rebalance ??= e;
       });
@@ -235,15 +234,19 @@ export class KafkaBus implements EventBus {
           sources.set(inc, source);
           return inc;
         });
-        const deadLetter = async (r: Rejected) => {
-          await this.deadLetter(options.group, sources.get(r.message)!, r, halted);
-          stats.deadLettered += 1;
+        const deadLetter = async (rs: Rejected[]) => {
+          await this.deadLetter(
+            options.group,
+            rs.map((r) => ({ source: sources.get(r.message)!, rejected: r })),
+            halted,
+          );
+          stats.deadLettered += rs.length;
         };
         const { valid, rejected } = validateBatch(incoming);
         const deadBefore = stats.deadLettered + rejected.length;
         try {
-          for (const r of rejected) await deadLetter(r);
-          await handleWithRetries(valid, options.handle, deadLetter, {
+          if (rejected.length > 0) await deadLetter(rejected);
+          await handleWithRetries(valid, options.handle, (r) => deadLetter([r]), {
             maxAttempts: options.maxAttempts ?? 8,
             stopped: halted,
             onError: (err, attempt) => this.options.logger?.warn({ err, group: options.group, attempt }, 'consumer handler failed; retrying'),
@@ -269,31 +272,50 @@ export class KafkaBus implements EventBus {
   }
 
   /** DLQ topic first (original bytes), then SQL; retried until done or the consumer stops. */
-  private async deadLetter(group: string, source: SourceMessage, r: Rejected, halted: () => boolean): Promise<void> {
-    const meta: DeadLetterMeta = { reason: r.reason, group, time: new Date().toISOString() };
-    this.options.logger?.warn({ group, origin: r.message.origin, reason: r.reason.slice(0, 300) }, 'message dead-lettered');
-    await this.retrying(() => this.produceDeadLetter(source, meta), halted, 'DLQ topic');
-    const letter: DeadLetter = {
+  private async deadLetter(group: string, items: Array<{ source: SourceMessage; rejected: Rejected }>, halted: () => boolean): Promise<void> {
+    const time = new Date().toISOString();
+    const records = items.map(({ source, rejected }) => {
+      this.options.logger?.warn({ group, origin: rejected.message.origin, reason: rejected.reason.slice(0, 300) }, 'message dead-lettered');
+      const meta: DeadLetterMeta = { reason: rejected.reason, group, time };
+      return { source, meta, record: deadLetterRecord(source, meta) };
+    });
+    await this.retrying(() => this.produceDeadLetters(records), halted, 'DLQ topic');
+    const letters: DeadLetter[] = items.map(({ source, rejected: r }) => ({
       group,
       reason: r.reason,
       origin: r.message.origin,
       key: r.message.key === null ? null : r.message.key.slice(0, 1000),
       payload: sqlPayload(r.message.value, source.message.value),
       headers: r.message.headers,
-    };
-    await this.retrying(() => this.dlq.record(letter), halted, 'DLQ table');
+    }));
+    await this.retrying(() => this.dlq.recordMany(letters), halted, 'DLQ table');
   }
 
-  private async produceDeadLetter(source: SourceMessage, meta: DeadLetterMeta): Promise<void> {
+  private async produceDeadLetters(records: Array<{ source: SourceMessage; meta: DeadLetterMeta; record: Message }>): Promise<void> {
     const producer = await this.connectedDlqProducer();
     const topic = this.topic(TOPICS.dlq);
+    // requests of at most ~DLQ_RECORD_BUDGET, so that no partition's record batch exceeds the broker's limit
+    for (const chunk of sendChunks(records.map((r) => ({ topic, message: r.record })), DLQ_RECORD_BUDGET)) {
+      try {
+        await producer.sendBatch({ topicMessages: chunk.topicMessages, acks: -1 });
+      } catch (e) {
+        if (!kafkaErrorTypes(e).some((t) => REFUSED.has(t))) throw e;
+        // refused for what one of them is: one by one, each with its own fallback
+        const mine = new Set(chunk.topicMessages.flatMap((t) => t.messages));
+        for (const r of records.filter((x) => mine.has(x.record))) await this.produceDeadLetter(producer, topic, r);
+      }
+    }
+  }
+
+  private async produceDeadLetter(producer: Producer, topic: string, r: { source: SourceMessage; meta: DeadLetterMeta; record: Message }): Promise<void> {
     try {
-      await producer.send({ topic, acks: -1, messages: [deadLetterRecord(source, meta)] });
+      await producer.send({ topic, acks: -1, messages: [r.record] });
     } catch (e) {
-      if (!errorTypes(e).some((t) => REFUSED.has(t))) throw e;
+      if (!kafkaErrorTypes(e).some((t) => REFUSED.has(t))) throw e;
       // the DLQ topic allows less than the default; keep the reason and the pointer
+      const { source } = r;
       this.options.logger?.warn({ err: e, origin: `${source.topic}/${source.partition}@${source.offset}` }, 'DLQ copy refused; sending key and headers only');
-      await producer.send({ topic, acks: -1, messages: [minimalDeadLetterRecord(source, meta, (e as Error).message)] });
+      await producer.send({ topic, acks: -1, messages: [minimalDeadLetterRecord(source, r.meta, (e as Error).message)] });
     }
   }
 
@@ -334,10 +356,8 @@ export class KafkaBus implements EventBus {
         await a.connect();
         return a;
       })();
-      const admin = await this.admin;
-      const cluster = admin.describeCluster();
-      cluster.catch(() => undefined);
-      const { brokers } = await Promise.race([cluster, sleep(5000).then(() => ({ brokers: [] }))]);
+      const admin = await withTimeout(this.admin, 5000, 'admin connection timed out');
+      const { brokers } = await withTimeout(admin.describeCluster(), 5000, 'describeCluster timed out');
       return brokers.length > 0;
     } catch {
       const a = this.admin;

@@ -3,6 +3,7 @@ import { Partitioners, type Kafka, type Message, type Producer, type TopicMessag
 import { topicForStream, type RawRecordedEvent } from '@onestop/events';
 import { Wakeup, type EventStore, type Subscription } from '@onestop/eventstore';
 import type { BusLogger } from '../embedded.js';
+import { withTimeout } from './client.js';
 import { encodeCloudEvent } from './cloudevents.js';
 
 /** One Kafka message the relay publishes for an event. */
@@ -116,7 +117,10 @@ export class KafkaRelay {
   /** Stops relaying and releases the lock. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.lockHeld = false;
     this.wake.notify();
+    // cuts short a send that kafkajs is still retrying (broker down): it fails, nothing is checkpointed
+    void this.dropProducer();
     await this.done;
   }
 
@@ -130,7 +134,12 @@ export class KafkaRelay {
     const standbyMs = this.options.standbyRetryMs ?? 3000;
     let standing = false;
     while (!this.stopped) {
-      const client = new pg.Client({ connectionString: this.options.lockConnectionString, keepAlive: true, application_name: 'onestop-relay' });
+      const client = new pg.Client({
+        connectionString: this.options.lockConnectionString,
+        keepAlive: true,
+        connectionTimeoutMillis: 10_000,
+        application_name: 'onestop-relay',
+      });
       let lost = false;
       const onLost = () => {
         lost = true;
@@ -158,7 +167,7 @@ export class KafkaRelay {
         this.lockHeld = false;
         client.removeListener('end', onLost);
         // ending the session releases the lock; a dead socket must not hang us
-        await Promise.race([client.end().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+        await withTimeout(client.end(), 2000, 'closing the lock connection timed out').catch(() => undefined);
       }
       if (!this.stopped) await this.wake.wait(standbyMs);
     }
@@ -173,6 +182,7 @@ export class KafkaRelay {
       batchSize: this.options.batchSize ?? 500,
       handle: (events) => this.publish(events),
       onError: (e) => {
+        if (!this.lockHeld) return; // stopping, or the lock is gone: not a publish failure
         this.counters.failures += 1;
         this.counters.lastError = (e as Error)?.message ?? String(e);
         this.log('warn', { err: e, checkpoint: this.checkpoint }, 'relay publish failed; retrying with backoff');
@@ -185,10 +195,7 @@ export class KafkaRelay {
         await this.wake.wait(checkMs);
         if (this.stopped || lost()) break;
         try {
-          await Promise.race([
-            client.query('SELECT 1'),
-            new Promise((_, reject) => setTimeout(() => reject(new Error('lock connection check timed out')), 10_000)),
-          ]);
+          await withTimeout(client.query('SELECT 1'), 10_000, 'lock connection check timed out');
         } catch (e) {
           this.log('error', { err: e, checkpoint: this.checkpoint }, 'relay lost its lock connection; stopping relaying');
           break;

@@ -1,5 +1,9 @@
 import { TOPICS } from '@onestop/events';
 import type { Kafka } from 'kafkajs';
+import { kafkaErrorTypes } from './client.js';
+
+// What the metadata says of a topic just created, until every broker knows it.
+const NOT_YET = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
 
 /**
  * The internal topics of DESIGN §5 (domain events, read audit, DLQ). A prefix
@@ -30,19 +34,28 @@ export async function ensureTopics(kafka: Kafka, topics: readonly string[], opti
     const existing = new Set(await admin.listTopics());
     const missing = [...new Set(topics)].filter((t) => !existing.has(t));
     if (missing.length > 0) {
-      // false (not an error) when another process created them first
-      await admin.createTopics({
-        waitForLeaders: true,
-        timeout: timeoutMs,
-        topics: missing.map((topic) => ({ topic, numPartitions: options.partitions, replicationFactor: options.replicationFactor })),
-      });
+      try {
+        // false (not an error) when another process created them first
+        await admin.createTopics({
+          waitForLeaders: true,
+          timeout: timeoutMs,
+          topics: missing.map((topic) => ({ topic, numPartitions: options.partitions, replicationFactor: options.replicationFactor })),
+        });
+      } catch (e) {
+        // kafkajs's leader wait gives up on a topic the broker's metadata does not show
+        // yet (KRaft propagates it a moment later); the loop below waits for it
+        if (!kafkaErrorTypes(e).some((t) => NOT_YET.has(t))) throw e;
+      }
     }
-    // createTopics skips the leader wait when it lost that race: wait here too
+    // createTopics skips the leader wait when it lost the creation race: wait here too
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const { topics: meta } = await admin.fetchTopicMetadata({ topics: [...topics] });
-      const ready = meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
-      if (ready) break;
+      try {
+        const { topics: meta } = await admin.fetchTopicMetadata({ topics: [...topics] });
+        if (meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) break;
+      } catch (e) {
+        if (!kafkaErrorTypes(e).some((t) => NOT_YET.has(t))) throw e;
+      }
       if (Date.now() > deadline) throw new Error(`topics without partition leaders after ${timeoutMs} ms: ${topics.join(', ')}`);
       await new Promise((r) => setTimeout(r, 200));
     }
