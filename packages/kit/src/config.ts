@@ -38,6 +38,8 @@ export const BaseConfigSchema = z.object({
   ONESTOP_MASTER_KEYS: z.string().regex(/^[A-Za-z0-9_.-]+:[A-Za-z0-9+/=]+(,[A-Za-z0-9_.-]+:[A-Za-z0-9+/=]+)*$/, 'kid:base64key[,…]').optional(),
   /** base64 HMAC key for blind indexes (fiscal-code lookup) */
   ONESTOP_INDEX_KEY: z.string().min(32).optional(),
+  /** Ed25519 private key signing audit digests (base64 PKCS#8 DER, base64 32-byte seed, or PEM); its format is checked by projections */
+  ONESTOP_AUDIT_SIGNING_KEY: z.string().trim().min(1).optional(),
   ONESTOP_AGREEMENT_ID: z.string().regex(/^[a-z0-9-]{2,64}$/).default('accordo-pistoia'),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
@@ -61,6 +63,7 @@ function checkModes(c: BaseConfig): string[] {
     if (!c.JWT_SECRET && !c.JWT_JWKS_URL) p.push('JWT_JWKS_URL: required in production (or JWT_SECRET)');
     if (!c.ONESTOP_MASTER_KEYS) p.push('ONESTOP_MASTER_KEYS: required in production');
     if (!c.ONESTOP_INDEX_KEY) p.push('ONESTOP_INDEX_KEY: required in production');
+    if (!c.ONESTOP_AUDIT_SIGNING_KEY) p.push('ONESTOP_AUDIT_SIGNING_KEY: required in production');
   }
   return p;
 }

@@ -11,3 +11,5 @@ export * from './run.js';
 export * from './privacy/keyring.js';
 export * from './start.js';
 export * from './views/case-facts.js';
+export * from './privacy/read-audit.js';
+export * from './privacy/rotation.js';

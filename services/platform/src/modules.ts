@@ -2,10 +2,11 @@ import type { ServiceModule } from '@onestop/kit';
 import { intakeModule } from '@onestop/intake';
 import { assessmentModule } from '@onestop/assessment';
 import { referralModule } from '@onestop/referral';
+import { projectionsModule } from '@onestop/projections';
 
 /** Every service of OneStop, as mounted by `npm start`. */
 export function allModules(): ServiceModule[] {
-  return [intakeModule(), assessmentModule(), referralModule()];
+  return [intakeModule(), assessmentModule(), referralModule(), projectionsModule()];
 }
 
 /** The referral module among them (its use cases serve the CLI and the demo). */

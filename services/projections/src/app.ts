@@ -1,0 +1,50 @@
+import type { ServiceContext, ServiceModule } from '@onestop/kit';
+import { auditRoutes } from './http/audit-routes.js';
+import { dashboardRoutes } from './http/dashboard-routes.js';
+import { Projections, type ProjectionsOptions } from './projections.js';
+
+/**
+ * Projections: read models fed by the bus, dashboards, rebuild on command, and
+ * the auditors' trail (history, as-of replay, verification, signed digests).
+ * `projections(ctx)` gives the object the CLI and tests drive directly.
+ */
+export function projectionsModule(options: ProjectionsOptions = {}): ServiceModule & { projections(ctx: ServiceContext): Projections } {
+  let projections: Projections | undefined;
+  const get = (ctx: ServiceContext) => (projections ??= new Projections(ctx, options));
+  return {
+    name: 'projections',
+    title: 'OneStop projections',
+    description:
+      'Read models for the dashboards of the network agreement, rebuilt from the event store on command; the audit trail: case history, as-of replay, hash-chain verification and signed digests (DESIGN §7).',
+    projections: get,
+    async migrate(ctx) {
+      await get(ctx).migrate();
+    },
+    routes: async (app, opts) => {
+      const p = get(opts.ctx);
+      await app.register(dashboardRoutes(p), opts);
+      await app.register(auditRoutes(p), opts);
+    },
+    async start(ctx) {
+      return get(ctx).start();
+    },
+  };
+}
+
+export { Projections, PROJECTED_TOPICS, PROJECTIONS_GROUP, type ProjectionsOptions, type RebuildStatus } from './projections.js';
+export { ReadModels, type ProjectedEvent } from './read-models/read-models.js';
+export type * from './read-models/read-models.js';
+export { rebuildReadModels, type RebuildOptions, type RebuildProgress, type RebuildReport } from './read-models/rebuild.js';
+export { CaseHistory, type CaseAsOf, type CaseHistoryView, type ReadPurpose } from './audit/case-history.js';
+export {
+  digestSigningInput,
+  headsSha256,
+  keyIdOf,
+  signHeadsDigest,
+  verifyDigest,
+  type DigestHead,
+  type DigestVerification,
+  type StreamHeadsDigest,
+} from './audit/digest.js';
+export { AuditConfigSchema, AuditSigningKey, loadAuditConfig, parseSigningKey, type AuditConfig } from './audit/signing-key.js';
+export type { BrokenStream, VerificationProgress, VerificationSummary } from './audit/verification.js';

@@ -1,0 +1,127 @@
+import { liftRecorded, NotFoundError, streamCategory, type EventContext, type RawRecordedEvent } from '@onestop/events';
+import type { EventStore } from '@onestop/eventstore';
+import { readAuditStream, recordCaseHistoryRead } from '@onestop/kit';
+import type { ReadModels } from '../read-models/read-models.js';
+import {
+  assessmentDecider,
+  personDecider,
+  referralDecider,
+  type AssessmentEvent,
+  type AssessmentState,
+  type PersonEvent,
+  type PersonState,
+  type ReferralEvent,
+  type ReferralState,
+} from './case-deciders.js';
+
+/** Why a case history was read (the CaseHistoryRead purposes this service records). */
+export type ReadPurpose = 'audit' | 'as_of_replay';
+
+export interface CaseHistoryView {
+  personId: string;
+  streams: Array<{ streamId: string; events: number }>;
+  /** every event of every stream of the case, in global order, as stored (personal data stays ciphertext) */
+  events: RawRecordedEvent[];
+}
+
+export interface CaseAsOf {
+  personId: string;
+  /** the instant asked for */
+  at: string;
+  /** events with time ≤ at that were folded */
+  eventsReplayed: number;
+  /** global position of the last of them (0 when none) */
+  position: number;
+  person: PersonState;
+  assessments: Array<{ assessmentId: string; state: AssessmentState }>;
+  referrals: Array<{ referralId: string; state: ReferralState }>;
+  /** reads of the case history recorded up to that instant */
+  historyReads: number;
+}
+
+export const personStreamOf = (personId: string): string => `person-${personId}`;
+
+const idOf = (streamId: string) => streamId.slice(streamId.indexOf('-') + 1);
+
+/**
+ * The audit trail of a case, read from the event store (the source of truth).
+ * The read models only say which streams belong to the case; the events come
+ * from the store, with their positions and hashes.
+ */
+export class CaseHistory {
+  constructor(
+    private readonly store: EventStore,
+    private readonly readModels: ReadModels,
+  ) {}
+
+  /** Throws NotFoundError unless the person has a stream in the store. */
+  async mustExist(personId: string): Promise<void> {
+    const first = await this.store.readStream(personStreamOf(personId), { maxCount: 1 });
+    if (first.length === 0) throw new NotFoundError('case', personId);
+  }
+
+  /** The case's streams: those the read models know, and always the person and audit streams. */
+  async streamsOf(personId: string): Promise<string[]> {
+    const known = await this.readModels.caseStreams(personId);
+    return [...new Set([personStreamOf(personId), readAuditStream(personId), ...known])].sort();
+  }
+
+  /** Records a read of the case history (DESIGN §6) in the case's audit stream. */
+  recordRead(personId: string, purpose: ReadPurpose, readBy: string, ctx: EventContext): Promise<{ eventId: string; position: number }> {
+    return recordCaseHistoryRead(this.store, { personId, purpose, readBy }, ctx);
+  }
+
+  /** Every event of the case across its streams, in global order. */
+  async history(personId: string): Promise<CaseHistoryView> {
+    const streamIds = await this.streamsOf(personId);
+    const perStream = await Promise.all(streamIds.map((id) => this.store.readStream(id)));
+    const streams = streamIds.map((streamId, i) => ({ streamId, events: perStream[i]!.length })).filter((s) => s.events > 0);
+    const events = perStream.flat().sort((a, b) => a.globalPosition - b.globalPosition);
+    return { personId, streams, events };
+  }
+
+  /**
+   * The case as it was at an instant: the deciders' own `evolve` folded over
+   * the events recorded at or before it (time ≤ at).
+   */
+  async asOf(personId: string, at: Date): Promise<CaseAsOf> {
+    const { events } = await this.history(personId);
+    const until = events.filter((e) => Date.parse(e.time) <= at.getTime()).map(liftRecorded);
+    let person = personDecider.initialState;
+    const assessments = new Map<string, AssessmentState>();
+    const referrals = new Map<string, ReferralState>();
+    let historyReads = 0;
+    for (const e of until) {
+      switch (streamCategory(e.subject)) {
+        case 'person':
+          person = personDecider.evolve(person, e as unknown as PersonEvent & { id: string });
+          break;
+        case 'assessment': {
+          const id = idOf(e.subject);
+          assessments.set(id, assessmentDecider.evolve(assessments.get(id) ?? assessmentDecider.initialState, e as unknown as AssessmentEvent));
+          break;
+        }
+        case 'referral': {
+          const id = idOf(e.subject);
+          referrals.set(id, referralDecider.evolve(referrals.get(id) ?? referralDecider.initialState, e as unknown as ReferralEvent));
+          break;
+        }
+        case 'audit':
+          if (e.type === 'CaseHistoryRead') historyReads += 1;
+          break;
+        default:
+          break;
+      }
+    }
+    return {
+      personId,
+      at: at.toISOString(),
+      eventsReplayed: until.length,
+      position: until.at(-1)?.globalPosition ?? 0,
+      person,
+      assessments: [...assessments].map(([assessmentId, state]) => ({ assessmentId, state })),
+      referrals: [...referrals].map(([referralId, state]) => ({ referralId, state })),
+      historyReads,
+    };
+  }
+}

@@ -1,0 +1,229 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { IsoDateTime, Uuid } from '@onestop/events';
+import { eventContextOf, principalOf, type Role, type ServiceContext } from '@onestop/kit';
+import type { Projections } from '../projections.js';
+
+// The auditors' API (DESIGN §7): a case's full history across its streams, the
+// case as of any instant, verification of the hash chains, and signed digests
+// of the stream heads. Read-only; every read of a case history is itself
+// recorded as a CaseHistoryRead event in the case's audit stream (DESIGN §6).
+
+const SOURCE = '/onestop/projections';
+const AUDIT: readonly Role[] = ['auditor', 'admin'];
+
+const PersonParams = z.object({ personId: Uuid });
+const RecordedEnvelope = z.object({
+  id: z.string(),
+  type: z.string(),
+  schemaVersion: z.number(),
+  source: z.string(),
+  subject: z.string().describe('the stream id'),
+  time: z.string(),
+  partitionKey: z.string(),
+  correlationId: z.string(),
+  causationId: z.string().nullable(),
+  actor: z.object({ id: z.string(), role: z.string(), teamRole: z.string().optional(), partnerId: z.string().optional() }),
+  data: z.unknown().describe('the payload as stored: personal data stays ciphertext'),
+  streamPosition: z.number(),
+  globalPosition: z.number(),
+  hash: z.string().describe('hex SHA-256 of prevHash ‖ streamPosition ‖ canonical envelope'),
+  prevHash: z.string().nullable(),
+});
+const RecordedRead = z.object({
+  eventId: z.string().describe('the CaseHistoryRead event that records this read'),
+  position: z.number(),
+});
+const CaseHistory = z.object({
+  personId: z.string(),
+  streams: z.array(z.object({ streamId: z.string(), events: z.number() })),
+  events: z.array(RecordedEnvelope),
+  read: RecordedRead,
+});
+// The deciders' states, documented; loose, so a member a decider adds later is shown, not dropped.
+const Consent = z.object({ active: z.boolean(), eventId: z.string().nullable() });
+const PersonState = z.looseObject({
+  status: z.enum(['unknown', 'registered', 'erased']),
+  personId: z.string().nullable(),
+  consents: z.object({ assessment: Consent, referral_sharing: Consent }),
+});
+const AssessmentState = z.looseObject({
+  status: z.string(),
+  assessmentId: z.string().nullable(),
+  personId: z.string().nullable(),
+  team: z.array(z.object({ memberId: z.string(), role: z.string() })),
+  levels: z.record(z.string(), z.number()),
+});
+const ReferralState = z.looseObject({
+  status: z.string().describe('FHIR Task.status (none before the referral was made)'),
+  referralId: z.string().nullable(),
+  personId: z.string().nullable(),
+  partnerId: z.string().nullable(),
+  serviceId: z.string().nullable(),
+  respondBy: z.string().nullable(),
+  overdue: z.boolean(),
+});
+const CaseAsOf = z.object({
+  personId: z.string(),
+  at: z.string(),
+  eventsReplayed: z.number(),
+  position: z.number().describe('global position of the last event replayed (0 when none)'),
+  person: PersonState.describe("the Person decider's state"),
+  assessments: z.array(z.object({ assessmentId: z.string(), state: AssessmentState })),
+  referrals: z.array(z.object({ referralId: z.string(), state: ReferralState })),
+  historyReads: z.number(),
+  read: RecordedRead,
+});
+const Broken = z.object({
+  streamId: z.string(),
+  events: z.number(),
+  brokenAt: z.number().describe('the first stream position whose link does not hold'),
+  reason: z.enum(['hash_mismatch', 'prev_hash_mismatch', 'position_gap']),
+});
+const StreamResult = z.object({
+  streamId: z.string(),
+  ok: z.boolean(),
+  events: z.number(),
+  headHash: z.string().nullable().optional(),
+  brokenAt: z.number().optional(),
+  reason: z.string().optional(),
+});
+const CaseVerification = z.object({
+  personId: z.string(),
+  ok: z.boolean(),
+  streams: z.number(),
+  events: z.number(),
+  broken: z.array(Broken),
+  results: z.array(StreamResult),
+});
+const StoreVerification = z.object({
+  ok: z.boolean().describe('no broken stream on this page'),
+  position: z.number().describe('head of the log when the page was verified'),
+  totalStreams: z.number(),
+  streams: z.number().describe('streams checked on this page'),
+  events: z.number(),
+  broken: z.array(Broken),
+  nextAfter: z.string().nullable().describe('pass as `after` for the next page; null on the last'),
+});
+const Digest = z.object({
+  position: z.number(),
+  streams: z.number(),
+  headsSha256: z.string(),
+  signedAt: z.string(),
+  keyId: z.string(),
+  signature: z.string().describe('base64 Ed25519 signature of the canonical JSON of the other members'),
+});
+const PublicKey = z.object({
+  keyId: z.string(),
+  algorithm: z.literal('Ed25519'),
+  pem: z.string(),
+  jwk: z.record(z.string(), z.unknown()),
+});
+
+export const auditRoutes = (projections: Projections): FastifyPluginAsync<{ ctx: ServiceContext }> =>
+  async (app, { ctx }) => {
+    const r = app.withTypeProvider<ZodTypeProvider>();
+    const record = (req: Parameters<typeof eventContextOf>[0], personId: string, purpose: 'audit' | 'as_of_replay') =>
+      projections.cases.recordRead(personId, purpose, principalOf(req).sub, eventContextOf(req, SOURCE, ctx.clock.now()));
+
+    r.get(
+      '/audit/cases/:personId/history',
+      {
+        config: { roles: AUDIT },
+        schema: {
+          tags: ['audit'],
+          summary: "A case's full history across all its streams, in global order (the read is recorded)",
+          params: PersonParams,
+          response: { 200: CaseHistory },
+        },
+      },
+      async (req) => {
+        const { personId } = req.params;
+        await projections.cases.mustExist(personId);
+        // recorded before anything is shown: no read goes unrecorded
+        const read = await record(req, personId, 'audit');
+        return { ...(await projections.cases.history(personId)), read };
+      },
+    );
+
+    r.get(
+      '/audit/cases/:personId/as-of',
+      {
+        config: { roles: AUDIT },
+        schema: {
+          tags: ['audit'],
+          summary: 'The state of a case as of an instant: the deciders folded over the events recorded until then (the read is recorded)',
+          params: PersonParams,
+          querystring: z.object({ at: IsoDateTime.describe('ISO 8601 instant with offset') }),
+          response: { 200: CaseAsOf },
+        },
+      },
+      async (req) => {
+        const { personId } = req.params;
+        await projections.cases.mustExist(personId);
+        const read = await record(req, personId, 'as_of_replay');
+        const asOf = await projections.cases.asOf(personId, new Date(req.query.at));
+        // decider states are interfaces; the loose schemas above describe (and check) them
+        return { ...asOf, read } as z.infer<typeof CaseAsOf>;
+      },
+    );
+
+    r.get(
+      '/audit/cases/:personId/verification',
+      {
+        config: { roles: AUDIT },
+        schema: {
+          tags: ['audit'],
+          summary: "Recomputes the hash chains of a case's streams",
+          params: PersonParams,
+          response: { 200: CaseVerification },
+        },
+      },
+      async (req) => ({ personId: req.params.personId, ...(await projections.verifyCase(req.params.personId)) }),
+    );
+
+    r.get(
+      '/audit/verification',
+      {
+        config: { roles: AUDIT },
+        schema: {
+          tags: ['audit'],
+          summary: 'Recomputes the hash chains of every stream of the store, a page of streams at a time',
+          querystring: z.object({
+            after: z.string().min(1).max(200).optional().describe('stream id to continue after (nextAfter of the previous page)'),
+            limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+          }),
+          response: { 200: StoreVerification },
+        },
+      },
+      async (req) => projections.verifyPage(req.query.after, req.query.limit),
+    );
+
+    r.get(
+      '/audit/digest',
+      {
+        config: { roles: AUDIT },
+        schema: {
+          tags: ['audit'],
+          summary: 'A signed (Ed25519) digest of every stream head at a global position',
+          description: 'Verify offline with the public key of GET /audit/public-key (verifyDigest in @onestop/projections).',
+          querystring: z.object({ position: z.coerce.number().int().min(0).optional().describe('default: the current head of the log') }),
+          response: { 200: Digest },
+        },
+      },
+      async (req) => projections.digest(req.query.position),
+    );
+
+    r.get(
+      '/audit/public-key',
+      {
+        config: { roles: AUDIT },
+        schema: { tags: ['audit'], summary: 'The public key that verifies digests (PEM and JWK)', response: { 200: PublicKey } },
+      },
+      async () => {
+        const key = projections.signingKey();
+        return { keyId: key.keyId, algorithm: 'Ed25519' as const, pem: key.publicKeyPem(), jwk: key.publicKeyJwk() as Record<string, unknown> };
+      },
+    );
+  };

@@ -1,0 +1,442 @@
+// The read models of OneStop: the SQL is the specification.
+//
+// Everything the projections service stores and every question the dashboards
+// ask is in this one module, as SQL. The schema name is a parameter: the live
+// read models live in `projections`, a rebuild fills a fresh shadow schema and
+// then renames it into place.
+//
+// Why the tables look the way they do (DESIGN §7):
+// - Events of different streams and topics may arrive in any order (Kafka keeps
+//   order per key only). So every table holds the facts of ONE kind of stream,
+//   one row per aggregate, written only by that stream's own events, which do
+//   arrive in order. Nothing is counted across aggregates at write time: the
+//   figures are aggregated when they are asked for, in the queries below.
+// - Delivery is at-least-once. `applied_streams` holds, per stream, the position
+//   of the last event applied; an event is applied only if it is newer, and the
+//   checkpoint moves in the same statement (so the same transaction) as the
+//   change it guards. A redelivered event changes nothing.
+// - No personal data: the read models hold ids, codes, dates and levels.
+//   Encrypted payload members are stripped before events reach the database.
+
+/** A schema name we are willing to splice into SQL. */
+export function assertSchemaName(schema: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,50}$/.test(schema)) throw new Error(`invalid read-model schema name: ${schema}`);
+  return schema;
+}
+
+/** Statuses of a FHIR Task that are still open. */
+export const OPEN_REFERRAL = `('requested', 'accepted', 'in-progress')`;
+
+/** A referral row; the date column is read as text, or drivers turn it into a local midnight. */
+const REFERRAL_COLUMNS = `*, expected_start::text AS expected_start_text`;
+
+// ── Tables ──────────────────────────────────────────────────────────────────
+export const tablesSql = (s: string): string => `
+CREATE SCHEMA IF NOT EXISTS ${s};
+
+-- The per-stream checkpoint: position of the last event of the stream applied here.
+CREATE TABLE IF NOT EXISTS ${s}.applied_streams (
+  stream_id text   PRIMARY KEY,
+  position  bigint NOT NULL
+);
+
+-- The streams that make up a person's case: person-, assessment-, referral-, audit-<id>,
+-- found through the envelope's partition key (the personId).
+CREATE TABLE IF NOT EXISTS ${s}.case_streams (
+  person_id uuid NOT NULL,
+  stream_id text NOT NULL,
+  PRIMARY KEY (person_id, stream_id)
+);
+
+-- Intake: one row per person stream.
+CREATE TABLE IF NOT EXISTS ${s}.persons (
+  person_id                uuid PRIMARY KEY,
+  access_point             text NOT NULL,
+  municipality             text NOT NULL,
+  birth_year               int  NOT NULL,
+  registered_by            text NOT NULL,
+  registered_at            timestamptz NOT NULL,
+  -- registered | erased
+  status                   text NOT NULL,
+  consent_assessment       boolean NOT NULL DEFAULT false,
+  consent_referral_sharing boolean NOT NULL DEFAULT false,
+  erased_at                timestamptz
+);
+CREATE INDEX IF NOT EXISTS persons_access_point ON ${s}.persons (access_point);
+CREATE INDEX IF NOT EXISTS persons_registered_by ON ${s}.persons (registered_by);
+
+-- Assessment: one row per assessment stream.
+CREATE TABLE IF NOT EXISTS ${s}.assessments (
+  assessment_id    uuid PRIMARY KEY,
+  person_id        uuid NOT NULL,
+  -- open | completed | cancelled
+  status           text NOT NULL,
+  -- [{memberId, role}]
+  team             jsonb NOT NULL,
+  -- the latest level of each domain evaluated so far
+  levels           jsonb NOT NULL DEFAULT '{}',
+  -- domain → level, once completed
+  need_profile     jsonb,
+  priority_domains text[],
+  goals            int,
+  started_at       timestamptz NOT NULL,
+  completed_at     timestamptz,
+  cancelled_at     timestamptz
+);
+CREATE INDEX IF NOT EXISTS assessments_person ON ${s}.assessments (person_id);
+
+-- Referral: one row per referral stream; status is the FHIR Task status.
+CREATE TABLE IF NOT EXISTS ${s}.referrals (
+  referral_id    uuid PRIMARY KEY,
+  person_id      uuid NOT NULL,
+  assessment_id  uuid NOT NULL,
+  partner_id     text NOT NULL,
+  service_id     text NOT NULL,
+  domain         text NOT NULL,
+  priority       text NOT NULL,
+  -- requested | accepted | rejected | in-progress | completed | cancelled
+  status         text NOT NULL,
+  referred_by    text NOT NULL,
+  referred_at    timestamptz NOT NULL,
+  respond_by     timestamptz NOT NULL,
+  accepted_at    timestamptz,
+  expected_start date,
+  declined_at    timestamptz,
+  decline_reason text,
+  started_at     timestamptz,
+  completed_at   timestamptz,
+  outcome        text,
+  cancelled_at   timestamptz,
+  cancel_reason  text,
+  -- marked late by the SLA watcher (stays true once the answer finally comes)
+  overdue        boolean NOT NULL DEFAULT false,
+  overdue_at     timestamptz
+);
+CREATE INDEX IF NOT EXISTS referrals_person ON ${s}.referrals (person_id);
+CREATE INDEX IF NOT EXISTS referrals_partner ON ${s}.referrals (partner_id, status);
+CREATE INDEX IF NOT EXISTS referrals_overdue ON ${s}.referrals (respond_by) WHERE overdue AND status = 'requested';
+
+-- Directory: one row per partner stream.
+CREATE TABLE IF NOT EXISTS ${s}.partners (
+  partner_id    text PRIMARY KEY,
+  name          text NOT NULL,
+  -- public | third_sector
+  sector        text NOT NULL,
+  -- serviceId → {name, domain, capacity}
+  services      jsonb NOT NULL,
+  -- agreementId → {responseDays, joinedAt}
+  agreements    jsonb NOT NULL DEFAULT '{}',
+  registered_at timestamptz NOT NULL
+);
+`;
+
+// ── Applying events ─────────────────────────────────────────────────────────
+// One function per schema applies a batch of events (a jsonb array, in order)
+// in one statement, so one round trip per batch. Each event is
+// {type, subject, streamPosition, time, partitionKey, data}.
+// The bodies name their schema, so a rebuild re-creates them after renaming.
+export const applyFunctionsSql = (s: string): string => `
+CREATE OR REPLACE FUNCTION ${s}.apply_event(e jsonb) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_stream   text        := e->>'subject';
+  v_category text        := split_part(e->>'subject', '-', 1);
+  v_id       text        := substr(e->>'subject', length(split_part(e->>'subject', '-', 1)) + 2);
+  v_position bigint      := (e->>'streamPosition')::bigint;
+  v_time     timestamptz := (e->>'time')::timestamptz;
+  d          jsonb       := e->'data';
+  v_moved    int;
+BEGIN
+  -- The checkpoint first: nothing happens unless the event is newer than the
+  -- last one applied from its stream (redelivery, replays, overlapping rebuilds).
+  INSERT INTO ${s}.applied_streams AS a (stream_id, position) VALUES (v_stream, v_position)
+  ON CONFLICT (stream_id) DO UPDATE SET position = excluded.position WHERE a.position < excluded.position;
+  GET DIAGNOSTICS v_moved = ROW_COUNT;
+  IF v_moved = 0 THEN
+    RETURN false;
+  END IF;
+
+  IF v_category IN ('person', 'assessment', 'referral', 'audit') THEN
+    INSERT INTO ${s}.case_streams (person_id, stream_id) VALUES ((e->>'partitionKey')::uuid, v_stream)
+    ON CONFLICT DO NOTHING;
+  END IF;
+
+  CASE e->>'type'
+  -- Intake ------------------------------------------------------------------
+  WHEN 'PersonRegistered' THEN
+    INSERT INTO ${s}.persons (person_id, access_point, municipality, birth_year, registered_by, registered_at, status)
+    VALUES (v_id::uuid, d->>'accessPoint', d->>'municipality', (d->>'birthYear')::int, d->>'registeredBy', v_time, 'registered')
+    ON CONFLICT (person_id) DO NOTHING;
+  WHEN 'ConsentGiven', 'ConsentWithdrawn' THEN
+    UPDATE ${s}.persons SET
+      consent_assessment = CASE WHEN d->>'scope' = 'assessment'
+                                THEN e->>'type' = 'ConsentGiven' ELSE consent_assessment END,
+      consent_referral_sharing = CASE WHEN d->>'scope' = 'referral_sharing'
+                                      THEN e->>'type' = 'ConsentGiven' ELSE consent_referral_sharing END
+    WHERE person_id = v_id::uuid;
+  WHEN 'PersonalDataErased' THEN
+    UPDATE ${s}.persons SET status = 'erased', erased_at = v_time,
+      consent_assessment = false, consent_referral_sharing = false
+    WHERE person_id = v_id::uuid;
+
+  -- Assessment --------------------------------------------------------------
+  WHEN 'AssessmentStarted' THEN
+    INSERT INTO ${s}.assessments (assessment_id, person_id, status, team, started_at)
+    VALUES (v_id::uuid, (d->>'personId')::uuid, 'open', d->'team', v_time)
+    ON CONFLICT (assessment_id) DO NOTHING;
+  WHEN 'DomainEvaluated' THEN
+    UPDATE ${s}.assessments SET levels = levels || jsonb_build_object(d->>'domain', d->'needLevel')
+    WHERE assessment_id = v_id::uuid;
+  WHEN 'AssessmentCompleted' THEN
+    UPDATE ${s}.assessments SET status = 'completed', completed_at = v_time,
+      need_profile = d->'needProfile',
+      priority_domains = ARRAY(SELECT jsonb_array_elements_text(d->'priorityDomains')),
+      goals = jsonb_array_length(d->'goals')
+    WHERE assessment_id = v_id::uuid;
+  WHEN 'AssessmentCancelled' THEN
+    UPDATE ${s}.assessments SET status = 'cancelled', cancelled_at = v_time
+    WHERE assessment_id = v_id::uuid;
+
+  -- Referral ----------------------------------------------------------------
+  WHEN 'ReferredToPartner' THEN
+    INSERT INTO ${s}.referrals (referral_id, person_id, assessment_id, partner_id, service_id, domain, priority,
+                                status, referred_by, referred_at, respond_by)
+    VALUES (v_id::uuid, (d->>'personId')::uuid, (d->>'assessmentId')::uuid, d->>'partnerId', d->>'serviceId',
+            d->>'domain', d->>'priority', 'requested', d->>'referredBy', v_time, (d->>'respondBy')::timestamptz)
+    ON CONFLICT (referral_id) DO NOTHING;
+  WHEN 'ReferralAccepted' THEN
+    UPDATE ${s}.referrals SET status = 'accepted', accepted_at = v_time, expected_start = (d->>'expectedStart')::date
+    WHERE referral_id = v_id::uuid;
+  WHEN 'ReferralDeclined' THEN
+    UPDATE ${s}.referrals SET status = 'rejected', declined_at = v_time, decline_reason = d->>'reason'
+    WHERE referral_id = v_id::uuid;
+  WHEN 'ServiceStarted' THEN
+    UPDATE ${s}.referrals SET status = 'in-progress', started_at = v_time
+    WHERE referral_id = v_id::uuid;
+  WHEN 'ServiceCompleted' THEN
+    UPDATE ${s}.referrals SET status = 'completed', completed_at = v_time, outcome = d->>'outcome'
+    WHERE referral_id = v_id::uuid;
+  WHEN 'ReferralCancelled' THEN
+    UPDATE ${s}.referrals SET status = 'cancelled', cancelled_at = v_time, cancel_reason = d->>'reason'
+    WHERE referral_id = v_id::uuid;
+  WHEN 'ReferralOverdue' THEN
+    UPDATE ${s}.referrals SET overdue = true, overdue_at = v_time
+    WHERE referral_id = v_id::uuid;
+
+  -- Directory ---------------------------------------------------------------
+  WHEN 'PartnerRegistered' THEN
+    INSERT INTO ${s}.partners (partner_id, name, sector, services, registered_at)
+    VALUES (v_id, d->>'name', d->>'sector',
+            (SELECT coalesce(jsonb_object_agg(svc->>'serviceId', svc - 'serviceId'), '{}')
+               FROM jsonb_array_elements(d->'services') AS svc),
+            v_time)
+    ON CONFLICT (partner_id) DO NOTHING;
+  WHEN 'PartnerJoinedAgreement' THEN
+    UPDATE ${s}.partners
+       SET agreements = agreements || jsonb_build_object(d->>'agreementId',
+                                        jsonb_build_object('responseDays', d->'responseDays', 'joinedAt', e->'time'))
+    WHERE partner_id = v_id;
+  WHEN 'PartnerLeftAgreement' THEN
+    UPDATE ${s}.partners SET agreements = agreements - (d->>'agreementId')
+    WHERE partner_id = v_id;
+  WHEN 'ServiceCapacityChanged' THEN
+    UPDATE ${s}.partners SET services = jsonb_set(services, ARRAY[d->>'serviceId', 'capacity'], d->'capacity')
+    WHERE partner_id = v_id AND services ? (d->>'serviceId');
+
+  ELSE
+    -- ContactDetailsUpdated (personal data only), CaseHistoryRead (the case's
+    -- audit stream) and types this version does not know: the checkpoint and
+    -- case_streams above are all they change.
+    NULL;
+  END CASE;
+  RETURN true;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION ${s}.apply_events(p_events jsonb) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_applied int := 0;
+  v_event   jsonb;
+BEGIN
+  FOR v_event IN SELECT value FROM jsonb_array_elements(p_events) WITH ORDINALITY AS t(value, n) ORDER BY n LOOP
+    IF ${s}.apply_event(v_event) THEN
+      v_applied := v_applied + 1;
+    END IF;
+  END LOOP;
+  RETURN v_applied;
+END
+$$;
+`;
+
+/** The tables of a read-model schema, with the key that orders a full dump. */
+export const TABLES = {
+  applied_streams: 'stream_id',
+  case_streams: 'person_id, stream_id',
+  persons: 'person_id',
+  assessments: 'assessment_id',
+  referrals: 'referral_id',
+  partners: 'partner_id',
+} as const;
+
+// ── Rebuild ─────────────────────────────────────────────────────────────────
+/**
+ * Streams whose live checkpoint is ahead of the shadow's: events another
+ * process applied to the live read models that the shadow has not seen yet.
+ * The swap waits until there are none.
+ */
+export const shadowBehindSql = (live: string, shadow: string): string => `
+SELECT count(*) AS behind
+  FROM ${live}.applied_streams l
+  LEFT JOIN ${shadow}.applied_streams s USING (stream_id)
+ WHERE s.position IS NULL OR s.position < l.position`;
+
+// ── Queries for the dashboards ──────────────────────────────────────────────
+export const queries = (s: string) => ({
+  /** Totals of the network agreement. */
+  overview: `
+SELECT
+  (SELECT count(*) FROM ${s}.persons WHERE status = 'registered')                     AS persons_registered,
+  (SELECT count(*) FROM ${s}.persons WHERE status = 'erased')                         AS persons_erased,
+  (SELECT count(*) FROM ${s}.persons WHERE consent_assessment)                        AS consent_assessment,
+  (SELECT count(*) FROM ${s}.persons WHERE consent_referral_sharing)                  AS consent_referral_sharing,
+  (SELECT count(*) FROM ${s}.assessments WHERE status = 'open')                       AS assessments_open,
+  (SELECT count(*) FROM ${s}.assessments WHERE status = 'completed')                  AS assessments_completed,
+  (SELECT count(*) FROM ${s}.assessments WHERE status = 'cancelled')                  AS assessments_cancelled,
+  (SELECT count(*) FROM ${s}.referrals)                                               AS referrals_total,
+  (SELECT count(*) FROM ${s}.referrals WHERE status IN ${OPEN_REFERRAL})              AS referrals_open,
+  (SELECT count(*) FROM ${s}.referrals WHERE status = 'requested' AND overdue)        AS referrals_overdue,
+  (SELECT count(*) FROM ${s}.partners)                                                AS partners,
+  (SELECT count(*) FROM ${s}.partners WHERE agreements <> '{}')                       AS partners_in_agreement,
+  (SELECT coalesce(sum((SELECT count(*) FROM jsonb_object_keys(services))), 0) FROM ${s}.partners) AS services`,
+
+  /** Referred → accepted → started → completed, and the ways out (declined, cancelled). */
+  funnel: `
+SELECT count(*)                                          AS referred,
+       count(accepted_at)                                AS accepted,
+       count(started_at)                                 AS started,
+       count(completed_at)                               AS completed,
+       count(declined_at)                                AS declined,
+       count(cancelled_at)                               AS cancelled,
+       count(*) FILTER (WHERE status IN ${OPEN_REFERRAL}) AS open
+  FROM ${s}.referrals
+ WHERE ($1::text IS NULL OR partner_id = $1) AND ($2::text IS NULL OR domain = $2)`,
+
+  /**
+   * Per partner: what it received and what it did with it. Time to answer is
+   * the first of accepted/declined minus referred_at; time to start is
+   * started_at minus referred_at; both as medians, in hours. Partners known
+   * only from referrals (their directory events not yet here) are listed too.
+   */
+  partnerStatistics: `
+WITH known AS (
+  SELECT partner_id FROM ${s}.partners UNION SELECT partner_id FROM ${s}.referrals
+)
+SELECT k.partner_id, p.name, p.sector,
+       count(r.referral_id)           AS received,
+       count(r.accepted_at)           AS accepted,
+       count(r.declined_at)           AS declined,
+       count(r.started_at)            AS started,
+       count(r.completed_at)          AS completed,
+       count(r.cancelled_at)          AS cancelled,
+       count(*) FILTER (WHERE r.overdue) AS overdue,
+       percentile_cont(0.5) WITHIN GROUP (
+         ORDER BY extract(epoch FROM least(r.accepted_at, r.declined_at) - r.referred_at)::float8 / 3600) AS median_hours_to_answer,
+       percentile_cont(0.5) WITHIN GROUP (
+         ORDER BY extract(epoch FROM r.started_at - r.referred_at)::float8 / 3600) AS median_hours_to_start,
+       (SELECT coalesce(jsonb_object_agg(x.decline_reason, x.n), '{}') FROM (
+          SELECT decline_reason, count(*) AS n FROM ${s}.referrals
+           WHERE partner_id = k.partner_id AND declined_at IS NOT NULL GROUP BY decline_reason) x) AS declined_by_reason,
+       (SELECT coalesce(jsonb_object_agg(x.outcome, x.n), '{}') FROM (
+          SELECT outcome, count(*) AS n FROM ${s}.referrals
+           WHERE partner_id = k.partner_id AND completed_at IS NOT NULL GROUP BY outcome) x) AS completed_by_outcome
+  FROM known k
+  LEFT JOIN ${s}.partners p USING (partner_id)
+  LEFT JOIN ${s}.referrals r USING (partner_id)
+ GROUP BY k.partner_id, p.name, p.sector
+ ORDER BY k.partner_id`,
+
+  /** Referrals with status, timestamps and the overdue flag, newest first. */
+  referrals: `
+SELECT ${REFERRAL_COLUMNS} FROM ${s}.referrals
+ WHERE ($1::text IS NULL OR status = $1)
+   AND ($2::boolean IS NULL OR overdue = $2)
+   AND ($3::text IS NULL OR partner_id = $3)
+   AND ($4::uuid IS NULL OR person_id = $4)
+ ORDER BY referred_at DESC, referral_id
+ LIMIT $5 OFFSET $6`,
+
+  /** Still waiting for an answer after the date the agreement allows. */
+  overdueReferrals: `
+SELECT ${REFERRAL_COLUMNS} FROM ${s}.referrals
+ WHERE status = 'requested' AND overdue
+ ORDER BY respond_by, referral_id`,
+
+  /** Completed assessments: per domain, how many at each need level, and the average level. */
+  needProfilesByDomain: `
+WITH levels AS (
+  SELECT d.key AS domain, d.value::int AS level
+    FROM ${s}.assessments a CROSS JOIN LATERAL jsonb_each_text(a.need_profile) AS d
+   WHERE a.status = 'completed'
+)
+SELECT domain, count(*) AS assessments, avg(level)::float8 AS average_level,
+       count(*) FILTER (WHERE level = 0) AS level_0, count(*) FILTER (WHERE level = 1) AS level_1,
+       count(*) FILTER (WHERE level = 2) AS level_2, count(*) FILTER (WHERE level = 3) AS level_3,
+       count(*) FILTER (WHERE level = 4) AS level_4
+  FROM levels GROUP BY domain ORDER BY domain`,
+
+  /** The same, per access point of the person (null while the person's registration is not here yet). */
+  needProfilesByAccessPoint: `
+WITH levels AS (
+  SELECT p.access_point, d.key AS domain, d.value::int AS level
+    FROM ${s}.assessments a CROSS JOIN LATERAL jsonb_each_text(a.need_profile) AS d
+    LEFT JOIN ${s}.persons p ON p.person_id = a.person_id
+   WHERE a.status = 'completed'
+)
+SELECT access_point, domain, count(*) AS assessments, avg(level)::float8 AS average_level,
+       count(*) FILTER (WHERE level = 0) AS level_0, count(*) FILTER (WHERE level = 1) AS level_1,
+       count(*) FILTER (WHERE level = 2) AS level_2, count(*) FILTER (WHERE level = 3) AS level_3,
+       count(*) FILTER (WHERE level = 4) AS level_4
+  FROM levels GROUP BY access_point, domain ORDER BY access_point NULLS LAST, domain`,
+
+  /** Persons registered per operator. */
+  caseloadOperators: `
+SELECT registered_by AS operator, count(*) AS persons,
+       count(*) FILTER (WHERE status = 'registered') AS registered,
+       count(*) FILTER (WHERE status = 'erased') AS erased
+  FROM ${s}.persons GROUP BY registered_by ORDER BY registered_by`,
+
+  /** Assessments per team member. */
+  caseloadTeam: `
+SELECT m->>'memberId' AS member_id, m->>'role' AS role, count(*) AS assessments,
+       count(*) FILTER (WHERE a.status = 'open') AS open,
+       count(*) FILTER (WHERE a.status = 'completed') AS completed,
+       count(*) FILTER (WHERE a.status = 'cancelled') AS cancelled
+  FROM ${s}.assessments a CROSS JOIN LATERAL jsonb_array_elements(a.team) AS m
+ GROUP BY 1, 2 ORDER BY 1, 2`,
+
+  /** One line per case: the person and the counts of their assessments and referrals. */
+  caseOverviews: `
+SELECT c.person_id, p.access_point, p.municipality, p.birth_year, p.registered_by, p.registered_at, p.status,
+       p.consent_assessment, p.consent_referral_sharing, p.erased_at,
+       (SELECT count(*) FROM ${s}.assessments a WHERE a.person_id = c.person_id) AS assessments,
+       (SELECT count(*) FROM ${s}.assessments a WHERE a.person_id = c.person_id AND a.status = 'completed') AS assessments_completed,
+       (SELECT count(*) FROM ${s}.referrals r WHERE r.person_id = c.person_id) AS referrals,
+       (SELECT count(*) FROM ${s}.referrals r WHERE r.person_id = c.person_id AND r.status IN ${OPEN_REFERRAL}) AS open_referrals,
+       (SELECT count(*) FROM ${s}.referrals r WHERE r.person_id = c.person_id AND r.status = 'requested' AND r.overdue) AS overdue_referrals,
+       (SELECT array_agg(cs.stream_id ORDER BY cs.stream_id) FROM ${s}.case_streams cs WHERE cs.person_id = c.person_id) AS streams
+  FROM (SELECT DISTINCT person_id FROM ${s}.case_streams
+         WHERE $1::uuid IS NULL OR person_id = $1) c
+  LEFT JOIN ${s}.persons p USING (person_id)
+ WHERE ($2::text IS NULL OR p.access_point = $2)
+ ORDER BY p.registered_at DESC NULLS LAST, c.person_id
+ LIMIT $3 OFFSET $4`,
+
+  /** The assessments of one case. */
+  caseAssessments: `
+SELECT * FROM ${s}.assessments WHERE person_id = $1 ORDER BY started_at, assessment_id`,
+
+  /** The streams of one case (the audit trail reads them from the event store). */
+  caseStreams: `
+SELECT stream_id FROM ${s}.case_streams WHERE person_id = $1 ORDER BY stream_id`,
+});
