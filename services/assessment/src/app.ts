@@ -36,3 +36,6 @@ export function assessmentModule(): ServiceModule {
     },
   };
 }
+
+// the Assessment decider, for auditors' as-of replay in projections
+export { assessmentDecider, type AssessmentState, type AssessmentEvent } from './domain/assessment.js';

@@ -19,3 +19,6 @@ export function intakeModule(): ServiceModule {
     },
   };
 }
+
+// the Person decider, for auditors' as-of replay in projections
+export { personDecider, type PersonState, type PersonEvent } from './domain/person.js';
