@@ -26,6 +26,7 @@ const TITLES: Record<number, string> = {
   409: 'Conflict',
   410: 'Gone',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
@@ -92,6 +93,16 @@ export function registerProblemHandlers(app: FastifyInstance): void {
     return sendProblem(reply, 500, 'internal_error', 'the server could not complete the request');
   });
   app.setNotFoundHandler((req, reply) => sendProblem(reply, 404, 'route_not_found', `no route ${req.method} ${req.url.split('?')[0]}`));
+}
+
+/**
+ * Errors the router raises before any route runs (a URL that does not decode,
+ * a path parameter over the length limit): problem+json like every other
+ * refusal, without echoing the hostile URL back.
+ */
+export function frameworkProblem(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') void sendProblem(reply, 414, 'uri_too_long', 'a path parameter is longer than allowed');
+  else void sendProblem(reply, 400, err.code === 'FST_ERR_BAD_URL' ? 'bad_url' : 'bad_request', 'the request URL is not valid');
 }
 
 /** The OpenAPI schema of a problem response. */

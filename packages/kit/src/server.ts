@@ -10,8 +10,9 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 import { UnauthorizedError, type EventContext } from '@onestop/events';
 import { actorOf, requireRole, type Principal, type Role } from './auth.js';
 import { registerIdempotency } from './idempotency.js';
+import { registerTextGuard } from './text-guard.js';
 import type { Infrastructure } from './infrastructure.js';
-import { registerProblemHandlers, sendProblem } from './problem.js';
+import { frameworkProblem, registerProblemHandlers, sendProblem } from './problem.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -24,6 +25,14 @@ declare module 'fastify' {
     principal?: Principal;
     correlationId: string;
   }
+}
+
+/** A route as mounted, for the authorisation matrix and the hostile-input tests that enumerate every route. */
+export interface MountedRoute {
+  method: string;
+  url: string;
+  /** roles allowed; absent on public routes (health, docs) */
+  roles?: readonly Role[];
 }
 
 /** What a service module gets: the infrastructure, nothing global. */
@@ -71,10 +80,19 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
       return typeof h === 'string' && SAFE_ID.test(h) ? h : randomUUID();
     },
     routerOptions: { maxParamLength: 200 },
+    frameworkErrors: frameworkProblem,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerProblemHandlers(app);
+
+  // every route, as mounted: a route nobody listed in the authorisation matrix fails its test
+  const routeTable: MountedRoute[] = [];
+  app.addHook('onRoute', (route) => {
+    const roles = (route.config as { roles?: readonly Role[] } | undefined)?.roles;
+    for (const method of [route.method].flat()) routeTable.push({ method, url: route.url, ...(roles ? { roles } : {}) });
+  });
+  app.decorate('routeTable', routeTable);
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -116,15 +134,25 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
     crossOriginEmbedderPolicy: false,
   });
 
-  // per-token rate limit (per address for anonymous calls): 429 with Retry-After
+  // per-token rate limit: 429 with Retry-After. Only a token that verifies has
+  // a bucket of its own; anonymous calls and tokens that do not verify share
+  // their address's, so rotating made-up tokens does not escape the limit.
+  // An app-level hook (not the plugin's per-route one), so that it runs before
+  // authentication: refused calls (401, 403, 404) count too.
   await app.register(fastifyRateLimit, {
+    global: false,
     max: ctx.config.RATE_LIMIT_PER_MINUTE,
     timeWindow: 60_000,
-    keyGenerator: (req) => {
+    keyGenerator: async (req) => {
       const auth = req.headers.authorization;
-      return typeof auth === 'string' && auth.length > 0
-        ? `t:${createHash('sha256').update(auth).digest('base64url').slice(0, 22)}`
-        : `ip:${req.ip}`;
+      if (typeof auth !== 'string' || auth.length === 0) return `ip:${req.ip}`;
+      try {
+        // kept for the authentication hook below: the token is verified once
+        req.principal = await ctx.auth.authenticate(auth);
+      } catch {
+        return `ip:${req.ip}`;
+      }
+      return `t:${createHash('sha256').update(auth).digest('base64url').slice(0, 22)}`;
     },
     allowList: (req) => req.url === '/health' || req.url === '/ready' || req.url === '/metrics',
     errorResponseBuilder: (_req, context) => {
@@ -143,13 +171,18 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
     void reply.header('x-request-id', String(req.id)).header('x-correlation-id', req.correlationId);
   });
 
-  // authentication and role check before the body is even parsed
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', app.rateLimit());
+
+  // authentication and role check before the body is even parsed; what a
+  // protected route answers is never kept by a shared cache
+  app.addHook('onRequest', async (req, reply) => {
     const roles = req.routeOptions.config?.roles;
     if (!roles) return;
-    req.principal = await ctx.auth.authenticate(req.headers.authorization);
+    void reply.header('cache-control', 'no-store');
+    req.principal ??= await ctx.auth.authenticate(req.headers.authorization);
     requireRole(req.principal, roles);
   });
+  registerTextGuard(app);
   registerIdempotency(app, ctx.db);
 
   const registry = new Registry();
@@ -206,6 +239,8 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
 declare module 'fastify' {
   interface FastifyInstance {
     metricsRegistry: Registry;
+    /** every route mounted on the app (HEAD routes for GET included) */
+    routeTable: readonly MountedRoute[];
   }
 }
 

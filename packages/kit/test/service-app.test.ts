@@ -149,6 +149,27 @@ describe('problem+json for every error', () => {
     expect(race.json()).toMatchObject({ code: 'wrong_expected_version', expected: 3, actual: 4 });
   });
 
+  it('400 for text no store can keep (NUL, unpaired surrogates) in a body, query or path; 414 for an over-long path parameter', async () => {
+    for (const name of ['a\u0000b', 'a\ud800b', '\udc00']) {
+      const res = await post('/things', { name });
+      expect(res.statusCode, JSON.stringify(name)).toBe(400);
+      expect(res.json()).toMatchObject({ code: 'validation_failed', issues: [{ path: 'body.name' }] });
+    }
+    // surrogate pairs, combining marks and right-to-left text are fine
+    expect((await post('/things', { name: '👩‍👧 Zoë مرحبا e\u0301' })).statusCode).toBe(201);
+    const key = await app.inject({ method: 'POST', url: '/things', payload: '{"name":"ok","\\u0000":1}', headers: { authorization: `Bearer ${operator}`, 'content-type': 'application/json' } });
+    expect(key.statusCode).toBe(400);
+    const param = await app.inject({ method: 'GET', url: '/things/1%00', headers: { authorization: `Bearer ${operator}` } });
+    expect(param.json()).toMatchObject({ status: 400, issues: [{ path: 'params.id' }] });
+    const long = await app.inject({ method: 'GET', url: `/things/${'1'.repeat(201)}`, headers: { authorization: `Bearer ${operator}` } });
+    expect(long.statusCode).toBe(414);
+    expect(long.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(long.json()).toMatchObject({ code: 'uri_too_long' });
+    const badUrl = await app.inject({ method: 'GET', url: '/things/%E0%A4%A', headers: { authorization: `Bearer ${operator}` } });
+    expect(badUrl.statusCode).toBe(400);
+    expect(badUrl.headers['content-type']).toMatch(/^application\/problem\+json/);
+  });
+
   it('a genuine fault is a 500 that reveals nothing internal', async () => {
     const res = await app.inject({ method: 'GET', url: '/boom', headers: { authorization: `Bearer ${operator}` } });
     expect(res.statusCode).toBe(500);
@@ -233,6 +254,41 @@ describe('rate limit and security headers', () => {
       await limited.close();
       await limitedInfra.close();
     }
+  });
+
+  it('gives tokens that do not verify no bucket of their own: made-up tokens share their address’s', async () => {
+    const limitedInfra = await openTestInfrastructure({ env: { RATE_LIMIT_PER_MINUTE: '5' } });
+    const limited = await buildServiceApp({ title: 'Things', description: 'test', modules: [things], ctx: limitedInfra });
+    try {
+      const codes: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        codes.push((await limited.inject({ method: 'GET', url: '/things/1', headers: { authorization: `Bearer made.up.token${i}` } })).statusCode);
+      }
+      expect(codes).toEqual([401, 401, 401, 401, 401, 429, 429]);
+      // a valid token still has its own bucket
+      const t = await limitedInfra.token({ sub: 'op-11', role: 'operator' });
+      expect((await limited.inject({ method: 'GET', url: '/things/1', headers: { authorization: `Bearer ${t}` } })).statusCode).toBe(404);
+    } finally {
+      await limited.close();
+      await limitedInfra.close();
+    }
+  });
+
+  it('keeps what a protected route answers out of shared caches (Cache-Control: no-store)', async () => {
+    const res = await app.inject({ method: 'GET', url: '/things/1', headers: { authorization: `Bearer ${operator}` } });
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect((await app.inject({ method: 'GET', url: '/things/1' })).headers['cache-control']).toBe('no-store');
+  });
+
+  it('lists every mounted route with the roles it admits', () => {
+    expect(app.routeTable).toEqual(
+      expect.arrayContaining([
+        { method: 'POST', url: '/things', roles: ['operator', 'admin'] },
+        { method: 'GET', url: '/things/:id', roles: ['operator'] },
+        { method: 'HEAD', url: '/things/:id', roles: ['operator'] },
+        { method: 'GET', url: '/health' },
+      ]),
+    );
   });
 
   it('sends security headers', async () => {

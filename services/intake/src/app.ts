@@ -1,21 +1,37 @@
+import { TOPICS } from '@onestop/events';
 import type { ServiceModule } from '@onestop/kit';
 import { intakeRoutes } from './http/routes.js';
+import { PartnerReferrals } from './partner-referrals.js';
 import { PersonIndex } from './person-index.js';
 
-/** Intake: person registration, consent, contact details, erasure. */
+/** The bus consumer group that keeps intake's view of partners' referrals. */
+export const PARTNER_REFERRALS_GROUP = 'intake-partner-referrals';
+
+/** Intake: person registration, consent, contact details (and their audited disclosure to partners), subject-access export, erasure. */
 export function intakeModule(): ServiceModule {
   let index: PersonIndex | undefined;
+  let referrals: PartnerReferrals | undefined;
   return {
     name: 'intake',
     title: 'OneStop intake',
-    description: 'Person registration at the access point, consents, contact details and erasure (DESIGN §4 Intake).',
+    description:
+      'Person registration at the access point, consents, contact details (disclosed to partners only through an audited read), the subject-access export and erasure (DESIGN §4 Intake, §6).',
     async migrate(ctx) {
       index = new PersonIndex(ctx.db);
+      referrals = new PartnerReferrals(ctx.db);
       await index.migrate();
+      await referrals.migrate();
     },
     routes: async (app, opts) => {
       index ??= new PersonIndex(opts.ctx.db);
-      await app.register(intakeRoutes(index), opts);
+      referrals ??= new PartnerReferrals(opts.ctx.db);
+      await app.register(intakeRoutes(index, referrals), opts);
+    },
+    async start(ctx) {
+      // which partner has an open referral of whom: contact details are disclosed only to them
+      const view = (referrals ??= new PartnerReferrals(ctx.db));
+      const consumer = await ctx.bus.consume({ group: PARTNER_REFERRALS_GROUP, topics: [TOPICS.referral], handle: (batch) => view.apply(batch) });
+      return () => consumer.stop();
     },
   };
 }

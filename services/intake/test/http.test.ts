@@ -209,6 +209,7 @@ describe('OpenAPI', () => {
       '/persons/{personId}/consents/{scope}/withdrawal',
       '/persons/{personId}/contact-details',
       '/persons/{personId}/erasure',
+      '/persons/{personId}/export',
     ]);
   });
 });

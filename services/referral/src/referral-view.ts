@@ -24,6 +24,9 @@ CREATE TABLE IF NOT EXISTS referral.referrals (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS referrals_one_open_per_service ON referral.referrals (person_id, partner_id, service_id)
   WHERE status IN ('pending', 'requested', 'accepted', 'in-progress');
+-- why a referral was declined or cancelled (a code): the partner learns at once
+-- that consent was withdrawn or the data erased (GDPR Art. 19)
+ALTER TABLE referral.referrals ADD COLUMN IF NOT EXISTS status_reason text;
 CREATE INDEX IF NOT EXISTS referrals_partner ON referral.referrals (partner_id, status);
 CREATE INDEX IF NOT EXISTS referrals_person ON referral.referrals (person_id);
 CREATE INDEX IF NOT EXISTS referrals_due ON referral.referrals (respond_by) WHERE status = 'requested' AND NOT overdue;
@@ -54,6 +57,8 @@ export interface ReferralRow {
   domain: string | null;
   priority: string | null;
   status: string;
+  /** the decline or cancellation reason code */
+  statusReason: string | null;
   respondBy: string | null;
   overdue: boolean;
   referredAt: string | null;
@@ -70,6 +75,7 @@ const toRow = (r: Record<string, unknown>): ReferralRow => ({
   domain: (r.domain as string | null) ?? null,
   priority: (r.priority as string | null) ?? null,
   status: r.status as string,
+  statusReason: (r.status_reason as string | null) ?? null,
   respondBy: iso(r.respond_by),
   overdue: r.overdue as boolean,
   referredAt: iso(r.referred_at),
@@ -111,9 +117,15 @@ export class ReferralView {
         case 'ServiceCompleted':
         case 'ReferralCancelled':
           await this.db.query(
-            `UPDATE referral.referrals SET status = $2, updated_at = $3, stream_position = $4
+            `UPDATE referral.referrals SET status = $2, updated_at = $3, stream_position = $4, status_reason = $5
               WHERE referral_id = $1 AND stream_position < $4`,
-            [e.subject.slice('referral-'.length), STATUS_OF[e.type], e.time, e.streamPosition],
+            [
+              e.subject.slice('referral-'.length),
+              STATUS_OF[e.type],
+              e.time,
+              e.streamPosition,
+              e.type === 'ReferralDeclined' || e.type === 'ReferralCancelled' ? e.data.reason : null,
+            ],
           );
           break;
         case 'ReferralOverdue':
@@ -142,10 +154,11 @@ export class ReferralView {
                 : `services = (SELECT jsonb_agg(CASE WHEN s->>'serviceId' = $3::text THEN jsonb_set(s, '{capacity}', to_jsonb($4::int)) ELSE s END)
                                  FROM jsonb_array_elements(services) s)`;
           const arg3 = e.type === 'ServiceCapacityChanged' ? e.data.serviceId : e.data.agreementId;
-          const arg4 = e.type === 'PartnerJoinedAgreement' ? e.data.responseDays : e.type === 'ServiceCapacityChanged' ? e.data.capacity : 0;
+          const arg4 = e.type === 'PartnerJoinedAgreement' ? e.data.responseDays : e.type === 'ServiceCapacityChanged' ? e.data.capacity : undefined;
+          // PostgreSQL refuses a parameter that the statement does not use (leaving has no $4)
           await this.db.query(
             `UPDATE referral.partners SET ${change}, stream_position = $2 WHERE partner_id = $1 AND stream_position < $2`,
-            [partnerId, e.streamPosition, arg3, arg4],
+            [partnerId, e.streamPosition, arg3, ...(arg4 === undefined ? [] : [arg4])],
           );
           break;
         }

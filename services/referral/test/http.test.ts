@@ -116,6 +116,13 @@ describe('directory', () => {
     expect((await call('POST', '/partners/nobody/agreements', 'admin', { responseDays: 5 })).statusCode).toBe(404);
   });
 
+  it('leaves an agreement (200) and the directory no longer lists it', async () => {
+    expect((await call('POST', '/partners/caritas/agreements', 'admin', { agreementId: 'accordo-extra', responseDays: 9 })).statusCode).toBe(201);
+    const left = await call('POST', '/partners/caritas/agreements/accordo-extra/leave', 'admin');
+    expect(left.statusCode, left.body).toBe(200);
+    expect((await call('GET', '/partners/caritas', 'operator')).json().agreements).toEqual({ 'accordo-pistoia': { responseDays: 5 } });
+  });
+
   it('lets a partner change only its own capacity', async () => {
     expect((await call('PUT', '/partners/caritas/services/food-bank/capacity', 'caritas', { capacity: 40 })).statusCode).toBe(200);
     expect((await call('PUT', '/partners/caritas/services/food-bank/capacity', 'cpi', { capacity: 0 })).statusCode).toBe(403);

@@ -2,20 +2,33 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ConsentScope, LegalBasis, Name, NotFoundError, Slug, Uuid, ValidationError } from '@onestop/events';
+import {
+  ConsentScope,
+  ForbiddenError,
+  LegalBasis,
+  Name,
+  NotFoundError,
+  RuleViolation,
+  Slug,
+  Uuid,
+  ValidationError,
+} from '@onestop/events';
 import {
   blindIndex,
   eventContextOf,
   handleCommand,
   loadAggregate,
   principalOf,
+  recordCaseHistoryRead,
   type ServiceContext,
 } from '@onestop/kit';
 import { decodeOmocode, validateFiscalCode } from '../domain/fiscal-code.js';
 import { duplicateKey } from '../domain/person-names.js';
 import { personDecider, personStream, PersonDataErased, type PersonCommand, type PersonState } from '../domain/person.js';
 import { ContactDetails, PersonalData } from '../domain/personal-data.js';
+import type { PartnerReferrals } from '../partner-referrals.js';
 import type { PersonIndex } from '../person-index.js';
+import { currentPersonalData, eventsOfPerson, SubjectAccessExport, subjectAccessExport } from '../subject-access.js';
 
 const SOURCE = '/onestop/intake';
 const PersonParams = z.object({ personId: Uuid });
@@ -35,8 +48,19 @@ const Registered = z.object({
   likelyDuplicates: z.array(z.string()).describe('people with the same normalised names and birth date (reported, not refused)'),
 });
 const Recorded = z.object({ personId: z.string(), recorded: z.boolean(), revision: z.number(), position: z.number().optional() });
+const ContactDisclosure = z.object({
+  personId: z.string(),
+  givenName: z.string(),
+  familyName: z.string(),
+  phone: z.string().optional(),
+  email: z.string().optional(),
+  address: z.string().optional(),
+  referralId: z.string().describe('the open referral of the calling partner that this disclosure serves'),
+  consentEventId: z.string().describe('the ConsentGiven (referral_sharing) event that allows it'),
+  disclosureId: z.string().describe('the CaseHistoryRead event that records this disclosure'),
+});
 
-export const intakeRoutes = (index: PersonIndex): FastifyPluginAsync<{ ctx: ServiceContext }> =>
+export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): FastifyPluginAsync<{ ctx: ServiceContext }> =>
   async (app, { ctx }) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
     const { store, keyring, clock } = ctx;
@@ -119,15 +143,7 @@ export const intakeRoutes = (index: PersonIndex): FastifyPluginAsync<{ ctx: Serv
         if (state.status === 'unknown') throw new NotFoundError('person', personId);
         const reg = events[0]!;
         if (reg.type !== 'PersonRegistered') throw new NotFoundError('person', personId);
-        let personalData: PersonalData | null = null;
-        if (state.status === 'registered') {
-          personalData = await keyring.tryDecrypt<PersonalData>(reg.data.pii) ?? null;
-          for (const e of events) {
-            if (e.type === 'ContactDetailsUpdated' && personalData) {
-              Object.assign(personalData, await keyring.tryDecrypt<ContactDetails>(e.data.pii));
-            }
-          }
-        }
+        const personalData = state.status === 'registered' ? await currentPersonalData(keyring, events) : null;
         return {
           personId,
           status: state.status,
@@ -215,6 +231,81 @@ export const intakeRoutes = (index: PersonIndex): FastifyPluginAsync<{ ctx: Serv
         assertWritable(state, personId);
         const pii = await keyring.encrypt(personId, req.body);
         return recorded(personId, await run(personId, { type: 'UpdateContactDetails', pii, updatedBy: principalOf(req).sub }, req));
+      },
+    );
+
+    r.get(
+      '/persons/:personId/contact-details',
+      {
+        config: { roles: ['partner'] },
+        // a HEAD would record a disclosure that sends nothing
+        exposeHeadRoute: false,
+        schema: {
+          tags: ['persons'],
+          summary: 'Contact details, for the partner of an open referral (an audited disclosure)',
+          description:
+            'Only for a partner with an open referral (requested, accepted, in-progress) of the person, while the ' +
+            '`referral_sharing` consent the referral was shared under is still in force. Every disclosure is recorded as `CaseHistoryRead` (purpose ' +
+            '`contact_details`, with the consent and the referral that allow it) before the answer is sent.',
+          params: PersonParams,
+          response: { 200: ContactDisclosure },
+        },
+      },
+      async (req) => {
+        const { personId } = req.params;
+        const partner = principalOf(req);
+        // first the relation: a partner without one learns nothing, not even whether the person exists
+        const open = await referrals.openReferrals(personId, partner.partnerId!);
+        if (open.length === 0) throw new ForbiddenError('a partner reads contact details only of people it has an open referral for', 'no_open_referral');
+        // then intake's own aggregate, not a view: a withdrawal or an erasure blocks the very next read
+        const { events, state } = await loadAggregate(store, personStream(personId), personDecider);
+        if (state.status === 'unknown') throw new NotFoundError('person', personId);
+        if (state.status === 'erased') throw new PersonDataErased();
+        const consent = state.consents.referral_sharing;
+        // purpose binding: the consent a referral was shared under must still be the one in force;
+        // once withdrawn, a consent given again later covers new referrals, not the old ones
+        const referral = consent.active ? open.find((o) => o.consentEventId === consent.eventId) : undefined;
+        if (!referral) {
+          throw new RuleViolation('referral_consent_missing', 'the consent under which the referral was shared is no longer in force', {
+            scope: 'referral_sharing',
+          });
+        }
+        const { referralId } = referral;
+        const personal = await currentPersonalData(keyring, events);
+        if (!personal) throw new PersonDataErased();
+        const read = await recordCaseHistoryRead(
+          store,
+          { personId, purpose: 'contact_details', readBy: partner.sub, consentEventId: referral.consentEventId, referralId },
+          eventContextOf(req, SOURCE, clock.now()),
+        );
+        const { givenName, familyName, phone, email, address } = personal;
+        return { personId, givenName, familyName, phone, email, address, referralId, consentEventId: referral.consentEventId, disclosureId: read.eventId };
+      },
+    );
+
+    r.get(
+      '/persons/:personId/export',
+      {
+        config: { roles: ['admin'] },
+        exposeHeadRoute: false,
+        schema: {
+          tags: ['persons'],
+          summary: 'Subject-access export (GDPR Art. 15): everything held about the person, decrypted',
+          description:
+            'Personal data and contact history, consents, assessments (levels, notes, goals), referrals (status, partner, ' +
+            'reason, answers) and every recorded read or disclosure. After erasure every personal field shows as erased. ' +
+            'The export itself is recorded as `CaseHistoryRead` (purpose `subject_access`).',
+          params: PersonParams,
+          response: { 200: SubjectAccessExport },
+        },
+      },
+      async (req) => {
+        const { personId } = req.params;
+        const events = await eventsOfPerson(store, personId);
+        const out = await subjectAccessExport(keyring, personId, events, clock.now());
+        if (!out) throw new NotFoundError('person', personId);
+        await recordCaseHistoryRead(store, { personId, purpose: 'subject_access', readBy: principalOf(req).sub }, eventContextOf(req, SOURCE, clock.now()));
+        return out;
       },
     );
 

@@ -39,6 +39,10 @@ const ReferralView = z.object({
   domain: z.string().nullable(),
   priority: z.string().nullable(),
   status: z.string().describe('FHIR Task.status: requested, accepted, rejected, in-progress, completed, cancelled'),
+  statusReason: z
+    .string()
+    .nullable()
+    .describe('why it was declined or cancelled (a code); `consent_withdrawn` or `personal_data_erased` tell the partner to stop processing the person’s data'),
   respondBy: z.string().nullable(),
   overdue: z.boolean(),
   referredAt: z.string().nullable(),

@@ -1,0 +1,331 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueToken, type Principal, type Role } from '@onestop/kit';
+import { eventually, REPO_ROOT } from '@onestop/testkit';
+import { openPlatform, OWN, WHO, type Case, type Platform, type Who } from './platform.js';
+
+// The authorisation matrix of SECURITY.md is the specification: this test reads
+// it from there and checks, on PostgreSQL with every service mounted, that
+// - every route the app mounts has a row (or is listed as public), and every
+//   row names a mounted route: a new route without a row fails here;
+// - the roles each route admits at the door are the roles its row allows;
+// - every cell holds: ✓ → 2xx, ✗ → 403, a number → that documented status;
+// - every protected route answers 401 to a missing, malformed, wrongly signed,
+//   expired, unsigned or foreign token.
+// A row needs a request below that it can be exercised with (a fresh case for
+// each allowed write, so one cell never depends on another).
+
+type Cell = { allowed: true; status?: number } | { allowed: false; status: 403 | 404 };
+interface Row {
+  method: string;
+  route: string;
+  cells: Record<Who, Cell>;
+}
+
+const COLUMNS: Record<string, Who> = {
+  operator: 'operator',
+  team: 'team',
+  'partner (own)': 'partnerOwn',
+  'partner (other)': 'partnerOther',
+  auditor: 'auditor',
+  admin: 'admin',
+};
+const ROLE_OF: Record<Who, Role> = { operator: 'operator', team: 'team', partnerOwn: 'partner', partnerOther: 'partner', auditor: 'auditor', admin: 'admin' };
+
+/** The table between two markers of SECURITY.md, as rows of trimmed cells (header first). */
+function table(doc: string, name: string): string[][] {
+  const begin = doc.indexOf(`<!-- ${name}:begin -->`);
+  const end = doc.indexOf(`<!-- ${name}:end -->`);
+  if (begin < 0 || end < begin) throw new Error(`SECURITY.md has no ${name} table`);
+  return doc
+    .slice(begin, end)
+    .split('\n')
+    .filter((l) => l.trim().startsWith('|') && !/^\|\s*-/.test(l.trim()))
+    .map((l) => l.trim().replace(/^\||\|$/g, '').split('|').map((c) => c.trim().replace(/`/g, '')));
+}
+
+function parseCell(text: string, where: string): Cell {
+  if (text === '✓') return { allowed: true };
+  if (text === '✗') return { allowed: false, status: 403 };
+  // a documented status other than 2xx/403: kept explicit, and few
+  if (text === '404') return { allowed: false, status: 404 };
+  throw new Error(`SECURITY.md: cell "${text}" of ${where} is not ✓, ✗ or 404`);
+}
+
+const doc = readFileSync(join(REPO_ROOT, 'SECURITY.md'), 'utf8');
+const [header, ...body] = table(doc, 'authorization-matrix');
+const MATRIX: Row[] = body.map((cols) => {
+  const [method, route] = cols as [string, string];
+  const cells = {} as Record<Who, Cell>;
+  for (const [label, who] of Object.entries(COLUMNS)) {
+    const i = header!.indexOf(label);
+    if (i < 0) throw new Error(`SECURITY.md: the matrix has no column "${label}"`);
+    cells[who] = parseCell(cols[i] ?? '', `${method} ${route} / ${label}`);
+  }
+  return { method, route, cells };
+});
+const PUBLIC = table(doc, 'public-routes').slice(1).map(([method, route]) => `${method} ${route}`);
+
+/** fastify's `/persons/:personId` as the matrix (and OpenAPI) write it: `/persons/{personId}`. */
+const asDocumented = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+
+// ── How to exercise each row ────────────────────────────────────────────────
+interface Request {
+  url: string;
+  body?: unknown;
+}
+interface Exercise {
+  /** a valid request; called again for every allowed cell unless `repeatable` */
+  prepare(): Promise<Request>;
+  /** the same request can be answered 2xx again (reads, idempotent changes) */
+  repeatable?: boolean;
+}
+
+let p: Platform;
+const pool: Case[] = [];
+let fiscalCode = '';
+
+/** A case the bus has fully heard of (consents and completed assessment known to every service). */
+async function nextCase(): Promise<Case> {
+  if (pool.length === 0) {
+    for (let i = 0; i < 8; i++) pool.push(await p.cases.case());
+    await p.settled();
+  }
+  return pool.pop()!;
+}
+const slug = () => `p-${randomUUID().slice(0, 8)}`;
+const newPartner = async () => {
+  const partnerId = slug();
+  await p.ok('admin', 'POST', '/partners', { partnerId, name: partnerId, sector: 'public', services: [{ serviceId: 'desk', name: 'Desk', domain: 'housing', capacity: 1 }] });
+  return partnerId;
+};
+const referral = async () => p.cases.referral(await nextCase());
+const accepted = async () => {
+  const id = await referral();
+  await p.ok('partnerOwn', 'POST', `/referrals/${id}/acceptance`, {});
+  return id;
+};
+
+const EXERCISES: Record<string, Exercise> = {
+  'POST /persons': {
+    prepare: async () => ({ url: '/persons', body: { accessPoint: 'capannori', municipality: 'Capannori', givenName: 'Luca', familyName: slug(), birthDate: '1970-05-05' } }),
+  },
+  'GET /persons': { repeatable: true, prepare: async () => ({ url: `/persons?fiscalCode=${fiscalCode}` }) },
+  'GET /persons/{personId}': { repeatable: true, prepare: async () => ({ url: `/persons/${(await nextCase()).personId}` }) },
+  'POST /persons/{personId}/consents': {
+    repeatable: true,
+    prepare: async () => ({ url: `/persons/${await p.cases.person([])}/consents`, body: { scope: 'assessment', legalBasis: 'explicit_consent' } }),
+  },
+  'POST /persons/{personId}/consents/{scope}/withdrawal': {
+    prepare: async () => ({ url: `/persons/${await p.cases.person(['referral_sharing'])}/consents/referral_sharing/withdrawal` }),
+  },
+  'PUT /persons/{personId}/contact-details': {
+    repeatable: true,
+    prepare: async () => ({ url: `/persons/${await p.cases.person([])}/contact-details`, body: { email: 'rosa@example.org' } }),
+  },
+  'GET /persons/{personId}/contact-details': {
+    repeatable: true,
+    prepare: async () => {
+      const c = await nextCase();
+      await p.cases.referral(c);
+      await p.settled(); // intake hears of the referral through the bus
+      return { url: `/persons/${c.personId}/contact-details` };
+    },
+  },
+  'GET /persons/{personId}/export': { repeatable: true, prepare: async () => ({ url: `/persons/${(await nextCase()).personId}/export` }) },
+  'POST /persons/{personId}/erasure': {
+    prepare: async () => ({ url: `/persons/${await p.cases.person([])}/erasure`, body: { reason: 'data_subject_request' } }),
+  },
+  'POST /assessments': { prepare: async () => ({ url: '/assessments', body: { personId: (await nextCase()).personId, team: [{ memberId: 'sw-1', role: 'social_worker' }, { memberId: 'eo-1', role: 'employment_operator' }] } }) },
+  'GET /assessments/{assessmentId}': { repeatable: true, prepare: async () => ({ url: `/assessments/${(await nextCase()).assessmentId}` }) },
+  'GET /persons/{personId}/assessments': { repeatable: true, prepare: async () => ({ url: `/persons/${(await nextCase()).personId}/assessments` }) },
+  'PUT /assessments/{assessmentId}/domains/{domain}': {
+    repeatable: true,
+    prepare: async () => ({ url: `/assessments/${await p.cases.openAssessment((await nextCase()).personId)}/domains/housing`, body: { needLevel: 3, notes: 'sfratto' } }),
+  },
+  'POST /assessments/{assessmentId}/completion': {
+    prepare: async () => {
+      const id = await p.cases.openAssessment((await nextCase()).personId);
+      for (const domain of ['economic', 'employment', 'education', 'housing', 'social_network', 'health_care', 'training']) {
+        await p.ok('team', 'PUT', `/assessments/${id}/domains/${domain}`, { needLevel: domain === 'housing' ? 1 : 0 });
+      }
+      return { url: `/assessments/${id}/completion`, body: { goals: [] } };
+    },
+  },
+  'POST /assessments/{assessmentId}/cancellation': {
+    prepare: async () => ({ url: `/assessments/${await p.cases.openAssessment((await nextCase()).personId)}/cancellation`, body: { reason: 'team_decision' } }),
+  },
+  'POST /partners': {
+    prepare: async () => ({ url: '/partners', body: { partnerId: slug(), name: 'Nuovo partner', sector: 'public', services: [{ serviceId: 'desk', name: 'Desk', domain: 'housing', capacity: 1 }] } }),
+  },
+  'POST /partners/{partnerId}/agreements': { prepare: async () => ({ url: `/partners/${await newPartner()}/agreements`, body: { responseDays: 5 } }) },
+  'POST /partners/{partnerId}/agreements/{agreementId}/leave': {
+    prepare: async () => {
+      const partnerId = await newPartner();
+      await p.ok('admin', 'POST', `/partners/${partnerId}/agreements`, { responseDays: 5 });
+      return { url: `/partners/${partnerId}/agreements/${p.infra.config.ONESTOP_AGREEMENT_ID}/leave` };
+    },
+  },
+  'PUT /partners/{partnerId}/services/{serviceId}/capacity': {
+    repeatable: true,
+    prepare: async () => ({ url: `/partners/${OWN.partnerId}/services/${OWN.serviceId}/capacity`, body: { capacity: 100_000 } }),
+  },
+  'GET /partners': { repeatable: true, prepare: async () => ({ url: '/partners' }) },
+  'GET /partners/{partnerId}': { repeatable: true, prepare: async () => ({ url: `/partners/${OWN.partnerId}` }) },
+  'POST /referrals': {
+    prepare: async () => {
+      const c = await nextCase();
+      return { url: '/referrals', body: { personId: c.personId, assessmentId: c.assessmentId, partnerId: OWN.partnerId, serviceId: OWN.serviceId, reason: 'sfratto' } };
+    },
+  },
+  'GET /referrals/{referralId}': { repeatable: true, prepare: async () => ({ url: `/referrals/${await referral()}` }) },
+  'GET /persons/{personId}/referrals': { repeatable: true, prepare: async () => ({ url: `/persons/${(await nextCase()).personId}/referrals` }) },
+  'POST /referrals/{referralId}/cancellation': { prepare: async () => ({ url: `/referrals/${await referral()}/cancellation`, body: { reason: 'team_decision' } }) },
+  'GET /partners/{partnerId}/referrals': { repeatable: true, prepare: async () => ({ url: `/partners/${OWN.partnerId}/referrals` }) },
+  'POST /referrals/{referralId}/acceptance': { prepare: async () => ({ url: `/referrals/${await referral()}/acceptance`, body: { expectedStart: '2027-01-10' } }) },
+  'POST /referrals/{referralId}/decline': { prepare: async () => ({ url: `/referrals/${await referral()}/decline`, body: { reason: 'no_capacity', note: 'lista d’attesa' } }) },
+  'POST /referrals/{referralId}/start': { prepare: async () => ({ url: `/referrals/${await accepted()}/start`, body: {} }) },
+  'POST /referrals/{referralId}/completion': {
+    prepare: async () => {
+      const id = await accepted();
+      await p.ok('partnerOwn', 'POST', `/referrals/${id}/start`, {});
+      return { url: `/referrals/${id}/completion`, body: { outcome: 'achieved' } };
+    },
+  },
+  // projections: dashboards and the auditors' trail
+  'GET /api/overview': { repeatable: true, prepare: async () => ({ url: '/api/overview' }) },
+  'GET /api/funnel': { repeatable: true, prepare: async () => ({ url: `/api/funnel?partnerId=${OWN.partnerId}` }) },
+  'GET /api/partners': { repeatable: true, prepare: async () => ({ url: '/api/partners' }) },
+  'GET /api/referrals': { repeatable: true, prepare: async () => ({ url: '/api/referrals?status=requested' }) },
+  'GET /api/referrals/overdue': { repeatable: true, prepare: async () => ({ url: '/api/referrals/overdue' }) },
+  'GET /api/need-profiles': { repeatable: true, prepare: async () => ({ url: '/api/need-profiles' }) },
+  'GET /api/caseload': { repeatable: true, prepare: async () => ({ url: '/api/caseload' }) },
+  'GET /api/cases': { repeatable: true, prepare: async () => ({ url: '/api/cases' }) },
+  'GET /api/cases/{personId}': {
+    repeatable: true,
+    prepare: async () => {
+      const url = `/api/cases/${(await nextCase()).personId}`;
+      await eventually(async () => expect((await p.call('admin', 'GET', url)).statusCode).toBe(200));
+      return { url };
+    },
+  },
+  'GET /api/rebuild': { repeatable: true, prepare: async () => ({ url: '/api/rebuild' }) },
+  'POST /api/rebuild': {
+    prepare: async () => {
+      await eventually(async () => expect((await p.ok('admin', 'GET', '/api/rebuild')).running).toBe(false));
+      return { url: '/api/rebuild' };
+    },
+  },
+  'GET /audit/cases/{personId}/history': { repeatable: true, prepare: async () => ({ url: `/audit/cases/${(await nextCase()).personId}/history` }) },
+  'GET /audit/cases/{personId}/as-of': { repeatable: true, prepare: async () => ({ url: `/audit/cases/${(await nextCase()).personId}/as-of?at=2030-01-01T00:00:00Z` }) },
+  'GET /audit/cases/{personId}/verification': { repeatable: true, prepare: async () => ({ url: `/audit/cases/${(await nextCase()).personId}/verification` }) },
+  'GET /audit/verification': { repeatable: true, prepare: async () => ({ url: '/audit/verification?limit=10' }) },
+  'GET /audit/digest': { repeatable: true, prepare: async () => ({ url: '/audit/digest' }) },
+  'GET /audit/public-key': { repeatable: true, prepare: async () => ({ url: '/audit/public-key' }) },
+};
+
+beforeAll(async () => {
+  p = await openPlatform('authz');
+  await p.cases.network();
+  fiscalCode = 'RSSMRA85T10A562S';
+  await p.ok('admin', 'POST', '/persons', { accessPoint: 'pistoia-centro', municipality: 'Pistoia', givenName: 'Mario', familyName: 'Rossi', birthDate: '1985-12-10', fiscalCode });
+  for (let i = 0; i < 24; i++) pool.push(await p.cases.case());
+  await p.settled();
+});
+
+afterAll(async () => {
+  await p?.close();
+});
+
+describe('the authorisation matrix of SECURITY.md', () => {
+  it('has a row for every mounted route (public ones listed apart), and no row for a route that is not mounted', () => {
+    const mounted = p.app.routeTable.filter((r) => r.method !== 'HEAD');
+    const protectedRoutes = mounted.filter((r) => r.roles).map((r) => `${r.method} ${asDocumented(r.url)}`);
+    const publicRoutes = mounted.filter((r) => !r.roles).map((r) => `${r.method} ${asDocumented(r.url)}`);
+    const rows = MATRIX.map((r) => `${r.method} ${r.route}`);
+    expect(protectedRoutes.filter((r) => !rows.includes(r)), 'routes without a row in SECURITY.md').toEqual([]);
+    expect(rows.filter((r) => !protectedRoutes.includes(r)), 'rows of SECURITY.md for no protected route').toEqual([]);
+    expect(new Set(rows).size, 'a route listed twice').toBe(rows.length);
+    expect(publicRoutes.filter((r) => !PUBLIC.includes(r)), 'public routes not listed as public in SECURITY.md').toEqual([]);
+    expect(PUBLIC.filter((r) => !publicRoutes.includes(r)), 'listed as public but not mounted as a public route').toEqual([]);
+    expect(Object.keys(EXERCISES).filter((k) => !rows.includes(k)), 'exercises for no row').toEqual([]);
+  });
+
+  it('lets a HEAD route in exactly where its GET route lets in', () => {
+    for (const head of p.app.routeTable.filter((r) => r.method === 'HEAD')) {
+      const get = p.app.routeTable.find((r) => r.method === 'GET' && r.url === head.url);
+      if (get) expect(head.roles, `HEAD ${head.url}`).toEqual(get.roles);
+      else expect(head.roles, `HEAD ${head.url} without a GET route must be public`).toBeUndefined();
+    }
+  });
+
+  it('admits at the door exactly the roles that a row allows somewhere', () => {
+    for (const row of MATRIX) {
+      const mounted = p.app.routeTable.find((r) => r.method === row.method && asDocumented(r.url) === row.route)!;
+      const allowed = [...new Set(WHO.filter((w) => row.cells[w].allowed || row.cells[w].status !== 403).map((w) => ROLE_OF[w]))];
+      expect([...(mounted.roles ?? [])].sort(), `${row.method} ${row.route}`).toEqual(allowed.sort());
+    }
+  });
+
+  it('answers the public routes without a token; the dashboard page with the security headers', async () => {
+    for (const url of ['/health', '/ready', '/openapi.json', '/metrics', '/docs/json', '/dashboard']) expect((await p.call(null, 'GET', url)).statusCode, url).toBe(200);
+    const page = await p.call(null, 'GET', '/dashboard');
+    expect(page.headers['content-security-policy']).toMatch(/default-src 'self'.*frame-ancestors 'none'/);
+    expect(page.headers['strict-transport-security']).toBeDefined();
+    expect(page.headers['x-content-type-options']).toBe('nosniff');
+    expect(page.headers['x-frame-options']).toBe('SAMEORIGIN');
+  });
+
+  describe.each(MATRIX.map((r) => [`${r.method} ${r.route}`, r] as const))('%s', (name, row) => {
+    it('refuses a missing, malformed, wrongly signed, expired, unsigned or foreign token with 401', async () => {
+      const exercise = EXERCISES[name];
+      expect(exercise, `no exercise for ${name}: add one to this test`).toBeDefined();
+      const url = row.route.replace(/\{[^}]+\}/g, randomUUID());
+      const who = WHO.find((w) => row.cells[w].allowed)!;
+      const principal: Principal = {
+        sub: 'intruder',
+        role: ROLE_OF[who],
+        ...(who === 'team' ? { teamRole: 'social_worker' as const } : {}),
+        ...(who.startsWith('partner') ? { partnerId: OWN.partnerId } : {}),
+      };
+      const secret = p.infra.config.JWT_SECRET!;
+      const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+      const now = Math.floor(Date.now() / 1000);
+      const unsigned = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ ...principal, iss: 'onestop', aud: 'onestop', exp: now + 600 })}`;
+      const variants: Record<string, string | undefined> = {
+        missing: undefined,
+        'malformed (not a JWT)': 'Bearer not-a-token',
+        'malformed (Basic)': 'Basic b3AtMTpzZWNyZXQ=',
+        'malformed (trailing junk)': `Bearer ${p.tokens[who]}!`,
+        'wrongly signed': `Bearer ${await issueToken('another-secret-of-at-least-32-characters', principal)}`,
+        expired: `Bearer ${await issueToken(secret, principal, { expiresIn: now - 60 })}`,
+        'unsigned (alg none)': `Bearer ${unsigned}.`,
+        'unsigned (alg none, junk signature)': `Bearer ${unsigned}.c2ln`,
+        'another audience': `Bearer ${await issueToken(secret, principal, { audience: 'another-system' })}`,
+      };
+      for (const [variant, authorization] of Object.entries(variants)) {
+        const res = await p.app.inject({ method: row.method as 'GET', url, headers: authorization ? { authorization } : {}, ...(row.method === 'GET' ? {} : { payload: {} }) });
+        expect(res.statusCode, `${variant}: ${res.body}`).toBe(401);
+        expect(res.json(), variant).toMatchObject({ status: 401, code: 'unauthorized' });
+      }
+    });
+
+    it(WHO.map((w) => `${w} ${row.cells[w].allowed ? '✓' : row.cells[w].status}`).join(', '), async () => {
+      const exercise = EXERCISES[name]!;
+      const sample = await exercise.prepare();
+      // refusals first, on the sample: a refused request changes nothing
+      for (const who of WHO.filter((w) => !row.cells[w].allowed)) {
+        const res = await p.call(who, row.method, sample.url, sample.body);
+        expect(res.statusCode, `${who}: ${res.body}`).toBe(row.cells[who].status);
+      }
+      for (const who of WHO.filter((w) => row.cells[w].allowed)) {
+        const req = exercise.repeatable ? sample : await exercise.prepare();
+        const res = await p.call(who, row.method, req.url, req.body);
+        expect(res.statusCode, `${who}: ${res.body}`).toBeGreaterThanOrEqual(200);
+        expect(res.statusCode, `${who}: ${res.body}`).toBeLessThan(300);
+      }
+    });
+  });
+});
