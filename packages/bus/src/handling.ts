@@ -57,10 +57,12 @@ export function isPermanent(e: unknown): boolean {
  * Runs a batch handler with retries; when the batch keeps failing it is split
  * until the failing messages are isolated, and those are dead-lettered with the
  * error as reason. Everything else is handled; nothing is skipped silently.
+ * `T` is a catalog event for the internal topics, or whatever a non-catalog
+ * consumer's parser makes of a message (KafkaBus.consumeMessages).
  */
-export async function handleWithRetries(
-  batch: Array<{ message: Incoming; event: RecordedEvent }>,
-  handle: (events: RecordedEvent[]) => Promise<void>,
+export async function handleWithRetries<T = RecordedEvent>(
+  batch: Array<{ message: Incoming; event: T }>,
+  handle: (events: T[]) => Promise<void>,
   deadLetter: (r: Rejected) => Promise<void>,
   options: { maxAttempts: number; onError?: (e: unknown, attempt: number) => void; stopped?: () => boolean },
 ): Promise<void> {

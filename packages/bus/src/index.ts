@@ -20,5 +20,7 @@ export {
   type ConsumerStats,
   type KafkaBusConfig,
   type KafkaBusOptions,
+  type KafkaMessageConsumer,
   type KafkaRunningConsumer,
 } from './kafka/kafka-bus.js';
+export { jsonValue, type ConsumeMessagesOptions, type Parsed, type ReceivedMessage, type TopicSelection } from './kafka/messages.js';

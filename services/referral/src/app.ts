@@ -1,6 +1,7 @@
 import { TOPICS, type RecordedEvent } from '@onestop/events';
 import { CaseFactsView, type ServiceContext, type ServiceModule } from '@onestop/kit';
 import { referralRoutes } from './http/routes.js';
+import { PartnerGateway } from './partner-gateway.js';
 import { ReferralView } from './referral-view.js';
 import { Referrals } from './referrals.js';
 
@@ -43,6 +44,8 @@ export function referralModule(options: ReferralModuleOptions = {}): ServiceModu
       });
       // the view is written right after each command; the bus confirms it (and heals a crash in between)
       const own = await ctx.bus.consume({ group: 'referral-view', topics: [TOPICS.referral, TOPICS.directory], handle: (batch) => r.view.apply(batch) });
+      // the partner topics of DESIGN §5 exist only on Kafka
+      const gateway = ctx.bus.kind === 'kafka' ? await PartnerGateway.start(ctx, r) : undefined;
       let timer: NodeJS.Timeout | undefined;
       let stopped = false;
       const tick = async () => {
@@ -53,10 +56,12 @@ export function referralModule(options: ReferralModuleOptions = {}): ServiceModu
         }
         if (!stopped) timer = setTimeout(() => void tick(), options.slaIntervalMs ?? 60_000);
       };
-      timer = setTimeout(() => void tick(), options.slaIntervalMs ?? 60_000);
+      // a first pass soon after start: answers may have become late while the service was down
+      timer = setTimeout(() => void tick(), Math.min(options.slaIntervalMs ?? 60_000, 1_000));
       return async () => {
         stopped = true;
         clearTimeout(timer);
+        await gateway?.stop();
         await facts.stop();
         await own.stop();
       };

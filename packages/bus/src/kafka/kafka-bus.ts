@@ -1,5 +1,5 @@
 import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaConfig, type Message, type Producer } from 'kafkajs';
-import { TOPICS } from '@onestop/events';
+import { TOPICS, type RecordedEvent } from '@onestop/events';
 import type { EventStore, SqlDriver } from '@onestop/eventstore';
 import { SqlDeadLetters } from '../dead-letters.js';
 import type { BusLogger } from '../embedded.js';
@@ -8,7 +8,8 @@ import type { ConsumeOptions, DeadLetter, EventBus, RunningConsumer } from '../p
 import { createKafkaClient, kafkaErrorTypes, withTimeout } from './client.js';
 import { decodeCloudEvent, headersAsText, utf8Text } from './cloudevents.js';
 import { DLQ_RECORD_BUDGET, deadLetterRecord, minimalDeadLetterRecord, sqlPayload, type DeadLetterMeta, type SourceMessage } from './dead-letter-queue.js';
-import { internalTopicsOutput, KafkaRelay, sendChunks, type KafkaRelayOptions, type RelayOutput } from './relay.js';
+import type { ConsumeMessagesOptions, Parsed, ReceivedMessage } from './messages.js';
+import { internalTopicsOutput, KafkaRelay, sendChunks, type KafkaRelayOptions, type Outgoing, type RelayOutput } from './relay.js';
 import { ensureTopics, internalTopics } from './topics.js';
 
 export interface KafkaBusOptions {
@@ -23,6 +24,11 @@ export interface KafkaBusOptions {
   logger?: BusLogger;
   /** prepended to every topic name; only for tests sharing one broker */
   topicPrefix?: string;
+  /**
+   * prepended to every consumer group id; only for tests sharing one broker
+   * (services name their groups, and one group must not span two test runs)
+   */
+  groupPrefix?: string;
   /** partitions of the topics ensureTopics creates (default 6) */
   partitions?: number;
   /** replication factor of created topics (default -1: the broker's default) */
@@ -53,8 +59,34 @@ export interface KafkaRunningConsumer extends RunningConsumer {
   joined(timeoutMs?: number): Promise<void>;
 }
 
-interface ConsumerState {
-  options: ConsumeOptions;
+/** A consumer of non-catalog topics (KafkaBus.consumeMessages). */
+export interface KafkaMessageConsumer extends KafkaRunningConsumer {
+  /** the topics it is subscribed to now (names without the test prefix) */
+  readonly topics: readonly string[];
+  /**
+   * Subscribes again: to `topics` when given, else to what the pattern (or the
+   * list) selects now. Restarts the group member only when the set changed;
+   * uncommitted messages are delivered again. Returns the topics now consumed.
+   */
+  refresh(topics?: readonly string[]): Promise<readonly string[]>;
+}
+
+/** One message decoded: a value for the handler, or the reason it is dead-lettered. */
+type Decoded<T> = { message: Incoming; ok: true; value: T } | { message: Incoming; ok: false; reason: string };
+
+/** What differs between a consumer of catalog events and one of other messages. */
+interface ConsumerSpec<T> {
+  group: string;
+  batchSize?: number;
+  maxAttempts?: number;
+  decode(source: SourceMessage): Decoded<T>;
+  handle(batch: T[]): Promise<void>;
+}
+
+interface ConsumerState<T> {
+  spec: ConsumerSpec<T>;
+  /** real topic names (with the test prefix) */
+  topics: string[];
   stopping: boolean;
   stats: ConsumerStats;
 }
@@ -79,6 +111,9 @@ export class KafkaBus implements EventBus {
   private readonly consumers = new Set<KafkaRunningConsumer>();
   private relayInstance: KafkaRelay | undefined;
   private dlqProducer: Promise<Producer> | undefined;
+  private publishProducer: Promise<Producer> | undefined;
+  /** publish() calls one after the other: one idempotent producer, in order */
+  private publishing: Promise<void> = Promise.resolve();
   private admin: Promise<Admin> | undefined;
   private closed = false;
 
@@ -96,6 +131,11 @@ export class KafkaBus implements EventBus {
     return `${this.prefix}${name}`;
   }
 
+  /** The real id of a consumer group (with the test prefix, if any). */
+  groupId(group: string): string {
+    return `${this.options.groupPrefix ?? ''}${group}`;
+  }
+
   /** Creates the dead-letter table. */
   async migrate(): Promise<void> {
     await this.dlq.migrate();
@@ -107,6 +147,79 @@ export class KafkaBus implements EventBus {
       partitions: this.options.partitions ?? 6,
       replicationFactor: this.options.replicationFactor ?? -1,
     });
+  }
+
+  /**
+   * Creates these topics (names without the test prefix) when they do not
+   * exist yet, with the bus's partitions and replication; for topics outside
+   * the internal set, such as a partner's two topics. Returns those it created.
+   */
+  async createTopics(names: readonly string[]): Promise<string[]> {
+    if (names.length === 0) return [];
+    const created = await ensureTopics(
+      this.kafka,
+      names.map((n) => this.topic(n)),
+      { partitions: this.options.partitions ?? 6, replicationFactor: this.options.replicationFactor ?? -1 },
+    );
+    return created.map((t) => t.slice(this.prefix.length));
+  }
+
+  /**
+   * Sends messages (topic names without the test prefix) with the bus's
+   * idempotent producer, acks from every in-sync replica, in order; resolves
+   * once the broker has them all. A failure rejects (the caller retries, so
+   * delivery is at-least-once) and the next call gets a fresh producer. Auto
+   * creation is off: the topics must exist (createTopics).
+   */
+  publish(messages: readonly Outgoing[]): Promise<void> {
+    const run = this.publishing.then(async () => {
+      if (this.closed) throw new Error('the bus is closed');
+      if (messages.length === 0) return;
+      const producer = await this.connectedPublishProducer();
+      try {
+        for (const chunk of sendChunks(messages.map((m) => ({ topic: this.topic(m.topic), message: m.message })), 512 * 1024)) {
+          await producer.sendBatch({ topicMessages: chunk.topicMessages, acks: -1 });
+        }
+      } catch (e) {
+        // as the relay does: a fresh producer id, so a retry of a batch the broker
+        // did write cannot be refused as out of sequence
+        const p = this.publishProducer;
+        this.publishProducer = undefined;
+        await p?.then((x) => x.disconnect()).catch(() => undefined);
+        throw e;
+      }
+    });
+    this.publishing = run.catch(() => undefined);
+    return run;
+  }
+
+  private connectedPublishProducer(): Promise<Producer> {
+    this.publishProducer ??= (async () => {
+      const p = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+      await p.connect();
+      return p;
+    })().catch((e: unknown) => {
+      this.publishProducer = undefined;
+      throw e;
+    });
+    return this.publishProducer;
+  }
+
+  private connectedAdmin(): Promise<Admin> {
+    this.admin ??= (async () => {
+      const a = this.kafka.admin();
+      await a.connect();
+      return a;
+    })().catch((e: unknown) => {
+      this.admin = undefined;
+      throw e;
+    });
+    return this.admin;
   }
 
   /** Starts the relay from `store` to the internal topics (plus any extra outputs); close() stops it. */
@@ -128,17 +241,104 @@ export class KafkaBus implements EventBus {
   }
 
   async consume(options: ConsumeOptions): Promise<KafkaRunningConsumer> {
+    const { running } = await this.startConsumer<RecordedEvent>(
+      {
+        group: options.group,
+        batchSize: options.batchSize,
+        maxAttempts: options.maxAttempts,
+        handle: options.handle,
+        decode: (source) => {
+          const message = toIncoming(source);
+          const { valid, rejected } = validateBatch([message]);
+          return valid[0] ? { message, ok: true, value: valid[0].event } : { message, ok: false, reason: rejected[0]!.reason };
+        },
+      },
+      options.topics.map((t) => this.topic(t)),
+    );
+    return running;
+  }
+
+  /**
+   * A consumer group on topics that carry no catalog events (a partner's
+   * answers): `parse` validates each message, `handle` gets the valid ones.
+   * Same path as `consume`: at-least-once, offsets committed after the handler
+   * succeeded, invalid and failing messages to the DLQ topic and to SQL with
+   * their reason. With `topicPattern`, or when the list changes, call
+   * `refresh()` after topics were created: subscriptions are fixed at start.
+   */
+  async consumeMessages<T>(options: ConsumeMessagesOptions<T>): Promise<KafkaMessageConsumer> {
+    const resolve = async (topics?: readonly string[]): Promise<string[]> => {
+      if (topics) return [...new Set(topics)].map((t) => this.topic(t));
+      if (options.topics) return [...new Set(options.topics)].map((t) => this.topic(t));
+      // a /g or /y pattern would remember where it last matched
+      const pattern = new RegExp(options.topicPattern.source, options.topicPattern.flags.replace(/[gy]/g, ''));
+      const admin = await this.connectedAdmin();
+      const names = await withTimeout(admin.listTopics(), 30_000, 'listing topics timed out');
+      return names.filter((n) => n.startsWith(this.prefix) && pattern.test(n.slice(this.prefix.length))).sort();
+    };
+    const { running, resubscribe, state } = await this.startConsumer<T>(
+      {
+        group: options.group,
+        batchSize: options.batchSize,
+        maxAttempts: options.maxAttempts,
+        handle: options.handle,
+        decode: (source) => {
+          const message = plainIncoming(source);
+          let parsed: Parsed<T>;
+          try {
+            parsed = options.parse(this.received(source, message));
+          } catch (e) {
+            parsed = { ok: false, reason: `invalid: the parser failed: ${(e as Error)?.message ?? String(e)}` };
+          }
+          return parsed.ok ? { message, ok: true, value: parsed.value } : { message, ok: false, reason: parsed.reason.slice(0, 2000) || 'invalid' };
+        },
+      },
+      await resolve(),
+    );
+    const logical = () => state.topics.map((t) => t.slice(this.prefix.length));
+    return {
+      ...running,
+      get topics() {
+        return logical();
+      },
+      refresh: async (topics) => {
+        await resubscribe(() => resolve(topics));
+        return logical();
+      },
+    };
+  }
+
+  /** A message of a non-catalog topic as `parse` sees it: the logical topic name, key and headers as text. */
+  private received(source: SourceMessage, message: Incoming): ReceivedMessage {
+    return {
+      topic: source.topic.startsWith(this.prefix) ? source.topic.slice(this.prefix.length) : source.topic,
+      partition: source.partition,
+      offset: source.offset,
+      key: message.key,
+      value: source.message.value ?? null,
+      headers: message.headers,
+    };
+  }
+
+  /**
+   * Runs one group member on `topics` (none: it waits for a resubscribe), and
+   * restarts it after a crash kafkajs does not recover from itself.
+   */
+  private async startConsumer<T>(
+    spec: ConsumerSpec<T>,
+    topics: string[],
+  ): Promise<{ running: KafkaRunningConsumer; state: ConsumerState<T>; resubscribe(next: () => Promise<string[]>): Promise<void> }> {
     if (this.closed) throw new Error('the bus is closed');
-    const state: ConsumerState = { options, stopping: false, stats: { handled: 0, deadLettered: 0, commits: 0, restarts: 0 } };
+    const state: ConsumerState<T> = { spec, topics, stopping: false, stats: { handled: 0, deadLettered: 0, commits: 0, restarts: 0 } };
     let consumer: Consumer | undefined;
     let restartTimer: NodeJS.Timeout | undefined;
     let hasJoined = false;
-    const topics = options.topics.map((t) => this.topic(t));
     const c = this.options.consumer ?? {};
 
     const start = async (): Promise<void> => {
+      if (state.topics.length === 0) return;
       const k = this.kafka.consumer({
-        groupId: options.group,
+        groupId: this.groupId(spec.group),
         sessionTimeout: c.sessionTimeout ?? 30_000,
         heartbeatInterval: c.heartbeatInterval ?? 3000,
         maxWaitTimeInMs: c.maxWaitTimeInMs ?? 1000,
@@ -147,16 +347,16 @@ export class KafkaBus implements EventBus {
       });
       consumer = k;
       k.on(k.events.GROUP_JOIN, () => {
-        hasJoined = true;
+        if (consumer === k) hasJoined = true;
       });
       k.on(k.events.CRASH, ({ payload }) => {
-        // kafkajs restarts after retriable failures itself; for the rest we do
-        if (payload.restart || state.stopping) return;
-        this.options.logger?.error({ err: payload.error, group: options.group }, 'Kafka consumer crashed; restarting');
+        // kafkajs restarts after retriable failures itself; for the rest we do (not for a member already replaced)
+        if (payload.restart || state.stopping || consumer !== k) return;
+        this.options.logger?.error({ err: payload.error, group: spec.group }, 'Kafka consumer crashed; restarting');
         scheduleRestart(2000);
       });
       await k.connect();
-      await k.subscribe({ topics, fromBeginning: true });
+      await k.subscribe({ topics: state.topics, fromBeginning: true });
       await k.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.eachBatch(p, state) });
     };
     const scheduleRestart = (delay: number) => {
@@ -168,7 +368,7 @@ export class KafkaBus implements EventBus {
           await consumer?.disconnect().catch(() => undefined);
           if (state.stopping) return;
           await start().catch((err) => {
-            this.options.logger?.warn({ err, group: options.group }, 'Kafka consumer restart failed; trying again');
+            this.options.logger?.warn({ err, group: spec.group }, 'Kafka consumer restart failed; trying again');
             scheduleRestart(Math.min(delay * 2, 30_000));
           });
         })();
@@ -182,13 +382,38 @@ export class KafkaBus implements EventBus {
       await consumer?.disconnect().catch(() => undefined);
       throw e;
     }
+    // one resubscription at a time
+    let resubscribing: Promise<void> = Promise.resolve();
+    const resubscribe = (next: () => Promise<string[]>): Promise<void> => {
+      const run = resubscribing.then(async () => {
+        if (state.stopping) return;
+        const topics = await next();
+        const same = topics.length === state.topics.length && topics.every((t) => state.topics.includes(t));
+        if (same) return;
+        this.options.logger?.info?.({ group: spec.group, topics: topics.length }, 'Kafka consumer subscribing again');
+        clearTimeout(restartTimer);
+        state.topics = topics;
+        hasJoined = false;
+        const old = consumer;
+        consumer = undefined;
+        // waits for the batch in hand; what it did not commit, the new member gets again
+        await old?.disconnect().catch(() => undefined);
+        if (state.stopping) return;
+        await start().catch((err) => {
+          this.options.logger?.warn({ err, group: spec.group }, 'Kafka consumer did not start on its new topics; trying again');
+          scheduleRestart(2000);
+        });
+      });
+      resubscribing = run.catch(() => undefined);
+      return run;
+    };
     const running: KafkaRunningConsumer = {
-      group: options.group,
+      group: spec.group,
       stats: state.stats,
       joined: async (timeoutMs = 30_000) => {
         const deadline = Date.now() + timeoutMs;
-        while (!hasJoined) {
-          if (Date.now() > deadline) throw new Error(`consumer ${options.group} did not join within ${timeoutMs} ms`);
+        while (!hasJoined && state.topics.length > 0) {
+          if (Date.now() > deadline) throw new Error(`consumer ${spec.group} did not join within ${timeoutMs} ms`);
           await sleep(50);
         }
       },
@@ -196,12 +421,13 @@ export class KafkaBus implements EventBus {
         state.stopping = true;
         clearTimeout(restartTimer);
         this.consumers.delete(running);
+        await resubscribing;
         // waits for the batch in hand; uncommitted messages go to the next member
         await consumer?.disconnect().catch(() => undefined);
       },
     };
     this.consumers.add(running);
-    return running;
+    return { running, state, resubscribe };
   }
 
   /**
@@ -210,9 +436,9 @@ export class KafkaBus implements EventBus {
    * commit the chunk's offsets. Nothing is committed that was not handled or
    * dead-lettered.
    */
-  private async eachBatch(p: EachBatchPayload, state: ConsumerState): Promise<void> {
+  private async eachBatch<T>(p: EachBatchPayload, state: ConsumerState<T>): Promise<void> {
     const { batch } = p;
-    const { options, stats } = state;
+    const { spec: options, stats } = state;
     const size = options.batchSize ?? 500;
     let rebalance: unknown;
     // heartbeats while a slow handler or a retry backoff runs; kafkajs throttles them
@@ -228,12 +454,15 @@ export class KafkaBus implements EventBus {
         if (halted()) break;
         const chunk = batch.messages.slice(i, i + size);
         const sources = new Map<Incoming, SourceMessage>();
-        const incoming = chunk.map((message) => {
+        const valid: Array<{ message: Incoming; event: T }> = [];
+        const rejected: Rejected[] = [];
+        for (const message of chunk) {
           const source: SourceMessage = { topic: batch.topic, partition: batch.partition, offset: message.offset, message };
-          const inc = toIncoming(source);
-          sources.set(inc, source);
-          return inc;
-        });
+          const d = options.decode(source);
+          sources.set(d.message, source);
+          if (d.ok) valid.push({ message: d.message, event: d.value });
+          else rejected.push({ message: d.message, reason: d.reason });
+        }
         const deadLetter = async (rs: Rejected[]) => {
           await this.deadLetter(
             options.group,
@@ -242,7 +471,6 @@ export class KafkaBus implements EventBus {
           );
           stats.deadLettered += rs.length;
         };
-        const { valid, rejected } = validateBatch(incoming);
         const deadBefore = stats.deadLettered + rejected.length;
         try {
           if (rejected.length > 0) await deadLetter(rejected);
@@ -351,12 +579,7 @@ export class KafkaBus implements EventBus {
   async healthy(): Promise<boolean> {
     if (this.closed) return false;
     try {
-      this.admin ??= (async () => {
-        const a = this.kafka.admin();
-        await a.connect();
-        return a;
-      })();
-      const admin = await withTimeout(this.admin, 5000, 'admin connection timed out');
+      const admin = await withTimeout(this.connectedAdmin(), 5000, 'admin connection timed out');
       const { brokers } = await withTimeout(admin.describeCluster(), 5000, 'describeCluster timed out');
       return brokers.length > 0;
     } catch {
@@ -375,10 +598,21 @@ export class KafkaBus implements EventBus {
     const p = this.dlqProducer;
     this.dlqProducer = undefined;
     await p?.then((x) => x.disconnect()).catch(() => undefined);
+    await this.publishing;
+    const q = this.publishProducer;
+    this.publishProducer = undefined;
+    await q?.then((x) => x.disconnect()).catch(() => undefined);
     const a = this.admin;
     this.admin = undefined;
     await a?.then((x) => x.disconnect()).catch(() => undefined);
   }
+}
+
+/** Origin, key and headers of a message, its value left to a consumer's parser. */
+function plainIncoming(s: SourceMessage): Incoming {
+  const m = s.message;
+  const key = m.key == null ? null : (utf8Text(m.key) ?? `base64:${m.key.toString('base64')}`);
+  return { origin: `${s.topic}/${s.partition}@${s.offset}`, key, value: undefined, headers: headersAsText(m.headers) };
 }
 
 function toIncoming(s: SourceMessage): Incoming {
@@ -406,7 +640,7 @@ export interface KafkaBusConfig {
  */
 export async function createKafkaBus(
   ctx: { config: KafkaBusConfig; store: EventStore; db: SqlDriver; logger?: BusLogger },
-  options: { topicPrefix?: string; relay?: boolean } = {},
+  options: { topicPrefix?: string; groupPrefix?: string; relay?: boolean } = {},
 ): Promise<KafkaBus> {
   const { config } = ctx;
   if (!config.KAFKA_BROKERS?.length) throw new Error('KAFKA_BROKERS is required for the Kafka bus');
@@ -417,6 +651,7 @@ export async function createKafkaBus(
     db: ctx.db,
     logger: ctx.logger,
     topicPrefix: options.topicPrefix,
+    groupPrefix: options.groupPrefix,
   });
   await bus.migrate();
   await bus.ensureTopics();
