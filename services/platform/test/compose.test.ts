@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -25,7 +26,22 @@ describe('infra/docker-compose.yml', () => {
   });
 
   it.each(APP_SERVICES)('%s: its environment passes the config schema (production rules included)', (name) => {
-    const env = Object.fromEntries(Object.entries(compose.services[name]!.environment ?? {}).map(([k, v]) => [k, String(v).replace(/\$\{\w+:-([^}]*)\}/g, '$1')]));
+    // secrets are required variables (`${VAR:?…}`): give them values as an operator's .env would
+    const secrets: Record<string, string> = {
+      JWT_SECRET: randomBytes(32).toString('base64url'),
+      ONESTOP_MASTER_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+      ONESTOP_INDEX_KEY: randomBytes(32).toString('base64'),
+      ONESTOP_AUDIT_SIGNING_KEY: randomBytes(32).toString('base64'),
+    };
+    const env = Object.fromEntries(
+      Object.entries(compose.services[name]!.environment ?? {}).map(([k, v]) => [
+        k,
+        String(v).replace(/\$\{(\w+):\?[^}]*\}/g, (_m, variable: string) => {
+          if (!(variable in secrets)) throw new Error(`unexpected required variable ${variable}`);
+          return secrets[variable]!;
+        }),
+      ]),
+    );
     const config = loadConfig(env);
     expect(config.NODE_ENV).toBe('production');
     expect(config.ONESTOP_STORE).toBe('postgres');
@@ -50,6 +66,14 @@ describe('infra/docker-compose.yml', () => {
     expect(main).toBe(`services/${name}/dist/main.js`);
     expect(existsSync(join(REPO_ROOT, 'services', name, 'src', 'main.ts')), `services/${name}/src/main.ts`).toBe(true);
     expect(existsSync(join(REPO_ROOT, svc.build!.dockerfile))).toBe(true);
+  });
+
+  it('has no default for any secret', () => {
+    const text = readFileSync(join(REPO_ROOT, 'infra', 'docker-compose.yml'), 'utf8');
+    for (const secret of ['JWT_SECRET', 'ONESTOP_MASTER_KEYS', 'ONESTOP_INDEX_KEY', 'ONESTOP_AUDIT_SIGNING_KEY']) {
+      expect(text).toContain(`\${${secret}:?`);
+      expect(text).not.toContain(`\${${secret}:-`);
+    }
   });
 
   it('every published host port is used once', () => {
