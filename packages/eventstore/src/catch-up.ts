@@ -55,61 +55,71 @@ export interface CatchUpSource {
   pollIntervalMs: number;
 }
 
+/** One step of a subscription: the events to hand over and where the log was read up to. */
+export interface LogStep {
+  events: RawRecordedEvent[];
+  /** the position to checkpoint once `events` are handled */
+  next: number;
+  /** nothing more to read now: wait for a wake-up */
+  caughtUp: boolean;
+}
+
 /**
- * Catch-up then live subscription over any gap-safe log reader. Pages are read
- * in global order; each batch is handed over once, and retried (never skipped)
- * when the handler throws.
+ * Checkpointed catch-up then live subscription: batches in global order, each
+ * handed over once and retried (never skipped) when the handler throws, the
+ * checkpoint saved after every batch. Adapters say how to read the next step.
  */
-export class CatchUpSubscription implements Subscription {
+export abstract class LogSubscription implements Subscription {
   private current = 0;
   private stopped = false;
   private readonly done: Promise<void>;
   private readonly progress = new Wakeup();
   /** woken by new events and by stop() */
   private readonly wake = new Wakeup();
-  private readonly unregister: () => void;
 
   constructor(
-    private readonly source: CatchUpSource,
-    private readonly options: SubscribeOptions,
+    private readonly base: Pick<CatchUpSource, 'loadCheckpoint' | 'saveCheckpoint' | 'onAppended' | 'pollIntervalMs'>,
+    protected readonly options: SubscribeOptions,
   ) {
-    this.unregister = source.onAppended(this.wake);
-    this.done = this.run().finally(() => this.unregister());
+    const unregister = base.onAppended(this.wake);
+    // started on the next tick, so subclasses finish constructing first
+    this.done = Promise.resolve()
+      .then(() => this.run())
+      .finally(unregister);
   }
+
+  /** Reads what follows `after`. */
+  protected abstract step(after: number, batchSize: number): Promise<LogStep>;
 
   get position(): number {
     return this.current;
   }
 
   private async run(): Promise<void> {
-    const { checkpoint, batchSize = 500, filter, handle, onError } = this.options;
+    const { checkpoint, batchSize = 500, handle, onError } = this.options;
     let failures = 0;
     try {
-      this.current = (checkpoint ? await this.source.loadCheckpoint(checkpoint) : undefined) ?? this.options.from ?? 0;
+      this.current = (checkpoint ? await this.base.loadCheckpoint(checkpoint) : undefined) ?? this.options.from ?? 0;
     } catch (e) {
       onError?.(e);
       this.current = this.options.from ?? 0;
     }
     while (!this.stopped) {
       try {
-        const page = await this.source.readPage(this.current, batchSize);
-        if (page.length === 0) {
-          await this.wake.wait(this.source.pollIntervalMs);
-          continue;
+        const { events, next, caughtUp } = await this.step(this.current, batchSize);
+        if (events.length > 0) await handle(events);
+        if (next > this.current) {
+          if (checkpoint) await this.base.saveCheckpoint(checkpoint, next);
+          this.current = next;
+          this.progress.notify();
         }
-        const wanted = filter ? page.filter((e) => matches(filter, e)) : page;
-        if (wanted.length > 0) await handle(wanted);
-        const last = page[page.length - 1]!.globalPosition;
-        if (checkpoint) await this.source.saveCheckpoint(checkpoint, last);
-        this.current = last;
         failures = 0;
-        this.progress.notify();
+        if (caughtUp) await this.wake.wait(this.base.pollIntervalMs);
       } catch (e) {
         if (this.stopped) break;
         onError?.(e);
         failures += 1;
-        const backoff = Math.min(5000, 50 * 2 ** Math.min(failures, 7));
-        await this.wake.wait(backoff);
+        await this.wake.wait(Math.min(5000, 50 * 2 ** Math.min(failures, 7)));
       }
     }
   }
@@ -128,5 +138,28 @@ export class CatchUpSubscription implements Subscription {
     this.stopped = true;
     this.wake.notify();
     await this.done;
+  }
+}
+
+/**
+ * Over a gap-safe log reader that cannot filter (the SQL adapters): pages of
+ * the whole log, filtered here, so the position advances past unwanted events.
+ */
+export class CatchUpSubscription extends LogSubscription {
+  constructor(
+    private readonly source: CatchUpSource,
+    options: SubscribeOptions,
+  ) {
+    super(source, options);
+  }
+
+  protected async step(after: number, batchSize: number): Promise<LogStep> {
+    const page = await this.source.readPage(after, batchSize);
+    const { filter } = this.options;
+    return {
+      events: filter ? page.filter((e) => matches(filter, e)) : page,
+      next: page.length > 0 ? page[page.length - 1]!.globalPosition : after,
+      caughtUp: page.length < batchSize,
+    };
   }
 }

@@ -1,6 +1,6 @@
 import type { RawRecordedEvent } from '@onestop/events';
-import { Wakeup } from './catch-up.js';
-import type { LogFilter, SubscribeOptions, Subscription } from './port.js';
+import { LogSubscription, type LogStep, type Wakeup } from './catch-up.js';
+import type { LogFilter, SubscribeOptions } from './port.js';
 
 /** A global log that filters on the server and can say where its head is. */
 export interface FilteredLogSource {
@@ -29,74 +29,19 @@ export interface FilteredLogSource {
  * so the position moves to the head even when the last events were filtered
  * out. `reached(headPosition())` therefore holds for any filter.
  */
-export class FilteredCatchUpSubscription implements Subscription {
-  private current = 0;
-  private stopped = false;
-  private readonly done: Promise<void>;
-  private readonly progress = new Wakeup();
-  /** woken by new events and by stop() */
-  private readonly wake = new Wakeup();
-  private readonly unregister: () => void;
-
+export class FilteredCatchUpSubscription extends LogSubscription {
   constructor(
     private readonly source: FilteredLogSource,
-    private readonly options: SubscribeOptions,
+    options: SubscribeOptions,
   ) {
-    this.unregister = source.onAppended(this.wake);
-    this.done = this.run().finally(() => this.unregister());
+    super(source, options);
   }
 
-  get position(): number {
-    return this.current;
-  }
-
-  private async run(): Promise<void> {
-    const { checkpoint, batchSize = 500, filter, handle, onError } = this.options;
-    let failures = 0;
-    try {
-      this.current = (checkpoint ? await this.source.loadCheckpoint(checkpoint) : undefined) ?? this.options.from ?? 0;
-    } catch (e) {
-      onError?.(e);
-      this.current = this.options.from ?? 0;
-    }
-    while (!this.stopped) {
-      try {
-        const head = await this.source.headPosition();
-        const page = await this.source.readPage(this.current, batchSize, filter);
-        if (page.length > 0) await handle(page);
-        const last = page.length > 0 ? page[page.length - 1]!.globalPosition : this.current;
-        const caughtUp = page.length < batchSize;
-        const next = caughtUp ? Math.max(last, head) : last;
-        if (next > this.current) {
-          if (checkpoint) await this.source.saveCheckpoint(checkpoint, next);
-          this.current = next;
-          this.progress.notify();
-        }
-        failures = 0;
-        if (caughtUp) await this.wake.wait(this.source.pollIntervalMs);
-      } catch (e) {
-        if (this.stopped) break;
-        onError?.(e);
-        failures += 1;
-        const backoff = Math.min(5000, 50 * 2 ** Math.min(failures, 7));
-        await this.wake.wait(backoff);
-      }
-    }
-  }
-
-  async reached(position: number, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.current < position) {
-      if (this.stopped) throw new Error('subscription stopped');
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`subscription at ${this.current}, not at ${position} after ${timeoutMs} ms`);
-      await this.progress.wait(Math.min(left, 100));
-    }
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.wake.notify();
-    await this.done;
+  protected async step(after: number, batchSize: number): Promise<LogStep> {
+    const head = await this.source.headPosition();
+    const page = await this.source.readPage(after, batchSize, this.options.filter);
+    const last = page.length > 0 ? page[page.length - 1]!.globalPosition : after;
+    const caughtUp = page.length < batchSize;
+    return { events: page, next: caughtUp ? Math.max(last, head) : last, caughtUp };
   }
 }
