@@ -4,8 +4,8 @@
  * import of the KurrentDB client here, so it is unit-tested without a server
  * and importing it never loads the client's gRPC code or native addon.
  */
+export { validateAppend } from './append-checks.js';
 import {
-  EnvelopeSchema,
   ValidationError,
   canonicalEnvelope,
   type Actor,
@@ -189,35 +189,6 @@ export function decodeEvent(r: StoredEvent): RawRecordedEvent {
     hash: typeof m.hash === 'string' ? m.hash : '',
     prevHash: typeof m.prevHash === 'string' ? m.prevHash : null,
   };
-}
-
-/** The same checks as the SQL adapter, plus two that SQL gets from its constraints. */
-export function validateAppend(streamId: string, events: readonly RawEnvelope[], expected: ExpectedRevision): void {
-  if (events.length === 0) throw new ValidationError('nothing to append', [{ path: 'events', message: 'empty' }]);
-  const ids = new Set<string>();
-  events.forEach((e, i) => {
-    const env = EnvelopeSchema.safeParse(e);
-    if (!env.success) {
-      throw new ValidationError(
-        `event ${i} has an invalid envelope`,
-        env.error.issues.map((x) => ({ path: [`events[${i}]`, ...x.path.map(String)].join('.'), message: x.message })),
-      );
-    }
-    if (e.subject !== streamId) {
-      throw new ValidationError('subject must be the stream id', [{ path: `events[${i}].subject`, message: `expected ${streamId}` }]);
-    }
-    if (e.data === undefined) {
-      throw new ValidationError(`event ${i} has no data`, [{ path: `events[${i}].data`, message: 'required' }]);
-    }
-    const id = e.id.toLowerCase();
-    if (ids.has(id)) throw new ValidationError('an event id appears twice', [{ path: `events[${i}].id`, message: 'duplicate' }]);
-    ids.add(id);
-  });
-  const ok =
-    typeof expected === 'number'
-      ? Number.isSafeInteger(expected) && expected >= 0
-      : expected === 'any' || expected === 'no_stream' || expected === 'stream_exists';
-  if (!ok) throw new ValidationError('bad expected revision', [{ path: 'expected', message: String(expected) }]);
 }
 
 /** Whether a stream whose last revision is `revision` (-1: no stream) is at the expected revision. */

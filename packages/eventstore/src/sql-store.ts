@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import {
-  EnvelopeSchema,
   ValidationError,
   WrongExpectedVersion,
   canonicalEnvelope,
@@ -10,6 +9,7 @@ import {
 import type { Wakeup } from './catch-up.js';
 import { CatchUpSubscription } from './catch-up.js';
 import { verifyChain } from './chain.js';
+import { validateAppend } from './append-checks.js';
 import { applySchema, toHex, toNumber, type SqlDriver } from './driver.js';
 import type {
   AppendResult,
@@ -90,25 +90,12 @@ export class SqlEventStore implements EventStore {
   }
 
   async append(streamId: string, events: readonly RawEnvelope[], expected: ExpectedRevision): Promise<AppendResult> {
-    if (events.length === 0) throw new ValidationError('nothing to append', [{ path: 'events', message: 'empty' }]);
-    const payload = events.map((e, i) => {
-      const env = EnvelopeSchema.safeParse(e);
-      if (!env.success) {
-        throw new ValidationError(
-          `event ${i} has an invalid envelope`,
-          env.error.issues.map((x) => ({ path: [`events[${i}]`, ...x.path.map(String)].join('.'), message: x.message })),
-        );
-      }
-      if (e.subject !== streamId) {
-        throw new ValidationError('subject must be the stream id', [{ path: `events[${i}].subject`, message: `expected ${streamId}` }]);
-      }
+    validateAppend(streamId, events, expected);
+    const payload = events.map((e) => {
       const { id, type, schemaVersion, data, subject: _s, ...metadata } = e;
       return { id, type, version: schemaVersion, data, metadata, canonical: canonicalEnvelope(e) };
     });
-    const code = typeof expected === 'number' ? expected : EXPECTED_CODE[expected];
-    if (code === undefined || (typeof expected === 'number' && (!Number.isInteger(expected) || expected < 0))) {
-      throw new ValidationError('bad expected revision', [{ path: 'expected', message: String(expected) }]);
-    }
+    const code = typeof expected === 'number' ? expected : EXPECTED_CODE[expected]!;
     const json = JSON.stringify(payload);
     for (let attempt = 0; ; attempt++) {
       try {

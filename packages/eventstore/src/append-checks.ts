@@ -1,0 +1,35 @@
+import { EnvelopeSchema, ValidationError, type RawEnvelope } from '@onestop/events';
+import type { ExpectedRevision } from './port.js';
+
+/**
+ * What every adapter checks before an append: envelopes valid, subjects the
+ * stream, data present, ids unique in the batch, a meaningful expected revision.
+ */
+export function validateAppend(streamId: string, events: readonly RawEnvelope[], expected: ExpectedRevision): void {
+  if (events.length === 0) throw new ValidationError('nothing to append', [{ path: 'events', message: 'empty' }]);
+  const ids = new Set<string>();
+  events.forEach((e, i) => {
+    const env = EnvelopeSchema.safeParse(e);
+    if (!env.success) {
+      throw new ValidationError(
+        `event ${i} has an invalid envelope`,
+        env.error.issues.map((x) => ({ path: [`events[${i}]`, ...x.path.map(String)].join('.'), message: x.message })),
+      );
+    }
+    if (e.subject !== streamId) {
+      throw new ValidationError('subject must be the stream id', [{ path: `events[${i}].subject`, message: `expected ${streamId}` }]);
+    }
+    if (e.data === undefined) {
+      throw new ValidationError(`event ${i} has no data`, [{ path: `events[${i}].data`, message: 'required' }]);
+    }
+    const id = e.id.toLowerCase();
+    if (ids.has(id)) throw new ValidationError('an event id appears twice', [{ path: `events[${i}].id`, message: 'duplicate' }]);
+    ids.add(id);
+  });
+  const ok =
+    typeof expected === 'number'
+      ? Number.isSafeInteger(expected) && expected >= 0
+      : expected === 'any' || expected === 'no_stream' || expected === 'stream_exists';
+  if (!ok) throw new ValidationError('bad expected revision', [{ path: 'expected', message: String(expected) }]);
+}
+
