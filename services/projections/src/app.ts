@@ -1,5 +1,6 @@
 import type { ServiceContext, ServiceModule } from '@onestop/kit';
 import { auditRoutes } from './http/audit-routes.js';
+import { dashboardPage } from './http/dashboard-page.js';
 import { dashboardRoutes } from './http/dashboard-routes.js';
 import { Projections, type ProjectionsOptions } from './projections.js';
 
@@ -24,6 +25,7 @@ export function projectionsModule(options: ProjectionsOptions = {}): ServiceModu
       const p = get(opts.ctx);
       await app.register(dashboardRoutes(p), opts);
       await app.register(auditRoutes(p), opts);
+      await app.register(dashboardPage(), opts);
     },
     async start(ctx) {
       return get(ctx).start();

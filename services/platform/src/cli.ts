@@ -1,0 +1,198 @@
+// `onestop`: the operations command line of OneStop. It runs on the same
+// configuration as the services (the environment, ONESTOP_DATA_DIR), so it
+// works on the embedded store of `npm start` as on PostgreSQL.
+//
+//   npm run onestop -- verify          (or `npx onestop verify` after npm install)
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { CliIo } from './cli/context.js';
+import { CliError, EXIT, type ExitCode } from './cli/exit.js';
+
+// the commands load the services (a few seconds through tsx): only when one runs
+const commands = () => import('./cli/commands.js');
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+interface Command {
+  summary: string;
+  usage: string;
+  details?: string[];
+  options: Options;
+  positionals: string[];
+  run(io: CliIo, values: Record<string, string | boolean | undefined>, positionals: string[]): Promise<ExitCode>;
+}
+
+const out: Options = { out: { type: 'string', short: 'o' } };
+
+export const COMMANDS: Record<string, Command> = {
+  rebuild: {
+    summary: 'rebuild the read models from the event store (progress bar; the current ones answer until the swap)',
+    usage: 'rebuild',
+    options: {},
+    positionals: [],
+    run: async (io) => (await commands()).rebuild(io),
+  },
+  verify: {
+    summary: 'recompute the hash chain of every stream; exit 1 naming the first broken link of each broken stream',
+    usage: 'verify [--json]',
+    options: { json: { type: 'boolean' } },
+    positionals: [],
+    run: async (io, v) => (await commands()).verify(io, v),
+  },
+  digest: {
+    summary: 'a signed (Ed25519) digest of every stream head, as JSON',
+    usage: 'digest [--position <n>] [--out <file>]',
+    details: ['--position: a global position of the log (default: its head)'],
+    options: { position: { type: 'string' }, ...out },
+    positionals: [],
+    run: async (io, v) => (await commands()).digest(io, v),
+  },
+  'verify-digest': {
+    summary: 'check a digest offline: its signature; with --against, that two digests agree; with --store, that the store still has its heads',
+    usage: 'verify-digest <file> [--public-key <file>] [--against <file>] [--store]',
+    details: [
+      '--public-key: PEM or JWK (default: the configured signing key)',
+      '--against: another digest at the same position (e.g. a fresh one): exit 1 when their heads differ',
+      '--store: recompute the stream heads at its position from the configured store: exit 1 when they differ',
+    ],
+    options: { 'public-key': { type: 'string' }, against: { type: 'string' }, store: { type: 'boolean' } },
+    positionals: ['file'],
+    run: async (io, v, p) => (await commands()).verifyDigestCommand(io, v, p),
+  },
+  'public-key': {
+    summary: 'the public key (PEM) that verifies digests, for auditors who check them offline',
+    usage: 'public-key [--out <file>]',
+    options: out,
+    positionals: [],
+    run: async (io, v) => (await commands()).publicKey(io, v),
+  },
+  'export-case': {
+    summary: "an auditor's full case history as JSON (every stream, as stored); the read is recorded in the case's audit stream",
+    usage: 'export-case <personId> [--out <file>] [--as <reader id>]',
+    details: ['--as: who reads, recorded with the read (default: $ONESTOP_CLI_READER or cli:<user>)'],
+    options: { ...out, as: { type: 'string' } },
+    positionals: ['personId'],
+    run: async (io, v, p) => (await commands()).exportCase(io, v, p),
+  },
+  'seed-demo': {
+    summary: 'seed the demo network (partners and a dozen people) into an empty store; refused (exit 2) when it is not empty',
+    usage: 'seed-demo',
+    options: {},
+    positionals: [],
+    run: async (io) => (await commands()).seedDemoCommand(io),
+  },
+  'rotate-keys': {
+    summary: "re-wrap every person's data key with the first (new) master key of ONESTOP_MASTER_KEYS (progress bar)",
+    usage: 'rotate-keys',
+    details: ['set ONESTOP_MASTER_KEYS=new:<base64>,old:<base64>; when it reports 0 remaining, drop the old key'],
+    options: {},
+    positionals: [],
+    run: async (io) => (await commands()).rotateKeys(io),
+  },
+};
+
+export function helpText(): string {
+  return [
+    'onestop – operations on a OneStop installation',
+    '',
+    'Usage: onestop <command> [options]',
+    '       npm run onestop -- <command> [options]     (from the repository)',
+    '',
+    'Commands:',
+    ...Object.values(COMMANDS).flatMap((c) => [`  ${c.usage}`, `      ${c.summary}`, ...(c.details ?? []).map((d) => `      ${d}`)]),
+    '  help [<command>]',
+    '      this text, or the usage of one command',
+    '',
+    'Configuration: the same environment as the services (ONESTOP_STORE, DATABASE_URL, ONESTOP_DATA_DIR,',
+    'ONESTOP_MASTER_KEYS, ONESTOP_AUDIT_SIGNING_KEY, …; see the README). By default the embedded store in',
+    './.data, as `npm start` uses it: stop `npm start` first, the embedded database has one process at a time.',
+    'Progress goes to stderr (a bar on a terminal, plain lines otherwise); results go to stdout or --out.',
+    '',
+    'Exit codes:',
+    '  0  ok',
+    '  1  a verification or check failed (broken hash chain, digest that does not verify or match)',
+    '  2  usage error (unknown command or option, bad argument), or refused (e.g. seed-demo on a store that is not empty)',
+    '  3  infrastructure or configuration error (database unreachable, invalid variable, …)',
+    '',
+  ].join('\n');
+}
+
+function usageError(message: string, command?: string): CliError {
+  const hint = command ? `usage: onestop ${COMMANDS[command]!.usage}` : 'run `onestop --help` for the commands';
+  return new CliError(`${message}\n${hint}`, EXIT.usage);
+}
+
+/** Runs the CLI on these arguments; resolves to the exit code. */
+export async function main(argv: readonly string[], io: CliIo): Promise<ExitCode> {
+  const [name, ...rest] = argv;
+  try {
+    if (name === undefined) {
+      io.stderr.write(helpText());
+      return EXIT.usage;
+    }
+    if (name === '--help' || name === '-h' || name === 'help') {
+      const topic = rest[0];
+      if (topic && COMMANDS[topic]) {
+        const c = COMMANDS[topic];
+        io.stdout.write(`usage: onestop ${c.usage}\n\n${c.summary}\n${(c.details ?? []).map((d) => `${d}\n`).join('')}`);
+      } else {
+        io.stdout.write(helpText());
+      }
+      return EXIT.ok;
+    }
+    const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+    if (!command) throw usageError(`unknown command "${name}"`);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      io.stdout.write(`usage: onestop ${command.usage}\n\n${command.summary}\n${(command.details ?? []).map((d) => `${d}\n`).join('')}`);
+      return EXIT.ok;
+    }
+    let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
+    try {
+      parsed = parseArgs({ args: [...rest], options: command.options, allowPositionals: true, strict: true }) as typeof parsed;
+    } catch (err) {
+      throw usageError((err as Error).message, name);
+    }
+    if (parsed.positionals.length !== command.positionals.length) {
+      throw usageError(
+        command.positionals.length === 0
+          ? `${name} takes no arguments (got "${parsed.positionals.join(' ')}")`
+          : `${name} needs ${command.positionals.map((p) => `<${p}>`).join(' ')}`,
+        name,
+      );
+    }
+    return await command.run(io, parsed.values, parsed.positionals);
+  } catch (err) {
+    const [code, message] = classify(err);
+    io.stderr.write(`onestop${name && COMMANDS[name] ? ` ${name}` : ''}: ${message}\n`);
+    if (code === EXIT.infrastructure && io.env.ONESTOP_CLI_DEBUG && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
+    return code;
+  }
+}
+
+/** The exit code and message of an error (by shape: the kit and the catalog are not loaded for `--help`). */
+function classify(err: unknown): [ExitCode, string] {
+  if (err instanceof CliError) return [err.exitCode, err.message];
+  const e = err as { name?: unknown; status?: unknown; code?: unknown; message?: unknown } | null;
+  // a bad or missing configuration variable (the kit's ConfigError names each)
+  if (e?.name === 'ConfigError') return [EXIT.infrastructure, String(e.message)];
+  // a domain refusal (OneStopError: a rebuild already running, a position not reached, …)
+  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && typeof e.code === 'string') return [EXIT.usage, `refused: ${String(e.message)}`];
+  const message = err instanceof Error ? err.message || err.name : String(err);
+  const code = e?.code;
+  return [EXIT.infrastructure, `${message}${typeof code === 'string' && !message.includes(code) ? ` (${code})` : ''} (set ONESTOP_CLI_DEBUG=1 for the stack)`];
+}
+
+const self = (path: string | undefined) => {
+  try {
+    return path !== undefined && realpathSync(path) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+};
+if (self(process.argv[1])) {
+  const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env });
+  process.exitCode = code;
+  // everything is closed by now; should a handle linger, do not hang a script
+  setTimeout(() => process.exit(code), 5000).unref();
+}

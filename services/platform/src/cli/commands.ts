@@ -1,0 +1,370 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import type { InjectOptions } from 'fastify';
+import { NotFoundError, Uuid } from '@onestop/events';
+import { buildServiceApp, recordCaseHistoryRead, parseMasterKeys, rotateMasterKey, type Clock } from '@onestop/kit';
+import { AuditSigningKey, loadAuditConfig, verifyDigest, type StreamHeadsDigest } from '@onestop/projections';
+import { demoTokens, seedDemo } from '../demo.js';
+import { referralOf } from '../modules.js';
+import { cliConfig, describeStore, openCli, type CliIo, type Opened } from './context.js';
+import { CliError, EXIT, type ExitCode } from './exit.js';
+import { Progress } from './progress.js';
+
+// The commands of `onestop`. Each returns its exit code; results go to
+// stdout (or --out), progress and notes to stderr.
+
+type Values = Record<string, string | boolean | undefined>;
+
+const line = (io: CliIo, text = '') => io.stdout.write(`${text}\n`);
+const note = (io: CliIo, text: string) => io.stderr.write(`${text}\n`);
+const progress = (io: CliIo, label: string, unit: string) =>
+  new Progress(label, io.stderr, { unit, ...(io.env.ONESTOP_PROGRESS_INTERVAL_MS ? { intervalMs: Number(io.env.ONESTOP_PROGRESS_INTERVAL_MS) } : {}) });
+
+async function withInfra<T>(io: CliIo, run: (o: Opened) => Promise<T>, options: { clock?: Clock } = {}): Promise<T> {
+  const opened = await openCli(io.env, options);
+  try {
+    return await run(opened);
+  } finally {
+    await opened.close();
+  }
+}
+
+/** Writes a JSON document to --out (0600: audit material) or to stdout. */
+function output(io: CliIo, value: unknown, out: string | undefined, what: string): void {
+  const text = `${JSON.stringify(value, null, 2)}\n`;
+  if (!out) {
+    io.stdout.write(text);
+    return;
+  }
+  try {
+    writeFileSync(out, text, { mode: 0o600 });
+  } catch (err) {
+    throw new CliError(`cannot write ${what} to ${out}: ${(err as Error).message}`, EXIT.usage);
+  }
+  note(io, `${what} written to ${out}`);
+}
+
+function readJsonFile(file: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read ${what} ${file}: ${(err as Error).message}`, EXIT.usage);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new CliError(`${file} is not JSON: ${what} expected`, EXIT.usage);
+  }
+}
+
+function readDigest(file: string): StreamHeadsDigest {
+  const d = readJsonFile(file, 'digest') as Partial<StreamHeadsDigest> | null;
+  const ok =
+    d !== null &&
+    typeof d === 'object' &&
+    Number.isInteger(d.position) &&
+    Number.isInteger(d.streams) &&
+    typeof d.headsSha256 === 'string' &&
+    typeof d.signedAt === 'string' &&
+    typeof d.keyId === 'string' &&
+    typeof d.signature === 'string';
+  if (!ok) throw new CliError(`${file} is not a signed digest (position, streams, headsSha256, signedAt, keyId, signature)`, EXIT.usage);
+  return d as StreamHeadsDigest;
+}
+
+export function positionOption(v: string | boolean | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^\d{1,15}$/.test(v)) throw new CliError(`--position must be a whole number ≥ 0, not "${String(v)}"`, EXIT.usage);
+  return Number(v);
+}
+
+// ── rebuild ─────────────────────────────────────────────────────────────────
+export async function rebuild(io: CliIo): Promise<ExitCode> {
+  return withInfra(io, async ({ projections, infra }) => {
+    note(io, `Rebuilding the read models from ${describeStore(infra.config)} (the current ones keep answering until the swap)…`);
+    const bar = progress(io, 'rebuild', 'events');
+    const phases = { copy: 'copying the log', catch_up: 'catching up', swapped: 'swapped in' } as const;
+    const report = await projections.rebuild((p) => bar.update(p.position, p.headPosition, phases[p.phase]));
+    bar.finish('swapped in');
+    line(
+      io,
+      `Read models rebuilt: ${report.events} events up to position ${report.position} in ${(report.durationMs / 1000).toFixed(1)} s ` +
+        `(${report.eventsPerSecond} events/s)${report.skipped ? `; ${report.skipped} invalid events left out, as the live consumer dead-letters them` : ''}.`,
+    );
+    return EXIT.ok;
+  });
+}
+
+// ── verify ──────────────────────────────────────────────────────────────────
+const REASONS: Record<string, string> = {
+  hash_mismatch: 'the event does not match its hash',
+  prev_hash_mismatch: 'the link to the previous event does not match',
+  position_gap: 'an event is missing from the sequence',
+};
+
+export async function verify(io: CliIo, values: Values): Promise<ExitCode> {
+  return withInfra(io, async ({ projections, infra }) => {
+    note(io, `Verifying the hash chain of every stream of ${describeStore(infra.config)}…`);
+    const bar = progress(io, 'verify', 'streams');
+    const r = await projections.verifyAll((p) => bar.update(p.streams, p.total, p.broken ? `${p.broken} broken` : ''));
+    bar.update(r.streams, r.streams, r.broken.length ? `${r.broken.length} broken` : '');
+    bar.finish();
+    if (values.json) {
+      output(io, r, undefined, 'verification');
+    } else if (r.ok) {
+      line(io, `All hash chains hold: ${r.streams} streams, ${r.events} events, up to position ${r.position}.`);
+    } else {
+      for (const b of r.broken) {
+        line(io, `BROKEN ${b.streamId}: first broken link at stream position ${b.brokenAt} (${b.reason}: ${REASONS[b.reason] ?? b.reason}); the stream has ${b.events} events.`);
+      }
+      line(io, `${r.broken.length} of ${r.streams} streams have a broken hash chain (${r.events} events checked, up to position ${r.position}).`);
+    }
+    return r.ok ? EXIT.ok : EXIT.failed;
+  });
+}
+
+// ── digest, public-key, verify-digest ───────────────────────────────────────
+export async function digest(io: CliIo, values: Values): Promise<ExitCode> {
+  const position = positionOption(values.position);
+  return withInfra(io, async ({ projections }) => {
+    const d = await projections.digest(position);
+    output(io, d, values.out as string | undefined, `signed digest of ${d.streams} stream heads at position ${d.position} (key ${d.keyId})`);
+    return EXIT.ok;
+  });
+}
+
+/** The configured signing key (ONESTOP_AUDIT_SIGNING_KEY, or the development key in ONESTOP_DATA_DIR); no database needed. */
+function configuredSigningKey(io: CliIo): AuditSigningKey {
+  const config = cliConfig(io.env);
+  return AuditSigningKey.load(config, loadAuditConfig({ ONESTOP_AUDIT_SIGNING_KEY: config.ONESTOP_AUDIT_SIGNING_KEY }));
+}
+
+export async function publicKey(io: CliIo, values: Values): Promise<ExitCode> {
+  const key = configuredSigningKey(io);
+  const pem = key.publicKeyPem();
+  const out = values.out as string | undefined;
+  if (!out) {
+    io.stdout.write(pem);
+  } else {
+    try {
+      writeFileSync(out, pem);
+    } catch (err) {
+      throw new CliError(`cannot write the public key to ${out}: ${(err as Error).message}`, EXIT.usage);
+    }
+    note(io, `public key ${key.keyId} written to ${out}`);
+  }
+  return EXIT.ok;
+}
+
+function readPublicKey(file: string): string | Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read the public key ${file}: ${(err as Error).message}`, EXIT.usage);
+  }
+  if (text.trim().startsWith('{')) {
+    try {
+      const jwk = JSON.parse(text) as Record<string, unknown>;
+      // the body of GET /audit/public-key holds the JWK under "jwk"
+      return (jwk.jwk as Record<string, unknown> | undefined) ?? jwk;
+    } catch {
+      throw new CliError(`${file} is neither a PEM public key nor a JWK`, EXIT.usage);
+    }
+  }
+  return text;
+}
+
+export async function verifyDigestCommand(io: CliIo, values: Values, [file]: string[]): Promise<ExitCode> {
+  const d = readDigest(file!);
+  const key = values['public-key'] ? readPublicKey(values['public-key'] as string) : configuredSigningKey(io).publicKey;
+  const keySource = values['public-key'] ? `the public key in ${values['public-key'] as string}` : 'the configured signing key';
+  const signature = verifyDigest(d, key as never);
+  if (!signature.ok) {
+    line(io, `FAILED: the signature of ${file} does not verify with ${keySource} (${signature.reason}).`);
+    return EXIT.failed;
+  }
+  line(io, `Signature OK: ${d.streams} stream heads at position ${d.position}, signed ${d.signedAt} by key ${d.keyId}.`);
+
+  if (values.against) {
+    const other = readDigest(values.against as string);
+    const check = verifyDigest(other, key as never);
+    if (!check.ok) {
+      line(io, `FAILED: the signature of ${values.against as string} does not verify with ${keySource} (${check.reason}).`);
+      return EXIT.failed;
+    }
+    if (other.position !== d.position) {
+      throw new CliError(
+        `the digests are at different positions (${d.position} and ${other.position}): make the second one with --position ${other.position}`,
+        EXIT.usage,
+      );
+    }
+    if (other.headsSha256 !== d.headsSha256 || other.streams !== d.streams) {
+      line(
+        io,
+        `MISMATCH: the stream heads at position ${d.position} differ between ${file} (signed ${d.signedAt}) and ${values.against as string} (signed ${other.signedAt}): ` +
+          'the log up to that position was rewritten in between.',
+      );
+      return EXIT.failed;
+    }
+    line(io, `The digests agree: the same ${d.streams} stream heads at position ${d.position}.`);
+  }
+
+  if (values.store) {
+    return withInfra(io, async ({ infra }) => {
+      const head = await infra.store.headPosition();
+      if (head < d.position) {
+        line(io, `FAILED: the log of ${describeStore(infra.config)} is at position ${head}, before the digest's ${d.position}.`);
+        return EXIT.failed;
+      }
+      const heads = await infra.store.streamHeads(d.position);
+      const r = verifyDigest(d, key as never, heads);
+      if (!r.ok) {
+        line(io, `MISMATCH: the stream heads of ${describeStore(infra.config)} at position ${d.position} are not the ones the digest was made of (${r.reason}): the log was rewritten since.`);
+        return EXIT.failed;
+      }
+      line(io, `The store agrees: its ${heads.length} stream heads at position ${d.position} are the ones the digest was made of.`);
+      return EXIT.ok;
+    });
+  }
+  return EXIT.ok;
+}
+
+// ── export-case ─────────────────────────────────────────────────────────────
+export async function exportCase(io: CliIo, values: Values, [personId]: string[]): Promise<ExitCode> {
+  if (!Uuid.safeParse(personId).success) throw new CliError(`"${personId}" is not a person id (a UUID)`, EXIT.usage);
+  const readBy = (values.as as string | undefined) ?? io.env.ONESTOP_CLI_READER ?? `cli:${safeUser()}`;
+  return withInfra(io, async ({ projections, infra }) => {
+    try {
+      await projections.cases.mustExist(personId!);
+    } catch (err) {
+      if (err instanceof NotFoundError) throw new CliError(`no case ${personId} in ${describeStore(infra.config)}`, EXIT.usage);
+      throw err;
+    }
+    const behind = await projections.lag();
+    if (behind > 0) {
+      note(io, `note: the read models are ${behind} streams behind the store; a stream of this case they have not seen yet would be missing (run the services, or \`onestop rebuild\`, first)`);
+    }
+    // recorded before anything is shown, as the auditors' API does (DESIGN §6)
+    const read = await recordCaseHistoryRead(
+      infra.store,
+      { personId: personId!, purpose: 'export', readBy },
+      { source: '/onestop/cli', actor: { id: readBy, role: 'auditor' }, correlationId: randomUUID(), causationId: null, time: infra.clock.now().toISOString() },
+    );
+    const history = await projections.cases.history(personId!);
+    output(io, { ...history, read }, values.out as string | undefined, `case history of ${personId} (${history.events.length} events in ${history.streams.length} streams; the read is recorded as event ${read.eventId})`);
+    return EXIT.ok;
+  });
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username || 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+// ── seed-demo ───────────────────────────────────────────────────────────────
+/** Real time, except while the demo is seeded "in the past" so that some answers are late (as in `npm start`). */
+class DemoClock implements Clock {
+  private offsetMs = 0;
+  now(): Date {
+    return new Date(Date.now() - this.offsetMs);
+  }
+  travel(daysAgo: number): void {
+    this.offsetMs = daysAgo * 24 * 60 * 60 * 1000;
+  }
+}
+
+export async function seedDemoCommand(io: CliIo): Promise<ExitCode> {
+  const clock = new DemoClock();
+  return withInfra(
+    io,
+    async ({ infra, modules, projections }) => {
+      if (infra.config.NODE_ENV === 'production') throw new CliError('refused: seed-demo does not run with NODE_ENV=production', EXIT.usage);
+      const head = await infra.store.headPosition();
+      if (head > 0) {
+        throw new CliError(
+          `refused: ${describeStore(infra.config)} is not empty (its log is at position ${head}); seed-demo only seeds an empty store` +
+            (infra.config.ONESTOP_STORE === 'embedded' ? ` (to start over, delete ${infra.config.ONESTOP_DATA_DIR})` : ''),
+          EXIT.usage,
+        );
+      }
+      const tokens = await demoTokens(infra);
+      if (Object.keys(tokens).length === 0) throw new CliError('refused: seed-demo needs JWT_SECRET (it acts through the API with demo tokens)', EXIT.usage);
+      note(io, `Seeding the demo network into ${describeStore(infra.config)} through the services' API…`);
+      const app = await buildServiceApp({ title: 'OneStop', description: 'seed-demo', modules, ctx: infra });
+      const stops: Array<() => Promise<void>> = [];
+      try {
+        for (const m of modules) if (m.start) stops.push(await m.start(infra));
+        // the demo acts through the API: its calls are the progress (their number is not known beforehand)
+        const calls = progress(io, 'seed-demo', 'API calls');
+        let n = 0;
+        const counted = new Proxy(app, {
+          get(target, prop, receiver) {
+            if (prop !== 'inject') return Reflect.get(target, prop, receiver) as unknown;
+            return (opts: InjectOptions) => {
+              calls.update(++n, undefined, 'partners, persons, consents, assessments, referrals');
+              return target.inject(opts);
+            };
+          },
+        });
+        const seeded = await seedDemo(counted, tokens, (days) => clock.travel(days));
+        calls.finish('done');
+        // some demo answers are already late: the SLA watcher marks them now
+        const overdue = await referralOf(modules).referrals(infra).markOverdue(clock.now());
+        // the read models are part of what is seeded: wait until they hold everything
+        const bar = progress(io, 'read models', 'streams');
+        const position = await infra.store.headPosition();
+        const total = (await infra.store.streamHeads()).length;
+        const deadline = Date.now() + 120_000;
+        for (;;) {
+          const behind = await projections.lag();
+          bar.update(total - behind, total, 'catching up');
+          if (behind === 0) break;
+          if (Date.now() > deadline) throw new CliError(`the read models did not catch up within 120 s (${behind} streams behind)`, EXIT.infrastructure);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        bar.finish('up to date');
+        line(
+          io,
+          `Demo network seeded: ${seeded.persons} persons, ${seeded.referrals} referrals (${overdue} overdue), log at position ${position}. ` +
+            'Start the services with `npm start` to get a token per role.',
+        );
+        return EXIT.ok;
+      } finally {
+        for (const stop of stops) await stop();
+        await app.close();
+      }
+    },
+    { clock },
+  );
+}
+
+// ── rotate-keys ─────────────────────────────────────────────────────────────
+export async function rotateKeys(io: CliIo): Promise<ExitCode> {
+  return withInfra(io, async ({ infra }) => {
+    const spec = infra.config.ONESTOP_MASTER_KEYS!;
+    const masters = parseMasterKeys(spec);
+    note(io, `Re-wrapping every person's data key with the active master key "${masters.activeKid}" (configured: ${[...masters.keys.keys()].join(', ')})…`);
+    const bar = progress(io, 'rotate-keys', 'keys');
+    bar.update(0, 0);
+    const report = await rotateMasterKey(infra.db, spec, { onProgress: (p) => bar.update(p.rewrapped, p.total) });
+    bar.finish();
+    line(
+      io,
+      `Master key "${report.activeKid}" now wraps every data key: ${report.rewrapped} re-wrapped, ${report.alreadyActive} already under it, ` +
+        `${report.erased} destroyed by erasure, ${report.remaining} remaining under another key.`,
+    );
+    if (report.remaining > 0) {
+      line(io, 'Some data keys are still under another master key (a process with the old configuration created them meanwhile): run rotate-keys again.');
+      return EXIT.failed;
+    }
+    if (masters.keys.size > 1) line(io, `The other master keys (${[...masters.keys.keys()].filter((k) => k !== report.activeKid).join(', ')}) can now be removed from ONESTOP_MASTER_KEYS.`);
+    else if (report.rewrapped === 0) line(io, 'Nothing to rotate to: put the new master key first, ONESTOP_MASTER_KEYS=new:<base64>,old:<base64>.');
+    return EXIT.ok;
+  });
+}
