@@ -271,6 +271,12 @@ describe('the One Stop Shop path on Kafka', () => {
       [toLegale, 'ReferralDeclined', 'rejected', 'other'],
     ]);
 
+    // the projections, fed by their Kafka consumer group, show the same path on the dashboard API
+    await eventually(async () => {
+      const funnel = (await call('admin', 'GET', '/api/funnel', undefined, 200)).json();
+      expect(funnel).toMatchObject({ referred: 2, accepted: 1, started: 1, completed: 1, declined: 1, cancelled: 0 });
+    }, 30_000, 250);
+
     // ── no personal data on any topic the scenario touched ────────────────────
     const names = (await (async () => {
       const admin = raw.admin();
