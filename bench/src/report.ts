@@ -120,7 +120,7 @@ export function renderMarkdown(r: RunReport): string {
       `- ${RATIO_NOTE}`,
       '- A global deadline keeps the whole run within the 15 minutes of the issue: each benchmark gets a budget, and rounds (or whole benchmarks) that would overrun are left out and said so below. `BENCH_SCALE=smoke|small|full` scales the work; `npm test` runs the harness at the smoke scale.',
       '- Load is generated on the loopback interface only; every loop is bounded in time.',
-      '- `BENCH_EXPERIMENTS=1` adds opt-in experiments beside the subject (the store without its NOTIFY, without the idempotency pre-check; the relay with bigger pages; a producer with fewer headers), to size a change before it is made; `node bench/src/profile-top.ts` summarises `--cpu-prof` profiles (`BENCH_CPU_PROF_DIR` profiles the child processes).',
+      '- `BENCH_EXPERIMENTS=1` adds opt-in experiments beside the subject (the relay with bigger pages; a producer with fewer headers), to size a change before it is made; `node bench/src/profile-top.ts` summarises `--cpu-prof` profiles (`BENCH_CPU_PROF_DIR` profiles the child processes).',
     ].join('\n'),
   );
   out.push('');

@@ -11,12 +11,6 @@ import { STREAM_DOES_NOT_EXIST } from '@event-driven-io/emmett';
 import type { RawEnvelope } from '@onestop/events';
 import { PgDriver, SqlEventStore, type ExpectedRevision } from '@onestop/eventstore';
 import pg from 'pg';
-import {
-  appendThrough,
-  appendWithoutPrecheckSql,
-  experimentsEnabled,
-  withoutNotify,
-} from '../experiments.js';
 import { appendEnvelope, metadataOf } from '../fixtures.js';
 import type { Benchmark, CaseSpec, RoundResult, Variant } from '../harness.js';
 
@@ -111,16 +105,6 @@ export const appendBenchmark: Benchmark = {
     const store = new SqlEventStore(new PgDriver(pool));
     await store.migrate();
     await pool.query(RAW_TABLE);
-    const experiments = experimentsEnabled();
-    let quietStore: SqlEventStore | undefined;
-    let leanStore: SqlEventStore | undefined;
-    if (experiments) {
-      quietStore = new SqlEventStore(withoutNotify(new PgDriver(pool)));
-      await pool.query(appendWithoutPrecheckSql());
-      leanStore = new SqlEventStore(
-        appendThrough(withoutNotify(new PgDriver(pool)), 'eventstore.append_noprecheck'),
-      );
-    }
     const emmett: PostgresEventStore = getPostgreSQLEventStore(db.url, {
       connectionOptions: { pool },
     });
@@ -138,25 +122,6 @@ export const appendBenchmark: Benchmark = {
           const r = await s.append(w.streamId, events, expected);
           w.revision = r.nextExpectedRevision;
         });
-      const experimental: Variant[] =
-        quietStore && leanStore
-          ? [
-              {
-                id: 'exp-nonotify',
-                name: 'experiment: OneStop without NOTIFY',
-                role: 'reference',
-                description: 'the same store, driver.notify a no-op',
-                run: () => storeLoop(quietStore!),
-              },
-              {
-                id: 'exp-lean',
-                name: 'experiment: OneStop without NOTIFY and pre-check',
-                role: 'reference',
-                description: 'and append() without the idempotency pre-check query',
-                run: () => storeLoop(leanStore!),
-              },
-            ]
-          : [];
       return [
         {
           id: 'onestop',
@@ -209,7 +174,6 @@ export const appendBenchmark: Benchmark = {
               w.emmettVersion = r.nextExpectedStreamVersion;
             }),
         },
-        ...experimental,
       ];
     };
 

@@ -18,7 +18,7 @@ export const toNumber = (v: unknown): number => (typeof v === 'number' ? v : Num
 
 /** Normalises bytea values (Buffer or Uint8Array) to lowercase hex. */
 export const toHex = (v: unknown): string | null =>
-  v == null ? null : Buffer.from(v as Uint8Array).toString('hex');
+  v == null ? null : typeof v === 'string' ? v : Buffer.from(v as Uint8Array).toString('hex');
 
 /** Splits a schema script into statements, keeping $$-quoted function bodies whole. */
 export function splitSql(sql: string): string[] {

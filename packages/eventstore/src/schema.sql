@@ -36,11 +36,16 @@ CREATE TABLE IF NOT EXISTS eventstore.checkpoints (
   updated_at timestamptz NOT NULL DEFAULT now()
 );
 
--- append(stream, expected, events) → (next_revision, global_positions, replayed)
+-- append(stream, expected, events…) → (next_revision, global_positions)
 --
 -- expected: n >= 0 exact revision, -1 no_stream, -2 any, -3 stream_exists.
--- events:   jsonb array of {id, type, version, data, metadata, canonical};
---           canonical is the canonical envelope text the hash chain covers.
+-- events:   parallel arrays, one element per event; p_canonical is the
+--           canonical envelope text the hash chain covers.
+--
+-- Idempotent retry: an event id is stored once (events_event_id_uq). A retry
+-- of stored events fails on that constraint or on the expected revision, and
+-- the client then looks the ids up (replayed_append below) and returns the
+-- first result: the check costs nothing on the normal path.
 --
 -- Gap-safe global order. A subscriber reads events in global_position order,
 -- but only those whose transaction_id is below the xmin of its snapshot: every
@@ -50,17 +55,16 @@ CREATE TABLE IF NOT EXISTS eventstore.checkpoints (
 -- so commits still overlap). This requires the append to be the first write of
 -- its transaction: an earlier write would have taken a transaction id outside
 -- the lock, and the function refuses that.
-CREATE OR REPLACE FUNCTION eventstore.append(p_stream_id text, p_expected bigint, p_events jsonb)
-RETURNS TABLE (next_revision bigint, global_positions bigint[], replayed boolean)
+DROP FUNCTION IF EXISTS eventstore.append(text, bigint, jsonb);
+CREATE OR REPLACE FUNCTION eventstore.append(
+  p_stream_id text, p_expected bigint,
+  p_ids uuid[], p_types text[], p_versions int[], p_data jsonb[], p_metadata jsonb[], p_canonical text[],
+  OUT next_revision bigint, OUT global_positions bigint[])
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_count     int := jsonb_array_length(p_events);
-  v_ids       uuid[];
-  v_found     int;
-  v_streams   int;
+  v_count     int := coalesce(cardinality(p_ids), 0);
   v_head      bigint;
   v_head_hash bytea;
-  v_positions bigint[];
   v_hashes    bytea[] := '{}';
   v_prevs     bytea[] := '{}';
   v_hash      bytea;
@@ -70,22 +74,6 @@ BEGIN
   END IF;
   IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
     RAISE EXCEPTION 'eventstore.append must be the first write of its transaction' USING ERRCODE = '25000';
-  END IF;
-
-  -- Idempotent retry: the same event ids again return the first result.
-  SELECT array_agg((e->>'id')::uuid) INTO v_ids FROM jsonb_array_elements(p_events) e;
-  SELECT count(*), count(DISTINCT stream_id) INTO v_found, v_streams
-    FROM eventstore.events WHERE event_id = ANY (v_ids);
-  IF v_found > 0 THEN
-    IF v_found = v_count AND v_streams = 1 AND EXISTS (
-         SELECT 1 FROM eventstore.events WHERE event_id = v_ids[1] AND stream_id = p_stream_id) THEN
-      RETURN QUERY
-        SELECT max(ev.stream_position), array_agg(ev.global_position ORDER BY ev.global_position), true
-        FROM eventstore.events ev WHERE ev.event_id = ANY (v_ids);
-      RETURN;
-    END IF;
-    RAISE EXCEPTION 'some of these event ids are already stored, with other events or in another stream'
-      USING ERRCODE = 'P0422';
   END IF;
 
   SELECT ev.stream_position, ev.hash INTO v_head, v_head_hash
@@ -99,25 +87,35 @@ BEGIN
   -- The short critical section: transaction id and positions, in the same order.
   PERFORM pg_advisory_lock(7411065);
   PERFORM pg_current_xact_id();
-  SELECT array_agg(p ORDER BY p) INTO v_positions
-    FROM (SELECT nextval('eventstore.global_position_seq') AS p FROM generate_series(1, v_count)) s;
+  global_positions := ARRAY(SELECT nextval('eventstore.global_position_seq') FROM generate_series(1, v_count));
   PERFORM pg_advisory_unlock(7411065);
 
   -- Per-stream hash chain: hash = SHA-256(prev_hash ‖ stream_position ‖ canonical envelope).
   v_hash := v_head_hash;
   FOR i IN 1 .. v_count LOOP
     v_prevs := array_append(v_prevs, v_hash);
-    v_hash := sha256(coalesce(v_hash, ''::bytea) || int8send(v_head + i)
-                     || convert_to(p_events -> (i - 1) ->> 'canonical', 'UTF8'));
+    v_hash := sha256(coalesce(v_hash, ''::bytea) || int8send(v_head + i) || convert_to(p_canonical[i], 'UTF8'));
     v_hashes := array_append(v_hashes, v_hash);
   END LOOP;
 
   INSERT INTO eventstore.events (global_position, transaction_id, stream_id, stream_position, event_id,
                                  event_type, schema_version, data, metadata, prev_hash, hash)
-  SELECT v_positions[o], pg_current_xact_id(), p_stream_id, v_head + o, (e->>'id')::uuid,
-         e->>'type', (e->>'version')::int, e->'data', e->'metadata', v_prevs[o], v_hashes[o]
-  FROM jsonb_array_elements(p_events) WITH ORDINALITY AS t(e, o);
+  SELECT global_positions[o], pg_current_xact_id(), p_stream_id, v_head + o, p_ids[o],
+         p_types[o], p_versions[o], p_data[o], p_metadata[o], v_prevs[o], v_hashes[o]
+  FROM generate_subscripts(p_ids, 1) AS o;
 
-  RETURN QUERY SELECT v_head + v_count, v_positions, false;
+  next_revision := v_head + v_count;
 END
+$$;
+
+-- The first result of an append whose event ids are already stored, if they
+-- all are, in this stream; `found` < the number of ids means they are not.
+CREATE OR REPLACE FUNCTION eventstore.replayed_append(p_stream_id text, p_ids uuid[])
+RETURNS TABLE (found int, in_stream int, next_revision bigint, global_positions bigint[])
+LANGUAGE sql STABLE AS $$
+  SELECT count(*)::int,
+         count(*) FILTER (WHERE ev.stream_id = p_stream_id)::int,
+         max(ev.stream_position),
+         array_agg(ev.global_position ORDER BY ev.global_position)
+    FROM eventstore.events ev WHERE ev.event_id = ANY (p_ids)
 $$;

@@ -25,8 +25,10 @@ import type {
 
 const SCHEMA_SQL = readFileSync(new URL('./schema.sql', import.meta.url), 'utf8');
 const CHANNEL = 'eventstore_appended';
+const NOTIFY_DELAY_MS = 5;
+// hashes leave the database as hex text: cheaper than converting bytea in Node
 const COLUMNS = `global_position, stream_id, stream_position, event_id, event_type, schema_version,
-  data, metadata, prev_hash, hash`;
+  data, metadata, encode(prev_hash, 'hex') AS prev_hash, encode(hash, 'hex') AS hash`;
 
 interface EventRow {
   global_position: unknown;
@@ -75,8 +77,7 @@ export interface SqlEventStoreOptions {
 export class SqlEventStore implements EventStore {
   private readonly local = new Set<Wakeup>();
   private unlisten: Promise<() => Promise<void>> | undefined;
-  private notifying = false;
-  private notifyAgain = false;
+  private notifyTimer: NodeJS.Timeout | undefined;
   private readonly subscriptions = new Set<Subscription>();
 
   constructor(
@@ -91,41 +92,64 @@ export class SqlEventStore implements EventStore {
 
   async append(streamId: string, events: readonly RawEnvelope[], expected: ExpectedRevision): Promise<AppendResult> {
     validateAppend(streamId, events, expected);
-    const payload = events.map((e) => {
-      const { id, type, schemaVersion, data, subject: _s, ...metadata } = e;
-      return { id, type, version: schemaVersion, data, metadata, canonical: canonicalEnvelope(e) };
+    const n = events.length;
+    const ids = new Array<string>(n);
+    const types = new Array<string>(n);
+    const versions = new Array<number>(n);
+    const data = new Array<string>(n);
+    const metadata = new Array<string>(n);
+    const canonical = new Array<string>(n);
+    events.forEach((e, i) => {
+      const { id, type, schemaVersion, data: d, subject: _s, ...meta } = e;
+      ids[i] = id;
+      types[i] = type;
+      versions[i] = schemaVersion;
+      data[i] = JSON.stringify(d);
+      metadata[i] = JSON.stringify(meta);
+      canonical[i] = canonicalEnvelope(e);
     });
     const code = typeof expected === 'number' ? expected : EXPECTED_CODE[expected]!;
-    const json = JSON.stringify(payload);
     for (let attempt = 0; ; attempt++) {
       try {
-        const rows = await this.driver.query<{ next_revision: unknown; global_positions: unknown[]; replayed: boolean }>(
-          'SELECT next_revision, global_positions, replayed FROM eventstore.append($1, $2, $3::jsonb)',
-          [streamId, code, json],
+        const rows = await this.driver.query<{ next_revision: unknown; global_positions: unknown[] }>(
+          'SELECT next_revision, global_positions FROM eventstore.append($1, $2, $3::uuid[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[], $8::text[])',
+          [streamId, code, ids, types, versions, data, metadata, canonical],
           'eventstore_append',
         );
         const row = rows[0]!;
-        const result = {
-          nextExpectedRevision: toNumber(row.next_revision),
-          globalPositions: parseBigintArray(row.global_positions),
-          replayed: row.replayed,
-        };
-        if (!result.replayed) this.signalAppended();
-        return result;
+        this.signalAppended();
+        return { nextExpectedRevision: toNumber(row.next_revision), globalPositions: parseBigintArray(row.global_positions), replayed: false };
       } catch (e) {
-        const err = e as { code?: string; detail?: string; message?: string };
+        const err = e as { code?: string; detail?: string };
+        if (err.code !== 'P0409' && err.code !== '23505') throw e;
+        // a retry of events already stored ends up here: give the first result back
+        const replay = await this.replayed(streamId, ids);
+        if (replay) return replay;
         if (err.code === 'P0409') throw new WrongExpectedVersion(streamId, expected, Number(err.detail));
-        if (err.code === 'P0422') {
-          throw new ValidationError(err.message ?? 'event ids already stored', [{ path: 'events.id', message: 'already stored' }]);
-        }
-        // A concurrent writer took the same stream position (or event id) first:
-        // the retry sees its result, so it becomes an idempotent replay (same
-        // ids), a WrongExpectedVersion with the actual revision, or (for `any`)
-        // an append after it.
-        if (err.code === '23505' && attempt < 20) continue;
+        // A concurrent writer took the same stream position first: the retry
+        // sees its result, so it becomes a WrongExpectedVersion with the actual
+        // revision or, for `any`, an append after it.
+        if (attempt < 20) continue;
         throw e;
       }
     }
+  }
+
+  /** The first result of an append of these ids, when all are stored in this stream. */
+  private async replayed(streamId: string, ids: string[]): Promise<AppendResult | undefined> {
+    const rows = await this.driver.query<{ found: number; in_stream: number; next_revision: unknown; global_positions: unknown[] }>(
+      'SELECT found, in_stream, next_revision, global_positions FROM eventstore.replayed_append($1, $2::uuid[])',
+      [streamId, ids],
+      'eventstore_replayed',
+    );
+    const r = rows[0]!;
+    if (r.found === 0) return undefined;
+    if (r.found !== ids.length || r.in_stream !== ids.length) {
+      throw new ValidationError('some of these event ids are already stored, with other events or in another stream', [
+        { path: 'events.id', message: 'already stored' },
+      ]);
+    }
+    return { nextExpectedRevision: toNumber(r.next_revision), globalPositions: parseBigintArray(r.global_positions), replayed: true };
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RawRecordedEvent[]> {
@@ -190,25 +214,19 @@ export class SqlEventStore implements EventStore {
     for (const w of this.local) w.notify();
   }
 
-  /** Wakes local subscribers at once and other processes through one coalesced NOTIFY. */
+  /**
+   * Wakes local subscribers at once, and other processes through one NOTIFY per
+   * few milliseconds: a NOTIFY is a small transaction of its own, so sending one
+   * per append would cost the writers a quarter of their throughput.
+   */
   private signalAppended(): void {
     this.wakeLocal();
-    if (this.notifying) {
-      this.notifyAgain = true;
-      return;
-    }
-    this.notifying = true;
-    const send = (): void => {
-      this.notifyAgain = false;
-      this.driver
-        .notify(CHANNEL)
-        .catch(() => undefined) // idle subscribers poll anyway; a lost wake-up only delays them
-        .finally(() => {
-          if (this.notifyAgain) send();
-          else this.notifying = false;
-        });
-    };
-    send();
+    if (this.notifyTimer) return;
+    this.notifyTimer = setTimeout(() => {
+      this.notifyTimer = undefined;
+      // idle subscribers poll anyway: a lost wake-up only delays them
+      this.driver.notify(CHANNEL).catch(() => undefined);
+    }, NOTIFY_DELAY_MS);
   }
 
   async loadCheckpoint(name: string): Promise<number | undefined> {
@@ -258,6 +276,7 @@ export class SqlEventStore implements EventStore {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.notifyTimer);
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
     if (this.unlisten) await (await this.unlisten)().catch(() => undefined);
     await this.driver.close();

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WrongExpectedVersion, type RawEnvelope, type RawRecordedEvent } from '@onestop/events';
+import { WrongExpectedVersion, canonicalEnvelope, type RawEnvelope, type RawRecordedEvent } from '@onestop/events';
 import type { EventStore } from '../src/index.js';
 
 /** What each adapter under contract provides. */
@@ -42,6 +42,15 @@ export function ev(streamId: string, data: Record<string, unknown> = {}, type = 
     causationId: null,
     actor: { id: 'tester', role: 'system' },
     data: { seq, ...data },
+  };
+}
+
+/** The raw SQL call of eventstore.append for one event (for tests that hold their own transaction). */
+export function rawAppend(streamId: string, event: RawEnvelope): { text: string; values: unknown[] } {
+  const { subject: _s, id, type, schemaVersion, data, ...metadata } = event;
+  return {
+    text: 'SELECT * FROM eventstore.append($1, -2, $2::uuid[], $3::text[], $4::int[], $5::jsonb[], $6::jsonb[], $7::text[])',
+    values: [streamId, [id], [type], [schemaVersion], [JSON.stringify(data)], [JSON.stringify(metadata)], [canonicalEnvelope(event)]],
   };
 }
 

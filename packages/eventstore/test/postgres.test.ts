@@ -1,9 +1,8 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@onestop/testkit';
-import { canonicalEnvelope } from '@onestop/events';
 import { createPostgresEventStore } from '../src/index.js';
-import { ev, eventStoreContract } from './contract.js';
+import { ev, eventStoreContract, rawAppend } from './contract.js';
 
 let db: TestDatabase;
 
@@ -20,11 +19,8 @@ eventStoreContract('PostgreSQL (pg)', async () => {
       const c = await raw.connect();
       try {
         await c.query('BEGIN');
-        const { subject: _s, id, type, schemaVersion, data, ...metadata } = event;
-        await c.query('SELECT * FROM eventstore.append($1, -2, $2::jsonb)', [
-          streamId,
-          JSON.stringify([{ id, type, version: schemaVersion, data, metadata, canonical: canonicalEnvelope(event) }]),
-        ]);
+        const call = rawAppend(streamId, event);
+        await c.query(call.text, call.values);
         await new Promise((r) => setTimeout(r, holdMs));
         await c.query('COMMIT');
       } finally {
@@ -51,13 +47,8 @@ describe('PostgreSQL adapter specifics', () => {
       await c.query('BEGIN');
       await c.query('INSERT INTO side VALUES (1)');
       const e = ev('test-first-write');
-      const { subject: _s, id, type, schemaVersion, data, ...metadata } = e;
-      await expect(
-        c.query('SELECT * FROM eventstore.append($1, -2, $2::jsonb)', [
-          'test-first-write',
-          JSON.stringify([{ id, type, version: schemaVersion, data, metadata, canonical: canonicalEnvelope(e) }]),
-        ]),
-      ).rejects.toThrow(/first write/);
+      const call = rawAppend('test-first-write', e);
+      await expect(c.query(call.text, call.values)).rejects.toThrow(/first write/);
       await c.query('ROLLBACK');
     } finally {
       await c.end();
