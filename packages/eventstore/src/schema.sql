@@ -68,6 +68,8 @@ DECLARE
   v_hashes    bytea[] := '{}';
   v_prevs     bytea[] := '{}';
   v_hash      bytea;
+  v_canonical text;
+  v_i         int := 0;
 BEGIN
   IF v_count = 0 THEN
     RAISE EXCEPTION 'nothing to append' USING ERRCODE = '22023';
@@ -91,18 +93,21 @@ BEGIN
   PERFORM pg_advisory_unlock(7411065);
 
   -- Per-stream hash chain: hash = SHA-256(prev_hash ‖ stream_position ‖ canonical envelope).
+  -- (arrays are walked in order, never indexed: indexing an array of
+  -- variable-length values costs a scan from its start each time)
   v_hash := v_head_hash;
-  FOR i IN 1 .. v_count LOOP
+  FOREACH v_canonical IN ARRAY p_canonical LOOP
+    v_i := v_i + 1;
     v_prevs := array_append(v_prevs, v_hash);
-    v_hash := sha256(coalesce(v_hash, ''::bytea) || int8send(v_head + i) || convert_to(p_canonical[i], 'UTF8'));
+    v_hash := sha256(coalesce(v_hash, ''::bytea) || int8send(v_head + v_i) || convert_to(v_canonical, 'UTF8'));
     v_hashes := array_append(v_hashes, v_hash);
   END LOOP;
 
   INSERT INTO eventstore.events (global_position, transaction_id, stream_id, stream_position, event_id,
                                  event_type, schema_version, data, metadata, prev_hash, hash)
-  SELECT global_positions[o], pg_current_xact_id(), p_stream_id, v_head + o, p_ids[o],
-         p_types[o], p_versions[o], p_data[o], p_metadata[o], v_prevs[o], v_hashes[o]
-  FROM generate_subscripts(p_ids, 1) AS o;
+  SELECT t.g, pg_current_xact_id(), p_stream_id, v_head + t.o, t.id, t.type, t.version, t.data, t.meta, t.prev, t.hash
+  FROM unnest(global_positions, p_ids, p_types, p_versions, p_data, p_metadata, v_prevs, v_hashes)
+       WITH ORDINALITY AS t(g, id, type, version, data, meta, prev, hash, o);
 
   next_revision := v_head + v_count;
 END

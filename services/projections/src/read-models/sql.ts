@@ -156,7 +156,8 @@ BEGIN
     RETURN false;
   END IF;
 
-  IF v_category IN ('person', 'assessment', 'referral', 'audit') THEN
+  -- a stream joins its case with its first event; later events need no look-up
+  IF v_position = 0 AND v_category IN ('person', 'assessment', 'referral', 'audit') THEN
     INSERT INTO ${s}.case_streams (person_id, stream_id) VALUES ((e->>'partitionKey')::uuid, v_stream)
     ON CONFLICT DO NOTHING;
   END IF;
