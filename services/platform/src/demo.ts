@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { issueToken, type Infrastructure, type Principal } from '@onestop/kit';
+import { issueToken, type Clock, type Infrastructure, type Principal } from '@onestop/kit';
 
 /** Who acts in the demo: one token per role (and per partner), printed at start. */
 export const DEMO_PRINCIPALS = {
@@ -171,4 +171,15 @@ export async function seedDemo(app: FastifyInstance, tokens: DemoTokens, travel:
   }
   travel(0);
   return { persons: PEOPLE.length, referrals };
+}
+
+/** Real time, except while the demo is seeded "in the past" so that some answers are late. */
+export class DemoClock implements Clock {
+  private offsetMs = 0;
+  now(): Date {
+    return new Date(Date.now() - this.offsetMs);
+  }
+  travel(daysAgo: number): void {
+    this.offsetMs = daysAgo * 24 * 60 * 60 * 1000;
+  }
 }

@@ -1,20 +1,10 @@
 // `npm start`: every OneStop service and the dashboard in one process, on the
 // embedded default (PGlite in ./.data and the embedded bus) unless the
 // environment says otherwise. A demo network is seeded on first start.
-import { startServices, type Clock } from '@onestop/kit';
-import { demoTokens, seedDemo, DEMO_PARTNERS } from './demo.js';
+import { startServices } from '@onestop/kit';
+import { DemoClock, demoTokens, seedDemo, DEMO_PARTNERS } from './demo.js';
 import { allModules, referralOf } from './modules.js';
 
-/** Real time, except while the demo is seeded "in the past" so that some answers are late. */
-class DemoClock implements Clock {
-  private offsetMs = 0;
-  now(): Date {
-    return new Date(Date.now() - this.offsetMs);
-  }
-  travel(daysAgo: number): void {
-    this.offsetMs = daysAgo * 24 * 60 * 60 * 1000;
-  }
-}
 
 const started = Date.now();
 const clock = new DemoClock();

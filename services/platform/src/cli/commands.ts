@@ -5,7 +5,7 @@ import type { InjectOptions } from 'fastify';
 import { NotFoundError, Uuid } from '@onestop/events';
 import { buildServiceApp, recordCaseHistoryRead, parseMasterKeys, rotateMasterKey, type Clock } from '@onestop/kit';
 import { AuditSigningKey, loadAuditConfig, verifyDigest, type StreamHeadsDigest } from '@onestop/projections';
-import { demoTokens, seedDemo } from '../demo.js';
+import { DemoClock, demoTokens, seedDemo } from '../demo.js';
 import { referralOf } from '../modules.js';
 import { cliConfig, describeStore, openCli, type CliIo, type Opened } from './context.js';
 import { CliError, EXIT, type ExitCode } from './exit.js';
@@ -268,16 +268,6 @@ function safeUser(): string {
 }
 
 // ── seed-demo ───────────────────────────────────────────────────────────────
-/** Real time, except while the demo is seeded "in the past" so that some answers are late (as in `npm start`). */
-class DemoClock implements Clock {
-  private offsetMs = 0;
-  now(): Date {
-    return new Date(Date.now() - this.offsetMs);
-  }
-  travel(daysAgo: number): void {
-    this.offsetMs = daysAgo * 24 * 60 * 60 * 1000;
-  }
-}
 
 export async function seedDemoCommand(io: CliIo): Promise<ExitCode> {
   const clock = new DemoClock();
