@@ -9,3 +9,4 @@ export {
 } from './env.js';
 export { deciderSpec } from './decider-spec.js';
 export { eventually } from './eventually.js';
+export { readTopicToEnd } from './kafka.js';

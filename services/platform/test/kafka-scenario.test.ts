@@ -6,7 +6,7 @@ import { partnerReferralsTopic, partnerResponsesTopic, TOPICS, topicForStream, t
 import { createKafkaBus, EmbeddedBus, KafkaBus } from '@onestop/bus';
 import { buildServiceApp } from '@onestop/kit';
 import { openTestInfrastructure } from '@onestop/kit/testing';
-import { createTestDatabase, eventually, testKafkaBrokers, type TestDatabase } from '@onestop/testkit';
+import { createTestDatabase, eventually, testKafkaBrokers, type TestDatabase, readTopicToEnd } from '@onestop/testkit';
 import { allModules } from '../src/modules.js';
 
 // The One Stop Shop path of scenario.test.ts with every service on
@@ -101,25 +101,7 @@ async function answer(partnerId: string, body: Record<string, unknown>): Promise
 
 const status = async (who: string, referralId: string) => (await call(who, 'GET', `/referrals/${referralId}`, undefined, 200)).json().status as string;
 
-/** Every message of a topic up to its end now (its high watermarks), as raw bytes. */
-async function readAll(name: string): Promise<KafkaMessage[]> {
-  const admin = raw.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(name).finally(() => admin.disconnect());
-  const total = ends.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
-  const out: KafkaMessage[] = [];
-  if (total === 0) return out;
-  const consumer = raw.consumer({ groupId: `reader-${randomUUID()}`, maxWaitTimeInMs: 100 });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics: [name], fromBeginning: true });
-    await consumer.run({ eachMessage: async ({ message }) => void out.push(message) });
-    await eventually(() => expect(out.length).toBeGreaterThanOrEqual(total), 30_000, 100);
-  } finally {
-    await consumer.disconnect();
-  }
-  return out;
-}
+const readAll = (name: string): Promise<KafkaMessage[]> => readTopicToEnd(raw, name, 30_000);
 
 const text = (v: Buffer | string | null | undefined) => (v == null ? '' : Buffer.isBuffer(v) ? v.toString('utf8') : v);
 const headersOf = (m: KafkaMessage) => Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, text(v as Buffer)]));

@@ -16,7 +16,7 @@ import { createKafkaBus } from '@onestop/bus';
 import { buildServiceApp, ManualClock } from '@onestop/kit';
 import { openTestInfrastructure } from '@onestop/kit/testing';
 import { intakeModule } from '@onestop/intake';
-import { createTestDatabase, eventually, testKafkaBrokers, type TestDatabase } from '@onestop/testkit';
+import { createTestDatabase, eventually, testKafkaBrokers, type TestDatabase, readTopicToEnd } from '@onestop/testkit';
 import { referralModule } from '../src/app.js';
 import { PARTNER_RESPONSES_GROUP } from '../src/partner-gateway.js';
 import { PartnerReferralMessage } from '../src/partner-gateway-messages.js';
@@ -141,25 +141,7 @@ async function topicNames(): Promise<string[]> {
   }
 }
 
-/** Every message of a topic up to its end now (its high watermarks). */
-async function readAll(name: string): Promise<KafkaMessage[]> {
-  const admin = raw.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(name).finally(() => admin.disconnect());
-  const total = ends.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
-  const out: KafkaMessage[] = [];
-  if (total === 0) return out;
-  const consumer = raw.consumer({ groupId: `reader-${randomUUID()}`, maxWaitTimeInMs: 100 });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics: [name], fromBeginning: true });
-    await consumer.run({ eachMessage: async ({ message }) => void out.push(message) });
-    await eventually(() => expect(out.length).toBeGreaterThanOrEqual(total), 20_000, 100);
-  } finally {
-    await consumer.disconnect();
-  }
-  return out;
-}
+const readAll = (name: string): Promise<KafkaMessage[]> => readTopicToEnd(raw, name, 20_000);
 
 const letters = () => infra.bus.deadLetters(PARTNER_RESPONSES_GROUP, 1000);
 
