@@ -111,7 +111,9 @@ describe('Kafka consumer groups: at-least-once, effects once', () => {
       batchSize: 50,
       handle: async (batch) => {
         calls += 1;
-        if (calls === 3 && holder.first) {
+        // a batch of one has no "half" to apply: wait for one with at least two events,
+        // so the redelivered chunk is seen to come again
+        if (calls >= 3 && batch.length >= 2 && !stopping && holder.first) {
           await effects.apply(batch.slice(0, Math.floor(batch.length / 2)));
           // the process is going away: the half-done chunk must stay uncommitted
           stopping = holder.first.stop();
