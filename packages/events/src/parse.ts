@@ -122,12 +122,18 @@ export function parseEventOrThrow<T extends EventType = EventType>(raw: unknown)
 }
 
 /**
- * A stored event lifted to the current schema version of its type, trusting
- * what the store holds (it was validated on append). Cheap when already current.
+ * Any stored shape of an event (a full recorded event, or the slimmer one a
+ * fold reads) lifted to the current schema version of its type, trusting what
+ * the store holds (it was validated on append). Cheap when already current.
  */
-export function liftRecorded<E extends RawRecordedEvent>(e: E): RecordedEvent {
+export function liftStored<E extends { type: string; schemaVersion: number; data: unknown }>(e: E): E {
   const type = e.type;
-  if (!catalog.has(type) || e.schemaVersion >= catalog.entries[type].version) return e as unknown as RecordedEvent;
+  if (!catalog.has(type) || e.schemaVersion >= catalog.entries[type].version) return e;
   const data = catalog.upcast(type, e.schemaVersion, e.data);
-  return { ...e, schemaVersion: catalog.entries[type].version, data } as unknown as RecordedEvent;
+  return { ...e, schemaVersion: catalog.entries[type].version, data };
+}
+
+/** A stored event lifted to the current schema version of its type (see liftStored). */
+export function liftRecorded<E extends RawRecordedEvent>(e: E): RecordedEvent {
+  return liftStored(e) as unknown as RecordedEvent;
 }

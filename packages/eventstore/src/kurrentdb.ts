@@ -94,6 +94,7 @@ import type {
   AppendResult,
   EventStore,
   ExpectedRevision,
+  FoldEvent,
   LogFilter,
   ReadAllOptions,
   ReadStreamOptions,
@@ -178,6 +179,16 @@ export class KurrentEventStore implements EventStore {
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RawRecordedEvent[]> {
     return this.readEvents(streamId, options, false);
+  }
+
+  async readForFold(streamIds: readonly string[], until: Date): Promise<FoldEvent[]> {
+    const perStream = await Promise.all(streamIds.map((id) => this.readStream(id)));
+    const limit = until.getTime();
+    return perStream
+      .flat()
+      .filter((e) => Date.parse(e.time) <= limit)
+      .sort((a, b) => a.globalPosition - b.globalPosition)
+      .map(({ id, type, schemaVersion, subject, time, data, globalPosition }) => ({ id, type, schemaVersion, subject, time, data, globalPosition }));
   }
 
   private async readEvents(streamId: string, options: ReadStreamOptions, leader: boolean): Promise<RawRecordedEvent[]> {

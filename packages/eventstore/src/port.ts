@@ -70,11 +70,20 @@ export interface StreamHead {
   globalPosition: number;
 }
 
+/** A recorded event as a fold sees it: the decider's input, its position and its time. */
+export type FoldEvent = Pick<RawRecordedEvent, 'id' | 'type' | 'schemaVersion' | 'subject' | 'time' | 'data' | 'globalPosition'>;
+
 /** The event store port (DESIGN §1): source of truth and outbox. */
 export interface EventStore {
   /** Appends events to a stream if it is at the expected revision; idempotent on event ids. */
   append(streamId: string, events: readonly RawEnvelope[], expected: ExpectedRevision): Promise<AppendResult>;
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RawRecordedEvent[]>;
+  /**
+   * The events of several streams recorded at or before `until`, merged in
+   * global order, carrying only what a fold needs (an as-of replay reads
+   * thousands of them: no hashes, no metadata beyond the time).
+   */
+  readForFold(streamIds: readonly string[], until: Date): Promise<FoldEvent[]>;
   /** Reads the global log in order, gap-safe: nothing can later appear before what it returns. */
   readAll(options?: ReadAllOptions): Promise<RawRecordedEvent[]>;
   /** Catch-up then live subscription to the global log. */

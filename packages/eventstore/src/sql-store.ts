@@ -15,6 +15,7 @@ import type {
   AppendResult,
   EventStore,
   ExpectedRevision,
+  FoldEvent,
   ReadAllOptions,
   ReadStreamOptions,
   StreamHead,
@@ -42,6 +43,8 @@ interface EventRow {
   prev_hash: unknown;
   hash: unknown;
 }
+
+type FoldRow = Pick<EventRow, 'global_position' | 'stream_id' | 'event_id' | 'event_type' | 'schema_version' | 'data'> & { time: string };
 
 function toEvent(r: EventRow): RawRecordedEvent {
   return {
@@ -163,6 +166,28 @@ export class SqlEventStore implements EventStore {
       backwards ? 'eventstore_read_stream_bw' : 'eventstore_read_stream_fw',
     );
     return rows.map(toEvent);
+  }
+
+  async readForFold(streamIds: readonly string[], until: Date): Promise<FoldEvent[]> {
+    // the time is compared at millisecond precision, as Date.parse would
+    const rows = await this.driver.query<FoldRow>(
+      `SELECT global_position, stream_id, event_id, event_type, schema_version, data, metadata->>'time' AS time
+         FROM eventstore.events
+        WHERE stream_id = ANY ($1::text[])
+          AND date_trunc('milliseconds', (metadata->>'time')::timestamptz) <= $2::timestamptz
+        ORDER BY global_position`,
+      [streamIds, until.toISOString()],
+      'eventstore_read_for_fold',
+    );
+    return rows.map((r) => ({
+      id: r.event_id,
+      type: r.event_type,
+      schemaVersion: r.schema_version,
+      subject: r.stream_id,
+      time: r.time,
+      data: r.data,
+      globalPosition: toNumber(r.global_position),
+    }));
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<RawRecordedEvent[]> {

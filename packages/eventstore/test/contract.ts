@@ -142,6 +142,32 @@ export function eventStoreContract(
         const bwFrom = await s.store.readStream(id, { direction: 'backwards', fromRevision: 1 });
         expect(bwFrom.map((e) => e.streamPosition)).toEqual([1, 0]);
       });
+
+      it('reads several streams for a fold: merged in global order, up to an instant, with what a fold needs', async () => {
+        const a = sid('fold');
+        const b = sid('fold');
+        const at = (ms: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, 0, ms)).toISOString();
+        const a0 = { ...ev(a), time: at(10) };
+        const b0 = { ...ev(b), time: at(20) };
+        const a1 = { ...ev(a, {}, 'Later'), time: at(30) };
+        await s.store.append(a, [a0], 'no_stream');
+        await s.store.append(b, [b0], 'no_stream');
+        const last = await s.store.append(a, [a1], 0);
+        const all = await s.store.readForFold([a, b, sid('absent')], new Date(at(30)));
+        expect(all.map((e) => e.id)).toEqual([a0.id, b0.id, a1.id]);
+        expect(all[2]).toEqual({
+          id: a1.id,
+          type: 'Later',
+          schemaVersion: 1,
+          subject: a,
+          time: at(30),
+          data: a1.data,
+          globalPosition: last.globalPositions[0],
+        });
+        // an instant between two events: the later one is not folded
+        expect((await s.store.readForFold([a, b], new Date(at(29)))).map((e) => e.id)).toEqual([a0.id, b0.id]);
+        expect(await s.store.readForFold([b], new Date(at(19)))).toEqual([]);
+      });
     });
 
     describe('the global log', () => {
