@@ -246,6 +246,36 @@ describe('idempotent, order-independent projection', () => {
     expect(await projections.readModels.dump()).toEqual(before);
   });
 
+  it('inside one batch, a repeated or older event of a stream is skipped; concurrent appliers of the same streams apply each event once', async () => {
+    const live = await projections.readModels.dump();
+    const events = await allEvents();
+    // every event twice, and the previous event of its stream again after it
+    const previous = new Map<string, RecordedEvent>();
+    const noisy: RecordedEvent[] = [];
+    for (const e of events) {
+      noisy.push(e, e);
+      const before = previous.get(e.subject);
+      if (before) noisy.push(before);
+      previous.set(e.subject, e);
+    }
+    const once = new ReadModels(infra.db, 'noisy_batch');
+    await once.migrate();
+    expect(await once.apply(noisy)).toBe(events.length);
+    expect(await once.dump()).toEqual(live);
+
+    // two appliers at once, in overlapping batches, each stream's batches in order
+    const both = new ReadModels(infra.db, 'concurrent_appliers');
+    await both.migrate();
+    const runner = async (offset: number) => {
+      let applied = 0;
+      for (let i = offset; i < events.length; i += 20) applied += await both.apply(events.slice(Math.max(0, i - 10), i + 20));
+      return applied;
+    };
+    const [a, b] = await Promise.all([runner(0), runner(10)]);
+    expect(a + b).toBe(events.length);
+    expect(await both.dump()).toEqual(live);
+  });
+
   it('events in shuffled cross-stream orders (each stream in order) end in the same state', async () => {
     const live = await projections.readModels.dump();
     const events = await allEvents();

@@ -134,137 +134,161 @@ CREATE TABLE IF NOT EXISTS ${s}.partners (
 // One function per schema applies a batch of events (a jsonb array, in order)
 // in one statement, so one round trip per batch. Each event is
 // {type, subject, streamPosition, time, partitionKey, data}.
+// The per-stream checkpoints are handled per batch, not per event: the batch's
+// checkpoint rows are locked once (in stream order, so concurrent appliers
+// cannot deadlock), the events newer than both the checkpoint and any earlier
+// event of their stream in the same batch are selected in one query, and each
+// checkpoint moves once to the newest position applied. That halves the
+// statements run per event (DESIGN §7: redelivery still changes nothing).
 // The bodies name their schema, so a rebuild re-creates them after renaming.
 export const applyFunctionsSql = (s: string): string => `
-CREATE OR REPLACE FUNCTION ${s}.apply_event(e jsonb) RETURNS boolean
-LANGUAGE plpgsql AS $$
-DECLARE
-  v_stream   text        := e->>'subject';
-  v_category text        := split_part(e->>'subject', '-', 1);
-  v_id       text        := substr(e->>'subject', length(split_part(e->>'subject', '-', 1)) + 2);
-  v_position bigint      := (e->>'streamPosition')::bigint;
-  v_time     timestamptz := (e->>'time')::timestamptz;
-  d          jsonb       := e->'data';
-  v_moved    int;
-BEGIN
-  -- The checkpoint first: nothing happens unless the event is newer than the
-  -- last one applied from its stream (redelivery, replays, overlapping rebuilds).
-  INSERT INTO ${s}.applied_streams AS a (stream_id, position) VALUES (v_stream, v_position)
-  ON CONFLICT (stream_id) DO UPDATE SET position = excluded.position WHERE a.position < excluded.position;
-  GET DIAGNOSTICS v_moved = ROW_COUNT;
-  IF v_moved = 0 THEN
-    RETURN false;
-  END IF;
-
-  -- a stream joins its case with its first event; later events need no look-up
-  IF v_position = 0 AND v_category IN ('person', 'assessment', 'referral', 'audit') THEN
-    INSERT INTO ${s}.case_streams (person_id, stream_id) VALUES ((e->>'partitionKey')::uuid, v_stream)
-    ON CONFLICT DO NOTHING;
-  END IF;
-
-  CASE e->>'type'
-  -- Intake ------------------------------------------------------------------
-  WHEN 'PersonRegistered' THEN
-    INSERT INTO ${s}.persons (person_id, access_point, municipality, birth_year, registered_by, registered_at, status)
-    VALUES (v_id::uuid, d->>'accessPoint', d->>'municipality', (d->>'birthYear')::int, d->>'registeredBy', v_time, 'registered')
-    ON CONFLICT (person_id) DO NOTHING;
-  WHEN 'ConsentGiven', 'ConsentWithdrawn' THEN
-    UPDATE ${s}.persons SET
-      consent_assessment = CASE WHEN d->>'scope' = 'assessment'
-                                THEN e->>'type' = 'ConsentGiven' ELSE consent_assessment END,
-      consent_referral_sharing = CASE WHEN d->>'scope' = 'referral_sharing'
-                                      THEN e->>'type' = 'ConsentGiven' ELSE consent_referral_sharing END
-    WHERE person_id = v_id::uuid;
-  WHEN 'PersonalDataErased' THEN
-    UPDATE ${s}.persons SET status = 'erased', erased_at = v_time,
-      consent_assessment = false, consent_referral_sharing = false
-    WHERE person_id = v_id::uuid;
-
-  -- Assessment --------------------------------------------------------------
-  WHEN 'AssessmentStarted' THEN
-    INSERT INTO ${s}.assessments (assessment_id, person_id, status, team, started_at)
-    VALUES (v_id::uuid, (d->>'personId')::uuid, 'open', d->'team', v_time)
-    ON CONFLICT (assessment_id) DO NOTHING;
-  WHEN 'DomainEvaluated' THEN
-    UPDATE ${s}.assessments SET levels = levels || jsonb_build_object(d->>'domain', d->'needLevel')
-    WHERE assessment_id = v_id::uuid;
-  WHEN 'AssessmentCompleted' THEN
-    UPDATE ${s}.assessments SET status = 'completed', completed_at = v_time,
-      need_profile = d->'needProfile',
-      priority_domains = ARRAY(SELECT jsonb_array_elements_text(d->'priorityDomains')),
-      goals = jsonb_array_length(d->'goals')
-    WHERE assessment_id = v_id::uuid;
-  WHEN 'AssessmentCancelled' THEN
-    UPDATE ${s}.assessments SET status = 'cancelled', cancelled_at = v_time
-    WHERE assessment_id = v_id::uuid;
-
-  -- Referral ----------------------------------------------------------------
-  WHEN 'ReferredToPartner' THEN
-    INSERT INTO ${s}.referrals (referral_id, person_id, assessment_id, partner_id, service_id, domain, priority,
-                                status, referred_by, referred_at, respond_by)
-    VALUES (v_id::uuid, (d->>'personId')::uuid, (d->>'assessmentId')::uuid, d->>'partnerId', d->>'serviceId',
-            d->>'domain', d->>'priority', 'requested', d->>'referredBy', v_time, (d->>'respondBy')::timestamptz)
-    ON CONFLICT (referral_id) DO NOTHING;
-  WHEN 'ReferralAccepted' THEN
-    UPDATE ${s}.referrals SET status = 'accepted', accepted_at = v_time, expected_start = (d->>'expectedStart')::date
-    WHERE referral_id = v_id::uuid;
-  WHEN 'ReferralDeclined' THEN
-    UPDATE ${s}.referrals SET status = 'rejected', declined_at = v_time, decline_reason = d->>'reason'
-    WHERE referral_id = v_id::uuid;
-  WHEN 'ServiceStarted' THEN
-    UPDATE ${s}.referrals SET status = 'in-progress', started_at = v_time
-    WHERE referral_id = v_id::uuid;
-  WHEN 'ServiceCompleted' THEN
-    UPDATE ${s}.referrals SET status = 'completed', completed_at = v_time, outcome = d->>'outcome'
-    WHERE referral_id = v_id::uuid;
-  WHEN 'ReferralCancelled' THEN
-    UPDATE ${s}.referrals SET status = 'cancelled', cancelled_at = v_time, cancel_reason = d->>'reason'
-    WHERE referral_id = v_id::uuid;
-  WHEN 'ReferralOverdue' THEN
-    UPDATE ${s}.referrals SET overdue = true, overdue_at = v_time
-    WHERE referral_id = v_id::uuid;
-
-  -- Directory ---------------------------------------------------------------
-  WHEN 'PartnerRegistered' THEN
-    INSERT INTO ${s}.partners (partner_id, name, sector, services, registered_at)
-    VALUES (v_id, d->>'name', d->>'sector',
-            (SELECT coalesce(jsonb_object_agg(svc->>'serviceId', svc - 'serviceId'), '{}')
-               FROM jsonb_array_elements(d->'services') AS svc),
-            v_time)
-    ON CONFLICT (partner_id) DO NOTHING;
-  WHEN 'PartnerJoinedAgreement' THEN
-    UPDATE ${s}.partners
-       SET agreements = agreements || jsonb_build_object(d->>'agreementId',
-                                        jsonb_build_object('responseDays', d->'responseDays', 'joinedAt', e->'time'))
-    WHERE partner_id = v_id;
-  WHEN 'PartnerLeftAgreement' THEN
-    UPDATE ${s}.partners SET agreements = agreements - (d->>'agreementId')
-    WHERE partner_id = v_id;
-  WHEN 'ServiceCapacityChanged' THEN
-    UPDATE ${s}.partners SET services = jsonb_set(services, ARRAY[d->>'serviceId', 'capacity'], d->'capacity')
-    WHERE partner_id = v_id AND services ? (d->>'serviceId');
-
-  ELSE
-    -- ContactDetailsUpdated (personal data only), CaseHistoryRead (the case's
-    -- audit stream) and types this version does not know: the checkpoint and
-    -- case_streams above are all they change.
-    NULL;
-  END CASE;
-  RETURN true;
-END
-$$;
+DROP FUNCTION IF EXISTS ${s}.apply_event(jsonb);
 
 CREATE OR REPLACE FUNCTION ${s}.apply_events(p_events jsonb) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_applied int := 0;
-  v_event   jsonb;
+  v_applied  int := 0;
+  v_streams  text[];
+  e          jsonb;
+  v_stream   text;
+  v_category text;
+  v_id       text;
+  v_position bigint;
+  v_time     timestamptz;
+  d          jsonb;
 BEGIN
-  FOR v_event IN SELECT value FROM jsonb_array_elements(p_events) WITH ORDINALITY AS t(value, n) ORDER BY n LOOP
-    IF ${s}.apply_event(v_event) THEN
-      v_applied := v_applied + 1;
+  SELECT array_agg(DISTINCT value->>'subject' ORDER BY value->>'subject') INTO v_streams
+    FROM jsonb_array_elements(p_events);
+  IF v_streams IS NULL THEN
+    RETURN 0;
+  END IF;
+  -- every stream of the batch gets its checkpoint row, locked until commit: a
+  -- concurrent applier of the same stream waits, then sees what this one applied
+  INSERT INTO ${s}.applied_streams (stream_id, position)
+    SELECT unnest(v_streams), -1
+    ON CONFLICT (stream_id) DO NOTHING;
+  PERFORM 1 FROM ${s}.applied_streams WHERE stream_id = ANY (v_streams) ORDER BY stream_id FOR UPDATE;
+
+  FOR e IN
+    WITH batch AS (
+      SELECT t.value AS ev, t.n, t.value->>'subject' AS stream, (t.value->>'streamPosition')::bigint AS pos
+        FROM jsonb_array_elements(p_events) WITH ORDINALITY AS t(value, n)
+    ), seen AS (
+      SELECT batch.*, max(pos) OVER (PARTITION BY stream ORDER BY n ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+        FROM batch
+    )
+    SELECT seen.ev FROM seen JOIN ${s}.applied_streams a ON a.stream_id = seen.stream
+     WHERE seen.pos > greatest(a.position, coalesce(seen.before, -1))
+     ORDER BY seen.n
+  LOOP
+    v_stream   := e->>'subject';
+    v_category := split_part(v_stream, '-', 1);
+    v_id       := substr(v_stream, length(v_category) + 2);
+    v_position := (e->>'streamPosition')::bigint;
+    v_time     := (e->>'time')::timestamptz;
+    d          := e->'data';
+    v_applied  := v_applied + 1;
+
+    -- a stream joins its case with its first event; later events need no look-up
+    IF v_position = 0 AND v_category IN ('person', 'assessment', 'referral', 'audit') THEN
+      INSERT INTO ${s}.case_streams (person_id, stream_id) VALUES ((e->>'partitionKey')::uuid, v_stream)
+      ON CONFLICT DO NOTHING;
     END IF;
+
+    CASE e->>'type'
+    -- Intake ------------------------------------------------------------------
+    WHEN 'PersonRegistered' THEN
+      INSERT INTO ${s}.persons (person_id, access_point, municipality, birth_year, registered_by, registered_at, status)
+      VALUES (v_id::uuid, d->>'accessPoint', d->>'municipality', (d->>'birthYear')::int, d->>'registeredBy', v_time, 'registered')
+      ON CONFLICT (person_id) DO NOTHING;
+    WHEN 'ConsentGiven', 'ConsentWithdrawn' THEN
+      UPDATE ${s}.persons SET
+        consent_assessment = CASE WHEN d->>'scope' = 'assessment'
+                                  THEN e->>'type' = 'ConsentGiven' ELSE consent_assessment END,
+        consent_referral_sharing = CASE WHEN d->>'scope' = 'referral_sharing'
+                                        THEN e->>'type' = 'ConsentGiven' ELSE consent_referral_sharing END
+      WHERE person_id = v_id::uuid;
+    WHEN 'PersonalDataErased' THEN
+      UPDATE ${s}.persons SET status = 'erased', erased_at = v_time,
+        consent_assessment = false, consent_referral_sharing = false
+      WHERE person_id = v_id::uuid;
+
+    -- Assessment --------------------------------------------------------------
+    WHEN 'AssessmentStarted' THEN
+      INSERT INTO ${s}.assessments (assessment_id, person_id, status, team, started_at)
+      VALUES (v_id::uuid, (d->>'personId')::uuid, 'open', d->'team', v_time)
+      ON CONFLICT (assessment_id) DO NOTHING;
+    WHEN 'DomainEvaluated' THEN
+      UPDATE ${s}.assessments SET levels = levels || jsonb_build_object(d->>'domain', d->'needLevel')
+      WHERE assessment_id = v_id::uuid;
+    WHEN 'AssessmentCompleted' THEN
+      UPDATE ${s}.assessments SET status = 'completed', completed_at = v_time,
+        need_profile = d->'needProfile',
+        priority_domains = ARRAY(SELECT jsonb_array_elements_text(d->'priorityDomains')),
+        goals = jsonb_array_length(d->'goals')
+      WHERE assessment_id = v_id::uuid;
+    WHEN 'AssessmentCancelled' THEN
+      UPDATE ${s}.assessments SET status = 'cancelled', cancelled_at = v_time
+      WHERE assessment_id = v_id::uuid;
+
+    -- Referral ----------------------------------------------------------------
+    WHEN 'ReferredToPartner' THEN
+      INSERT INTO ${s}.referrals (referral_id, person_id, assessment_id, partner_id, service_id, domain, priority,
+                                  status, referred_by, referred_at, respond_by)
+      VALUES (v_id::uuid, (d->>'personId')::uuid, (d->>'assessmentId')::uuid, d->>'partnerId', d->>'serviceId',
+              d->>'domain', d->>'priority', 'requested', d->>'referredBy', v_time, (d->>'respondBy')::timestamptz)
+      ON CONFLICT (referral_id) DO NOTHING;
+    WHEN 'ReferralAccepted' THEN
+      UPDATE ${s}.referrals SET status = 'accepted', accepted_at = v_time, expected_start = (d->>'expectedStart')::date
+      WHERE referral_id = v_id::uuid;
+    WHEN 'ReferralDeclined' THEN
+      UPDATE ${s}.referrals SET status = 'rejected', declined_at = v_time, decline_reason = d->>'reason'
+      WHERE referral_id = v_id::uuid;
+    WHEN 'ServiceStarted' THEN
+      UPDATE ${s}.referrals SET status = 'in-progress', started_at = v_time
+      WHERE referral_id = v_id::uuid;
+    WHEN 'ServiceCompleted' THEN
+      UPDATE ${s}.referrals SET status = 'completed', completed_at = v_time, outcome = d->>'outcome'
+      WHERE referral_id = v_id::uuid;
+    WHEN 'ReferralCancelled' THEN
+      UPDATE ${s}.referrals SET status = 'cancelled', cancelled_at = v_time, cancel_reason = d->>'reason'
+      WHERE referral_id = v_id::uuid;
+    WHEN 'ReferralOverdue' THEN
+      UPDATE ${s}.referrals SET overdue = true, overdue_at = v_time
+      WHERE referral_id = v_id::uuid;
+
+    -- Directory ---------------------------------------------------------------
+    WHEN 'PartnerRegistered' THEN
+      INSERT INTO ${s}.partners (partner_id, name, sector, services, registered_at)
+      VALUES (v_id, d->>'name', d->>'sector',
+              (SELECT coalesce(jsonb_object_agg(svc->>'serviceId', svc - 'serviceId'), '{}')
+                 FROM jsonb_array_elements(d->'services') AS svc),
+              v_time)
+      ON CONFLICT (partner_id) DO NOTHING;
+    WHEN 'PartnerJoinedAgreement' THEN
+      UPDATE ${s}.partners
+         SET agreements = agreements || jsonb_build_object(d->>'agreementId',
+                                          jsonb_build_object('responseDays', d->'responseDays', 'joinedAt', e->'time'))
+      WHERE partner_id = v_id;
+    WHEN 'PartnerLeftAgreement' THEN
+      UPDATE ${s}.partners SET agreements = agreements - (d->>'agreementId')
+      WHERE partner_id = v_id;
+    WHEN 'ServiceCapacityChanged' THEN
+      UPDATE ${s}.partners SET services = jsonb_set(services, ARRAY[d->>'serviceId', 'capacity'], d->'capacity')
+      WHERE partner_id = v_id AND services ? (d->>'serviceId');
+
+    ELSE
+      -- ContactDetailsUpdated (personal data only), CaseHistoryRead (the case's
+      -- audit stream) and types this version does not know: the checkpoint and
+      -- case_streams above are all they change.
+      NULL;
+    END CASE;
   END LOOP;
+
+  UPDATE ${s}.applied_streams a SET position = b.pos
+    FROM (SELECT value->>'subject' AS stream, max((value->>'streamPosition')::bigint) AS pos
+            FROM jsonb_array_elements(p_events) GROUP BY 1) b
+   WHERE a.stream_id = b.stream AND a.position < b.pos;
   RETURN v_applied;
 END
 $$;
