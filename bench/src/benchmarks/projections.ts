@@ -2,7 +2,7 @@
 import { KafkaBus } from '@onestop/bus';
 import type { RecordedEvent } from '@onestop/events';
 import { PgDriver } from '@onestop/eventstore';
-import { PROJECTED_TOPICS, ReadModels } from '@onestop/projections';
+import { PROJECTED_TOPICS, PROJECTIONS_CONCURRENCY, ReadModels } from '@onestop/projections';
 import type { Kafka } from 'kafkajs';
 import pg from 'pg';
 import { recordedLog } from '../fixtures.js';
@@ -50,6 +50,7 @@ async function rawConsume(
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: PROJECTIONS_CONCURRENCY,
       eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary }) => {
         for (let i = 0; i < batch.messages.length; i += CHUNK) {
           const chunk = batch.messages.slice(i, i + CHUNK);
@@ -102,8 +103,8 @@ export const projectionsBenchmark: Benchmark = {
   method: [
     "The internal topics (6 partitions, a prefix of the run's own) hold N realistic events as the relay publishes them (binary CloudEvents). Each round a fresh consumer group reads all of them from the beginning; the time runs from the moment the group is joined (partitions assigned) to the last event handled; the join time is shown apart.",
     '',
-    "- **OneStop**: the projections service's consumer as `Projections.startConsumer()` wires it: `KafkaBus.consume()` on `PROJECTED_TOPICS` (decode, validate against the catalog and upcast, dead-letter the invalid, chunks of 500) handing each chunk to `ReadModels.apply()` — one transaction with the shared swap lock, the per-stream checkpoints and the read-model upserts — then committing the offsets. A fresh read-model schema every round.",
-    '- **raw consumer**: a kafkajs consumer of the same topics and settings that parses each value, commits after each chunk of 500, and does nothing else: the floor of consuming.',
+    "- **OneStop**: the projections service's consumer as `Projections.startConsumer()` wires it: `KafkaBus.consume()` on `PROJECTED_TOPICS`, `PROJECTIONS_CONCURRENCY` partitions at once (decode, validate against the catalog and upcast, dead-letter the invalid, chunks of 500) handing each chunk to `ReadModels.apply()` — one transaction with the shared swap lock, the per-stream checkpoints and the read-model upserts — then committing the offsets. A fresh read-model schema every round.",
+    '- **raw consumer**: a kafkajs consumer of the same topics and settings (the same partitions at once) that parses each value, commits after each chunk of 500, and does nothing else: the floor of consuming.',
     '- **raw consumer + INSERT**: the same, writing each chunk as plain rows (stream, position, type, data) with one `INSERT … ON CONFLICT DO NOTHING` through `pg`: the floor of consuming into a table.',
   ].join('\n'),
   budget: (scale) => ({ plannedMs: 40_000 + scale.projections.events * 1.5, minMs: 25_000 }),
@@ -164,6 +165,7 @@ export const projectionsBenchmark: Benchmark = {
                 const consumer = await bus.consume({
                   group: `bench-${ctx.runId}-projections-${round}`,
                   topics: PROJECTED_TOPICS,
+                  concurrency: PROJECTIONS_CONCURRENCY,
                   handle: async (batch: RecordedEvent[]) => {
                     await readModels.apply(batch);
                     handled += batch.length;

@@ -27,6 +27,12 @@ export interface ConsumeOptions {
   batchSize?: number;
   /** attempts before a failing message is dead-lettered (default 8) */
   maxAttempts?: number;
+  /**
+   * Batches of different partitions handled at once (Kafka; default 1). Order
+   * per key stays; the handler must tolerate batches of other keys running
+   * beside it. The embedded bus reads one log and ignores it.
+   */
+  concurrency?: number;
 }
 
 export interface RunningConsumer {

@@ -98,6 +98,36 @@ describe('Kafka consumer groups: at-least-once, effects once', () => {
     }
   });
 
+  it('handles batches of several partitions at once when asked to (concurrency), one at a time by default', async () => {
+    const ids = await publish(300);
+    const run = async (concurrency: number | undefined) => {
+      let running = 0;
+      let most = 0;
+      const seen = new Set<string>();
+      const consumer = await bus.consume({
+        group: `concurrency-${concurrency ?? 'default'}-${randomUUID()}`,
+        topics: [TOPICS.intake],
+        batchSize: 20,
+        ...(concurrency ? { concurrency } : {}),
+        handle: async (batch) => {
+          running += 1;
+          most = Math.max(most, running);
+          await sleep(50);
+          for (const e of batch) if (ids.has(e.id)) seen.add(e.id);
+          running -= 1;
+        },
+      });
+      try {
+        await until('every event handled', () => seen.size === ids.size, 30_000);
+      } finally {
+        await consumer.stop();
+      }
+      return most;
+    };
+    expect(await run(undefined)).toBe(1);
+    expect(await run(3)).toBeGreaterThan(1);
+  });
+
   it('a consumer stopped in the middle of a batch: a new member of the group goes on from the last commit, nothing lost, nothing doubled', async () => {
     const group = `stop-${randomUUID()}`;
     const effects = new EffectTable(tdb.url, 'effect_stop');

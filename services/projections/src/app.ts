@@ -33,7 +33,7 @@ export function projectionsModule(options: ProjectionsOptions = {}): ServiceModu
   };
 }
 
-export { Projections, PROJECTED_TOPICS, PROJECTIONS_GROUP, type ProjectionsOptions, type RebuildStatus } from './projections.js';
+export { Projections, PROJECTED_TOPICS, PROJECTIONS_CONCURRENCY, PROJECTIONS_GROUP, type ProjectionsOptions, type RebuildStatus } from './projections.js';
 export { ReadModels, type ProjectedEvent } from './read-models/read-models.js';
 export type * from './read-models/read-models.js';
 export { rebuildReadModels, type RebuildOptions, type RebuildProgress, type RebuildReport } from './read-models/rebuild.js';

@@ -19,6 +19,9 @@ import { rebuildReadModels, type RebuildProgress, type RebuildReport } from './r
 /** The consumer group of the read models. */
 export const PROJECTIONS_GROUP = 'projections';
 /** Every internal topic: the read models and the audit trail cover all streams of every case and the directory. */
+/** Partitions the projections consumer applies at once (Kafka bus). */
+export const PROJECTIONS_CONCURRENCY = 3;
+
 export const PROJECTED_TOPICS: readonly string[] = [TOPICS.intake, TOPICS.assessment, TOPICS.referral, TOPICS.directory, TOPICS.audit];
 
 export interface ProjectionsOptions {
@@ -85,6 +88,10 @@ export class Projections {
     this.consumer = await this.ctx.bus.consume({
       group: PROJECTIONS_GROUP,
       topics: PROJECTED_TOPICS,
+      // the read models take any order across streams and lock a batch's
+      // checkpoint rows in stream order: partitions can be applied side by
+      // side, so decoding one overlaps the database applying another
+      concurrency: PROJECTIONS_CONCURRENCY,
       handle: async (batch) => {
         await this.readModels.apply(batch);
       },

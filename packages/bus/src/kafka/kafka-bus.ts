@@ -79,6 +79,7 @@ interface ConsumerSpec<T> {
   group: string;
   batchSize?: number;
   maxAttempts?: number;
+  concurrency?: number | undefined;
   decode(source: SourceMessage): Decoded<T>;
   handle(batch: T[]): Promise<void>;
 }
@@ -246,6 +247,7 @@ export class KafkaBus implements EventBus {
         group: options.group,
         batchSize: options.batchSize,
         maxAttempts: options.maxAttempts,
+        concurrency: options.concurrency,
         handle: options.handle,
         decode: (source) => {
           const message = toIncoming(source);
@@ -357,7 +359,12 @@ export class KafkaBus implements EventBus {
       });
       await k.connect();
       await k.subscribe({ topics: state.topics, fromBeginning: true });
-      await k.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.eachBatch(p, state) });
+      await k.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: Math.max(1, spec.concurrency ?? 1),
+        eachBatch: (p) => this.eachBatch(p, state),
+      });
     };
     const scheduleRestart = (delay: number) => {
       if (state.stopping) return;
