@@ -36,7 +36,7 @@ export function projectionsModule(options: ProjectionsOptions = {}): ServiceModu
 export { Projections, PROJECTED_TOPICS, PROJECTIONS_CONCURRENCY, PROJECTIONS_GROUP, type ProjectionsOptions, type RebuildStatus } from './projections.js';
 export { ReadModels, type ProjectedEvent } from './read-models/read-models.js';
 export type * from './read-models/read-models.js';
-export { rebuildReadModels, type RebuildOptions, type RebuildProgress, type RebuildReport } from './read-models/rebuild.js';
+export { byStream, rebuildReadModels, type RebuildOptions, type RebuildProgress, type RebuildReport } from './read-models/rebuild.js';
 export { CaseHistory, type CaseAsOf, type CaseHistoryView, type ReadPurpose } from './audit/case-history.js';
 export {
   digestSigningInput,

@@ -37,12 +37,30 @@ export interface RebuildOptions {
   topics: readonly string[];
   /** events per page of the global log (memory stays bounded by one or two pages) */
   pageSize?: number;
+  /**
+   * Connections applying a page side by side (default 2). A page is split by
+   * stream, so each stream's events stay in order on one connection; with one
+   * connection the database would apply on one core while another waits.
+   */
+  lanes?: number;
   /** pauses this process's live consumer for the final catch-up and swap; returns the resume function */
   pause?: () => Promise<() => Promise<void>>;
   onProgress?: (p: RebuildProgress) => void | Promise<void>;
 }
 
 const MAX_SWAP_ATTEMPTS = 10;
+
+/** Splits events into `lanes` groups by stream, each keeping the events' order. */
+export function byStream<E extends { subject: string }>(events: readonly E[], lanes: number): E[][] {
+  if (lanes <= 1) return [[...events]];
+  const out: E[][] = Array.from({ length: lanes }, () => []);
+  for (const e of events) {
+    let h = 0;
+    for (let i = 0; i < e.subject.length; i++) h = (h * 31 + e.subject.charCodeAt(i)) | 0;
+    out[Math.abs(h) % lanes]!.push(e);
+  }
+  return out.filter((lane) => lane.length > 0);
+}
 
 /** SQLSTATE classes 22 (data exception) and 23 (integrity): the event's fault, not the database's. */
 const isDataError = (e: unknown) => /^2[23]/.test(String((e as { code?: unknown }).code ?? ''));
@@ -71,6 +89,7 @@ export async function rebuildReadModels(o: RebuildOptions): Promise<RebuildRepor
   const shadow = new ReadModels(db, shadowName);
   const topics = new Set(o.topics);
   const pageSize = o.pageSize ?? 2000;
+  const lanes = Math.max(1, o.lanes ?? 2);
 
   await live.migrate();
   await db.exec(`DROP SCHEMA IF EXISTS ${shadowName} CASCADE; DROP SCHEMA IF EXISTS ${retired} CASCADE;`);
@@ -96,8 +115,11 @@ export async function rebuildReadModels(o: RebuildOptions): Promise<RebuildRepor
     skipped += rejected.length;
     const batch: RecordedEvent[] = valid.map((v) => v.event);
     try {
-      await shadow.applyWith(query, batch);
+      const settled = await Promise.allSettled(byStream(batch, lanes).map((lane) => shadow.applyWith(query, lane)));
+      const failed = settled.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
     } catch {
+      // one event the read models refuse: find it alone (what a lane applied before is skipped now)
       for (const e of batch) {
         try {
           await shadow.applyWith(query, [e]);

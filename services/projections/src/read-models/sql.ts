@@ -177,7 +177,8 @@ BEGIN
       SELECT batch.*, max(pos) OVER (PARTITION BY stream ORDER BY n ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
         FROM batch
     )
-    SELECT seen.ev FROM seen JOIN ${s}.applied_streams a ON a.stream_id = seen.stream
+    -- (the = ANY keeps the look-up of the checkpoints on their index, however many streams there are)
+    SELECT seen.ev FROM seen JOIN ${s}.applied_streams a ON a.stream_id = seen.stream AND a.stream_id = ANY (v_streams)
      WHERE seen.pos > greatest(a.position, coalesce(seen.before, -1))
      ORDER BY seen.n
   LOOP
@@ -288,7 +289,7 @@ BEGIN
   UPDATE ${s}.applied_streams a SET position = b.pos
     FROM (SELECT value->>'subject' AS stream, max((value->>'streamPosition')::bigint) AS pos
             FROM jsonb_array_elements(p_events) GROUP BY 1) b
-   WHERE a.stream_id = b.stream AND a.position < b.pos;
+   WHERE a.stream_id = ANY (v_streams) AND a.stream_id = b.stream AND a.position < b.pos;
   RETURN v_applied;
 END
 $$;
