@@ -153,8 +153,22 @@ export class CatchUpSubscription extends LogSubscription {
     super(source, options);
   }
 
+  /** the next page, asked for while the handler works on this one (catching up only) */
+  private ahead: { after: number; page: Promise<RawRecordedEvent[]> } | undefined;
+
   protected async step(after: number, batchSize: number): Promise<LogStep> {
-    const page = await this.source.readPage(after, batchSize);
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    // a page read ahead from elsewhere (the handler failed and this one comes again) is dropped
+    const page = await (ahead?.after === after ? ahead.page : this.source.readPage(after, batchSize));
+    if (page.length === batchSize) {
+      // more to read: the database reads the next page while this one is handled.
+      // Each page is gap-safe on its own, so reading it earlier changes nothing
+      const next = page[page.length - 1]!.globalPosition;
+      const read = this.source.readPage(next, batchSize);
+      read.catch(() => undefined);
+      this.ahead = { after: next, page: read };
+    }
     const { filter } = this.options;
     return {
       events: filter ? page.filter((e) => matches(filter, e)) : page,
