@@ -4,6 +4,13 @@ export interface SqlDriver {
   query<R = Record<string, unknown>>(text: string, params?: unknown[], name?: string): Promise<R[]>;
   /** Runs several statements (DDL) as one script. */
   exec(script: string): Promise<void>;
+  /**
+   * Several statements in one round trip and one implicit transaction (the
+   * simple protocol: no parameters, values spliced in with `sqlLiteral`);
+   * returns the rows of the last. Each statement is analysed only after the
+   * one before it ran, so a lock taken first covers the next one's name look-ups.
+   */
+  script<R = Record<string, unknown>>(statements: string): Promise<R[]>;
   /** Runs `fn` in one transaction on one connection. */
   transaction<T>(fn: (q: SqlDriver['query']) => Promise<T>): Promise<T>;
   /** Subscribes to a notification channel from other processes; returns the unsubscribe function. */
@@ -11,6 +18,14 @@ export interface SqlDriver {
   /** Tells other processes listening on the channel; a no-op where there are none. */
   notify(channel: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A string as an SQL literal (for `script`, which takes no parameters). */
+export function sqlLiteral(value: string): string {
+  if (value.includes('\0')) throw new Error('an SQL literal cannot hold a NUL character');
+  const quoted = value.replace(/'/g, "''");
+  // with a backslash, the E'' form says how to read it whatever standard_conforming_strings says
+  return value.includes('\\') ? `E'${quoted.replace(/\\/g, '\\\\')}'` : `'${quoted}'`;
 }
 
 /** Normalises the int8 values drivers return (string, bigint or number). */

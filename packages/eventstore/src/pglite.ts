@@ -20,6 +20,10 @@ export class PGliteDriver implements SqlDriver {
     await this.db.exec(script);
   }
 
+  async script<R>(statements: string): Promise<R[]> {
+    return ((await this.db.exec(statements)).at(-1)?.rows ?? []) as R[];
+  }
+
   async transaction<T>(fn: (q: SqlDriver['query']) => Promise<T>): Promise<T> {
     return this.db.transaction(async (tx) =>
       fn(async <R>(text: string, params: unknown[] = []) => (await tx.query<R>(text, params)).rows),

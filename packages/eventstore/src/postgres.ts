@@ -34,6 +34,11 @@ export class PgDriver implements SqlDriver {
     await this.pool.query(script);
   }
 
+  async script<R>(statements: string): Promise<R[]> {
+    const res = (await this.pool.query(statements)) as unknown as pg.QueryResult | pg.QueryResult[];
+    return ((Array.isArray(res) ? res.at(-1) : res)?.rows ?? []) as R[];
+  }
+
   async transaction<T>(fn: (q: SqlDriver['query']) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     try {

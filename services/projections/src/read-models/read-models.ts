@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { RecordedEvent } from '@onestop/events';
-import { applySchema, toNumber, type SqlDriver } from '@onestop/eventstore';
+import { applySchema, sqlLiteral, toNumber, type SqlDriver } from '@onestop/eventstore';
 import { applyFunctionsSql, assertSchemaName, queries, TABLES, tablesSql } from './sql.js';
 
 type Query = SqlDriver['query'];
@@ -264,6 +264,16 @@ export class ReadModels {
    */
   async apply(events: readonly ProjectedEvent[]): Promise<number> {
     if (events.length === 0) return 0;
+    if (events.length <= CHUNK) {
+      // one round trip instead of four (BEGIN, lock, apply, COMMIT): a live
+      // consumer applies many small batches. The lock statement runs before the
+      // apply statement is analysed, so a swap cannot slip between them.
+      const rows = await this.db.script<{ applied: unknown }>(
+        `SELECT pg_advisory_xact_lock_shared(${swapLockKey(this.schema)});
+         SELECT ${this.schema}.apply_events(${sqlLiteral(JSON.stringify(events.map(toApplied)))}::jsonb) AS applied;`,
+      );
+      return num(rows[0]?.applied);
+    }
     return this.db.transaction(async (q) => {
       // shared: many appliers at once; a rebuild's swap takes it exclusively
       await q('SELECT pg_advisory_xact_lock_shared($1)', [swapLockKey(this.schema)]);
