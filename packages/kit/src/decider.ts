@@ -34,10 +34,21 @@ export async function handleCommand<C, E extends DomainEvent, S>(
   streamId: string,
   decider: Decider<C, E, S>,
   command: C,
-  envelope: { partitionKey: string | ((state: S) => string); ctx: EventContext; ids?: string[] },
+  envelope: {
+    partitionKey: string | ((state: S) => string);
+    ctx: EventContext;
+    ids?: string[];
+    /**
+     * The stream id was made for this command (a fresh UUID): its history is
+     * empty by construction, so the first attempt does not read it and appends
+     * expecting no stream. Were the stream there after all, that append fails
+     * and the retry reads it like any other.
+     */
+    newStream?: boolean;
+  },
 ): Promise<CommandResult<E> & { state: S }> {
   for (let attempt = 0; ; attempt++) {
-    const history = (await store.readStream(streamId)).map(liftRecorded);
+    const history = attempt === 0 && envelope.newStream ? [] : (await store.readStream(streamId)).map(liftRecorded);
     const state = fold(decider, history as unknown as E[]);
     const decided = decider.decide(command, state);
     const key = typeof envelope.partitionKey === 'function' ? envelope.partitionKey(state) : envelope.partitionKey;

@@ -103,7 +103,7 @@ export class Referrals {
           occupied: await this.view.occupied(input.partnerId, input.serviceId),
           ...(existing ? { openReferralForSameService: existing } : {}),
         },
-      }, ec);
+      }, ec, true);
       const e = r.events[0] as OneStopEvent<'ReferredToPartner'>;
       return { referralId, respondBy: e.data.respondBy, position: r.globalPositions[0]! };
     } catch (err) {
@@ -166,13 +166,13 @@ export class Referrals {
     return { source: '/onestop/referral', actor: { id: 'sla-watcher', role: 'system' }, correlationId, causationId, time: this.ctx.clock.now().toISOString() };
   }
 
-  private async run(referralId: string, personId: string, command: ReferralCommand, ec: EventContext) {
+  private async run(referralId: string, personId: string, command: ReferralCommand, ec: EventContext, newStream = false) {
     const r = await handleCommand<ReferralCommand, ReferralEvent, unknown>(
       this.ctx.store,
       referralStream(referralId),
       referralDecider as never,
       command,
-      { partitionKey: personId, ctx: ec },
+      { partitionKey: personId, ctx: ec, newStream },
     );
     await this.view.apply(withPositions(r));
     return r;

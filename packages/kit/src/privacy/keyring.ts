@@ -84,11 +84,13 @@ export class PersonKeyring {
     const dataKey = randomBytes(32);
     const master = this.masters.keys.get(this.masters.activeKid)!;
     const w = seal(master, dataKey, `dk:${personId}`);
-    await this.db.query(
+    const created = await this.db.query(
       `INSERT INTO keyring.person_keys (person_id, master_kid, wrapped_key) VALUES ($1, $2, $3)
-       ON CONFLICT (person_id) DO NOTHING`,
+       ON CONFLICT (person_id) DO NOTHING RETURNING person_id`,
       [personId, this.masters.activeKid, Buffer.concat([w.iv, w.tag, w.ct])],
     );
+    // the key is used at once (the registration encrypts with it): no need to read back what was just stored
+    if (created.length === 1) this.cache.set(personId, { key: dataKey, until: Date.now() + this.cacheTtlMs });
   }
 
   private async dataKey(personId: string): Promise<Buffer> {

@@ -78,10 +78,11 @@ export const assessmentRoutes = (
     const r = app.withTypeProvider<ZodTypeProvider>();
     const { store, keyring, clock } = ctx;
 
-    const run = (assessmentId: string, personId: string, command: AssessmentCommand, req: Parameters<typeof eventContextOf>[0]) =>
+    const run = (assessmentId: string, personId: string, command: AssessmentCommand, req: Parameters<typeof eventContextOf>[0], newStream = false) =>
       handleCommand(store, assessmentStream(assessmentId), assessmentDecider, command, {
         partitionKey: personId,
         ctx: eventContextOf(req, SOURCE, clock.now()),
+        newStream,
       });
     const recorded = (assessmentId: string, res: { state: AssessmentState; revision: number; globalPositions: number[] }) => ({
       assessmentId,
@@ -136,6 +137,7 @@ export const assessmentRoutes = (
             personId,
             { type: 'StartAssessment', assessmentId, personId, team, person, ...(open ? { openAssessmentOfPerson: open } : {}) },
             req,
+            true,
           );
         } catch (e) {
           if (!open) await assessments.release(personId, assessmentId);

@@ -66,10 +66,11 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
     const { store, keyring, clock } = ctx;
     const fiscalDigest = (code: string) => blindIndex(ctx.indexKey, decodeOmocode(code));
 
-    const run = (personId: string, command: PersonCommand, req: Parameters<typeof eventContextOf>[0]) =>
+    const run = (personId: string, command: PersonCommand, req: Parameters<typeof eventContextOf>[0], newStream = false) =>
       handleCommand(store, personStream(personId), personDecider, command, {
         partitionKey: personId,
         ctx: eventContextOf(req, SOURCE, clock.now()),
+        newStream,
       });
     const recorded = (personId: string, res: { events: unknown[]; revision: number; globalPositions: number[] }) => ({
       personId,
@@ -118,6 +119,7 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
               ...(existing ? { personWithSameFiscalCode: existing } : {}),
             },
             req,
+            true,
           );
         } catch (e) {
           if (digest && !existing) await index.releaseFiscalCode(digest, personId);
