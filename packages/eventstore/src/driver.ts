@@ -13,10 +13,14 @@ export interface SqlDriver {
   script<R = Record<string, unknown>>(statements: string): Promise<R[]>;
   /** Runs `fn` in one transaction on one connection. */
   transaction<T>(fn: (q: SqlDriver['query']) => Promise<T>): Promise<T>;
-  /** Subscribes to a notification channel from other processes; returns the unsubscribe function. */
-  listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
+  /**
+   * Subscribes to a notification channel from other processes; returns the
+   * unsubscribe function. `payload` is the sender's, or undefined when the
+   * driver wakes the listener itself (after a reconnection).
+   */
+  listen(channel: string, onNotify: (payload: string | undefined) => void): Promise<() => Promise<void>>;
   /** Tells other processes listening on the channel; a no-op where there are none. */
-  notify(channel: string): Promise<void>;
+  notify(channel: string, payload?: string): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -57,13 +57,13 @@ export class PgDriver implements SqlDriver {
     }
   }
 
-  async listen(channel: string, onNotify: () => void): Promise<() => Promise<void>> {
+  async listen(channel: string, onNotify: (payload: string | undefined) => void): Promise<() => Promise<void>> {
     let client: pg.Client | undefined;
     let closed = false;
     let retry: NodeJS.Timeout | undefined;
     const connect = async (): Promise<void> => {
       const c = new pg.Client(this.pool.options);
-      c.on('notification', () => onNotify());
+      c.on('notification', (n) => onNotify(n.payload || undefined));
       c.on('error', () => {
         // the subscriber keeps polling slowly meanwhile; reconnect and wake it in case we missed a signal
         c.end().catch(() => undefined);
@@ -73,7 +73,7 @@ export class PgDriver implements SqlDriver {
         await c.connect();
         await c.query(`LISTEN ${channel}`);
         client = c;
-        onNotify();
+        onNotify(undefined);
       } catch {
         c.end().catch(() => undefined);
         if (!closed) retry = setTimeout(() => void connect().catch(() => undefined), 1000);
@@ -87,8 +87,8 @@ export class PgDriver implements SqlDriver {
     };
   }
 
-  async notify(channel: string): Promise<void> {
-    await this.pool.query('SELECT pg_notify($1, NULL)', [channel]);
+  async notify(channel: string, payload?: string): Promise<void> {
+    await this.pool.query('SELECT pg_notify($1, $2)', [channel, payload ?? null]);
   }
 
   async close(): Promise<void> {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
   ValidationError,
@@ -81,6 +82,8 @@ export class SqlEventStore implements EventStore {
   private readonly local = new Set<Wakeup>();
   private unlisten: Promise<() => Promise<void>> | undefined;
   private notifyTimer: NodeJS.Timeout | undefined;
+  /** names this store instance's wake-up signals, so that it can tell them from others' */
+  private readonly origin = randomUUID();
   private readonly subscriptions = new Set<Subscription>();
 
   constructor(
@@ -217,7 +220,10 @@ export class SqlEventStore implements EventStore {
   }
 
   subscribeToAll(options: SubscribeOptions): Subscription {
-    this.unlisten ??= this.driver.listen(CHANNEL, () => this.wakeLocal());
+    // this process's own signals come back too: its subscribers were woken already
+    this.unlisten ??= this.driver.listen(CHANNEL, (from) => {
+      if (from !== this.origin) this.wakeLocal();
+    });
     const sub = new CatchUpSubscription(
       {
         readPage: (after, limit) => this.readPage(after, limit),
@@ -250,7 +256,7 @@ export class SqlEventStore implements EventStore {
     this.notifyTimer = setTimeout(() => {
       this.notifyTimer = undefined;
       // idle subscribers poll anyway: a lost wake-up only delays them
-      this.driver.notify(CHANNEL).catch(() => undefined);
+      this.driver.notify(CHANNEL, this.origin).catch(() => undefined);
     }, NOTIFY_DELAY_MS);
   }
 
