@@ -55,10 +55,16 @@ CREATE TABLE IF NOT EXISTS eventstore.checkpoints (
 -- so commits still overlap). This requires the append to be the first write of
 -- its transaction: an earlier write would have taken a transaction id outside
 -- the lock, and the function refuses that.
+--
+-- Wake-ups. p_notify, when given, is sent on the eventstore_appended channel
+-- when the append commits: a writer signals listeners of other processes with
+-- its append instead of in a statement and a transaction of its own.
 DROP FUNCTION IF EXISTS eventstore.append(text, bigint, jsonb);
+DROP FUNCTION IF EXISTS eventstore.append(text, bigint, uuid[], text[], int[], jsonb[], jsonb[], text[]);
 CREATE OR REPLACE FUNCTION eventstore.append(
   p_stream_id text, p_expected bigint,
   p_ids uuid[], p_types text[], p_versions int[], p_data jsonb[], p_metadata jsonb[], p_canonical text[],
+  p_notify text DEFAULT NULL,
   OUT next_revision bigint, OUT global_positions bigint[])
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -110,6 +116,9 @@ BEGIN
        WITH ORDINALITY AS t(g, id, type, version, data, meta, prev, hash, o);
 
   next_revision := v_head + v_count;
+  IF p_notify IS NOT NULL THEN
+    PERFORM pg_notify('eventstore_appended', p_notify);
+  END IF;
 END
 $$;
 

@@ -49,7 +49,7 @@ export function ev(streamId: string, data: Record<string, unknown> = {}, type = 
 export function rawAppend(streamId: string, event: RawEnvelope): { text: string; values: unknown[] } {
   const { subject: _s, id, type, schemaVersion, data, ...metadata } = event;
   return {
-    text: 'SELECT * FROM eventstore.append($1, -2, $2::uuid[], $3::text[], $4::int[], $5::jsonb[], $6::jsonb[], $7::text[])',
+    text: 'SELECT * FROM eventstore.append($1, -2, $2::uuid[], $3::text[], $4::int[], $5::jsonb[], $6::jsonb[], $7::text[], NULL)',
     values: [streamId, [id], [type], [schemaVersion], [JSON.stringify(data)], [JSON.stringify(metadata)], [canonicalEnvelope(event)]],
   };
 }

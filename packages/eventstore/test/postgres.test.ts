@@ -37,6 +37,31 @@ eventStoreContract('PostgreSQL (pg)', async () => {
 });
 
 describe('PostgreSQL adapter specifics', () => {
+  it('wakes a subscriber of another process through NOTIFY alone: for a lone append and for a burst', async () => {
+    const tdb = await createTestDatabase('es');
+    // the subscriber's safety poll is ten minutes away: only a wake-up signal can move it
+    const listener = await createPostgresEventStore({ connectionString: tdb.url, pollIntervalMs: 600_000 });
+    const writer = await createPostgresEventStore({ connectionString: tdb.url });
+    try {
+      const got: string[] = [];
+      const sub = listener.subscribeToAll({ from: 0, handle: async (es) => void got.push(...es.map((e) => e.subject)) });
+      await sub.reached(0, 10_000);
+      const one = await writer.append('notify-one', [ev('notify-one')], 'no_stream');
+      await sub.reached(one.globalPositions[0]!, 10_000);
+      // a burst: the first append carries the signal, the others share one sent just after
+      const burst = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => writer.append(`notify-burst-${i}`, [ev(`notify-burst-${i}`)], 'no_stream')),
+      );
+      await sub.reached(Math.max(...burst.map((r) => r.globalPositions[0]!)), 10_000);
+      await sub.stop();
+      expect(got.sort()).toEqual(['notify-one', ...Array.from({ length: 6 }, (_, i) => `notify-burst-${i}`)].sort());
+    } finally {
+      await listener.close();
+      await writer.close();
+      await tdb.drop();
+    }
+  });
+
   it('refuses an append that is not the first write of its transaction (it would break gap-safe order)', async () => {
     const tdb = await createTestDatabase('es');
     const store = await createPostgresEventStore({ connectionString: tdb.url });
