@@ -74,6 +74,11 @@ export abstract class LogSubscription implements Subscription {
   private stopped = false;
   private readonly done: Promise<void>;
   private readonly progress = new Wakeup();
+  /** position of the last checkpoint stored */
+  private saved = -1;
+  private savedAt = 0;
+  private saving: Promise<void> = Promise.resolve();
+  private flushTimer: NodeJS.Timeout | undefined;
   /** woken by new events and by stop() */
   private readonly wake = new Wakeup();
 
@@ -109,8 +114,9 @@ export abstract class LogSubscription implements Subscription {
         const { events, next, caughtUp } = await this.step(this.current, batchSize);
         if (events.length > 0) await handle(events);
         if (next > this.current) {
-          if (checkpoint) await this.base.saveCheckpoint(checkpoint, next);
+          if (checkpoint && Date.now() - this.savedAt >= (this.options.checkpointEveryMs ?? 0)) await this.persist(checkpoint, next);
           this.current = next;
+          if (checkpoint && this.saved < next) this.flushLater(checkpoint);
           this.progress.notify();
         }
         failures = 0;
@@ -122,6 +128,30 @@ export abstract class LogSubscription implements Subscription {
         await this.wake.wait(Math.min(5000, 50 * 2 ** Math.min(failures, 7)));
       }
     }
+  }
+
+  /** Saves checkpoints one after another, so a later position is never overwritten by an earlier one. */
+  private persist(name: string, position: number): Promise<void> {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.savedAt = Date.now();
+    const save = this.saving.then(async () => {
+      await this.base.saveCheckpoint(name, position);
+      this.saved = Math.max(this.saved, position);
+    });
+    this.saving = save.catch(() => undefined);
+    return save;
+  }
+
+  /** A checkpoint held back by checkpointEveryMs is saved when the interval is over, even if no batch follows. */
+  private flushLater(name: string): void {
+    this.flushTimer ??= setTimeout(
+      () => {
+        this.flushTimer = undefined;
+        if (this.saved < this.current) this.persist(name, this.current).catch((e: unknown) => this.options.onError?.(e));
+      },
+      Math.max(0, (this.options.checkpointEveryMs ?? 0) - (Date.now() - this.savedAt)),
+    );
   }
 
   async reached(position: number, timeoutMs = 30_000): Promise<void> {
@@ -138,6 +168,12 @@ export abstract class LogSubscription implements Subscription {
     this.stopped = true;
     this.wake.notify();
     await this.done;
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    // what was handled but held back by checkpointEveryMs
+    const { checkpoint } = this.options;
+    await this.saving;
+    if (checkpoint && this.saved < this.current) await this.persist(checkpoint, this.current).catch((e: unknown) => this.options.onError?.(e));
   }
 }
 

@@ -37,6 +37,13 @@ export interface SubscribeOptions {
   from?: number;
   /** named checkpoint: loaded on start, saved after every handled batch */
   checkpoint?: string;
+  /**
+   * Save the checkpoint at most this often (ms; default 0: after every batch),
+   * and always on stop. Between saves a restart hands over again what was
+   * handled since the last one (at-least-once either way): for handlers whose
+   * effects are idempotent and whose batches come many a second.
+   */
+  checkpointEveryMs?: number;
   filter?: LogFilter;
   batchSize?: number;
   /** called with each batch in global order; a throw retries the same batch (nothing is skipped) */

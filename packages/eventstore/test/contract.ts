@@ -303,6 +303,33 @@ export function eventStoreContract(
         expect(second).toEqual(later.map((e) => e.id));
       });
 
+      it('with checkpointEveryMs, holds checkpoint saves back, saves the held one when the interval is over, and on stop', async () => {
+        const prefix = `cpe${randomUUID().slice(0, 8)}`;
+        const a = `${prefix}-a`;
+        const start = await s.store.headPosition();
+        await s.store.append(a, Array.from({ length: 30 }, () => ev(a)), 'no_stream');
+        const head = await s.store.headPosition();
+        const subscribe = (checkpoint: string, checkpointEveryMs: number) =>
+          s.store.subscribeToAll({ from: start, checkpoint, checkpointEveryMs, batchSize: 10, handle: async () => undefined });
+
+        // a long interval: the first batch is saved, the next ones wait for stop()
+        const held = subscribe(`held-${prefix}`, 600_000);
+        await held.reached(head);
+        const stored = await s.store.loadCheckpoint(`held-${prefix}`);
+        expect(stored).toBeGreaterThan(start);
+        expect(stored).toBeLessThan(head);
+        await held.stop();
+        expect(await s.store.loadCheckpoint(`held-${prefix}`)).toBe(head);
+
+        // a short one: the held checkpoint is saved when the interval is over, with no batch to follow
+        const short = subscribe(`short-${prefix}`, 200);
+        await short.reached(head);
+        const deadline = Date.now() + 10_000;
+        while ((await s.store.loadCheckpoint(`short-${prefix}`)) !== head && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        expect(await s.store.loadCheckpoint(`short-${prefix}`)).toBe(head);
+        await short.stop();
+      });
+
       it('retries a batch whose handler failed instead of skipping it', async () => {
         const prefix = `retry${randomUUID().slice(0, 8)}`;
         const a = `${prefix}-a`;

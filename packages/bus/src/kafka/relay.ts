@@ -43,6 +43,13 @@ export interface KafkaRelayOptions {
   outputs?: readonly RelayOutput[];
   /** events read from the log per batch (default 500) */
   batchSize?: number;
+  /**
+   * the checkpoint is stored at most this often (default 100 ms) and on stop:
+   * under a steady trickle of appends the relay would otherwise write it once
+   * per event. A relay taking over republishes at most that much (consumers
+   * are idempotent); nothing is ever checkpointed before the broker acked it
+   */
+  checkpointEveryMs?: number;
   /** a sendBatch call carries at most about this many bytes (default 512 KiB), under the broker's 1 MB record-batch limit */
   maxSendBytes?: number;
   /** how often a relay on stand-by tries to take the lock (default 3000 ms) */
@@ -58,7 +65,7 @@ export interface RelayStats {
   active: boolean;
   /** messages the broker acknowledged, since start */
   published: number;
-  /** global position of the last event relayed (checkpointed) */
+  /** global position of the last event relayed (acknowledged; checkpointed within checkpointEveryMs) */
   position: number;
   /** failed publish attempts, since start (each one is retried) */
   failures: number;
@@ -179,6 +186,7 @@ export class KafkaRelay {
     this.log('info', { checkpoint: this.checkpoint }, 'relay active');
     const sub = this.options.store.subscribeToAll({
       checkpoint: this.checkpoint,
+      checkpointEveryMs: this.options.checkpointEveryMs ?? 100,
       batchSize: this.options.batchSize ?? 500,
       handle: (events) => this.publish(events),
       onError: (e) => {
