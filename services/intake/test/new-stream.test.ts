@@ -1,21 +1,12 @@
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Encrypted } from '@onestop/events';
 import { createEmbeddedEventStore, type EventStore, type SqlEventStore } from '@onestop/eventstore';
 import { handleCommand } from '@onestop/kit';
-import { personDecider, type RegisterPerson } from '../src/domain/person.js';
+import { personDecider } from '../src/domain/person.js';
+import { registerCommand } from './fixtures.js';
 
-const pii: Encrypted = { alg: 'A256GCM', kid: 'k', iv: 'aXY=', ct: 'Y3Q=', tag: 'dGFn' };
 const ctx = { source: '/onestop/test', actor: { id: 'op-1', role: 'operator' as const }, correlationId: 'c-1', causationId: null, time: '2026-11-26T10:00:00.000Z' };
-const register = (personId: string): RegisterPerson => ({
-  type: 'RegisterPerson',
-  personId,
-  accessPoint: 'pistoia-centro',
-  registeredBy: 'op-1',
-  municipality: 'Pistoia',
-  birthDate: '1985-12-10',
-  pii,
-});
+const register = (personId: string) => registerCommand(personId);
 
 let db: PGlite;
 let store: SqlEventStore;

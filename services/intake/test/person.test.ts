@@ -1,5 +1,5 @@
 import { describe, it } from 'vitest';
-import { NotFoundError, type Encrypted } from '@onestop/events';
+import { NotFoundError } from '@onestop/events';
 import { deciderSpec } from '@onestop/testkit';
 import {
   ConsentNotActive,
@@ -11,20 +11,12 @@ import {
   type PersonEvent,
   type RegisterPerson,
 } from '../src/domain/person.js';
+import { registerCommand, samplePii } from './fixtures.js';
 
 const spec = deciderSpec(personDecider);
-const pii: Encrypted = { alg: 'A256GCM', kid: 'p-1', iv: 'aXY=', ct: 'Y3Q=', tag: 'dGFn' };
+const pii = samplePii;
 const personId = '6f1c2a8e-6f0b-4f5a-9c61-3d2f1e0a9b11';
-const register: RegisterPerson = {
-  type: 'RegisterPerson',
-  personId,
-  accessPoint: 'pistoia-centro',
-  registeredBy: 'op-1',
-  municipality: 'Pistoia',
-  birthDate: '1985-12-10',
-  fiscalCode: 'RSSMRA85T10A562S',
-  pii,
-};
+const register: RegisterPerson = registerCommand(personId, { fiscalCode: 'RSSMRA85T10A562S' });
 const registered: PersonEvent = {
   type: 'PersonRegistered',
   data: { personId, accessPoint: 'pistoia-centro', registeredBy: 'op-1', pii, municipality: 'Pistoia', birthYear: 1985 },
