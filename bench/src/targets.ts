@@ -37,6 +37,12 @@ function variant(c: CaseResult, id: string): VariantResult | undefined {
 
 const missing = (why: string): Omit<TargetRow, 'target'> => ({ measured: why, met: false });
 
+/** A variant of a case that has no measured round: its error, or that it has none. */
+const notMeasured = (c: CaseResult, id: string, label = ''): Omit<TargetRow, 'target'> =>
+  missing(
+    `not measured: ${label}${c.variants.find((v) => v.id === id)?.error ?? `${label ? 'has ' : ''}no measured round`}`,
+  );
+
 function ratioTarget(
   results: readonly BenchmarkResult[],
   bench: string,
@@ -48,14 +54,8 @@ function ratioTarget(
   if (!f.ok) return missing(f.why);
   const s = variant(f.c, 'onestop');
   const b = variant(f.c, baseline);
-  if (!s)
-    return missing(
-      `not measured: OneStop ${f.c.variants.find((v) => v.id === 'onestop')?.error ?? 'has no measured round'}`,
-    );
-  if (!b)
-    return missing(
-      `not measured: ${baseline} ${f.c.variants.find((v) => v.id === baseline)?.error ?? 'has no measured round'}`,
-    );
+  if (!s) return notMeasured(f.c, 'onestop', 'OneStop ');
+  if (!b) return notMeasured(f.c, baseline, `${baseline} `);
   const r = f.c.ratios.find((x) => x.subject === 'onestop' && x.baseline === baseline)!;
   return {
     measured: `${fmtRatio(r.ratio)} (rounds ${fmtRatio(r.roundMin)}–${fmtRatio(r.roundMax)}): OneStop ${fmtNum(s.eventsPerSec)} vs ${b.name} ${fmtNum(b.eventsPerSec)} events/s`,
@@ -72,10 +72,7 @@ function rateTarget(
   const f = findCase(results, bench, caseId);
   if (!f.ok) return missing(f.why);
   const s = variant(f.c, 'onestop');
-  if (!s)
-    return missing(
-      `not measured: ${f.c.variants.find((v) => v.id === 'onestop')?.error ?? 'no measured round'}`,
-    );
+  if (!s) return notMeasured(f.c, 'onestop');
   return {
     measured: `${fmtNum(s.eventsPerSec)} events/s (rounds ${fmtNum(s.roundRates.min)}–${fmtNum(s.roundRates.max)}; ${s.rounds} × ${Math.round(s.events / Math.max(1, s.rounds)).toLocaleString('en-US')} events)`,
     met: s.eventsPerSec >= min,
@@ -102,13 +99,7 @@ export function evaluateTargets(results: readonly BenchmarkResult[]): TargetRow[
     if (!f.ok) add(target, missing(f.why));
     else {
       const s = variant(f.c, 'onestop');
-      if (!s)
-        add(
-          target,
-          missing(
-            `not measured: ${f.c.variants.find((v) => v.id === 'onestop')?.error ?? 'no measured round'}`,
-          ),
-        );
+      if (!s) add(target, notMeasured(f.c, 'onestop'));
       else {
         const seconds = s.durationMs / 1000;
         const rssMb = (s.extra.peakRssBytes ?? Number.NaN) / 1e6;
@@ -128,13 +119,7 @@ export function evaluateTargets(results: readonly BenchmarkResult[]): TargetRow[
     if (!f.ok) add(target, missing(f.why));
     else {
       const s = variant(f.c, 'onestop');
-      if (!s?.latency)
-        add(
-          target,
-          missing(
-            `not measured: ${f.c.variants.find((v) => v.id === 'onestop')?.error ?? 'no measured round'}`,
-          ),
-        );
+      if (!s?.latency) add(target, notMeasured(f.c, 'onestop'));
       else {
         const rate = s.extra.offeredRate ?? Number.NaN;
         const achieved = s.extra.achievedRate ?? Number.NaN;
@@ -154,13 +139,7 @@ export function evaluateTargets(results: readonly BenchmarkResult[]): TargetRow[
     if (!f.ok) add(target, missing(f.why));
     else {
       const s = variant(f.c, 'onestop');
-      if (!s?.latency)
-        add(
-          target,
-          missing(
-            `not measured: ${f.c.variants.find((v) => v.id === 'onestop')?.error ?? 'no measured round'}`,
-          ),
-        );
+      if (!s?.latency) add(target, notMeasured(f.c, 'onestop'));
       else {
         const events = s.extra.eventsReplayed ?? 0;
         add(target, {

@@ -243,6 +243,8 @@ export interface ReferralFilter {
 export class ReadModels {
   readonly schema: string;
   private readonly q: ReturnType<typeof queries>;
+  /** taken shared by every apply: computed once, not per batch */
+  private readonly swapKey: number;
 
   constructor(
     private readonly db: SqlDriver,
@@ -250,11 +252,12 @@ export class ReadModels {
   ) {
     this.schema = assertSchemaName(schema);
     this.q = queries(this.schema);
+    this.swapKey = swapLockKey(this.schema);
   }
 
   /** Creates the tables and the apply functions (idempotent). */
   async migrate(): Promise<void> {
-    await applySchema(this.db, swapLockKey(this.schema), tablesSql(this.schema) + applyFunctionsSql(this.schema));
+    await applySchema(this.db, this.swapKey, tablesSql(this.schema) + applyFunctionsSql(this.schema));
   }
 
   /**
@@ -269,14 +272,14 @@ export class ReadModels {
       // consumer applies many small batches. The lock statement runs before the
       // apply statement is analysed, so a swap cannot slip between them.
       const rows = await this.db.script<{ applied: unknown }>(
-        `SELECT pg_advisory_xact_lock_shared(${swapLockKey(this.schema)});
+        `SELECT pg_advisory_xact_lock_shared(${this.swapKey});
          SELECT ${this.schema}.apply_events(${sqlLiteral(JSON.stringify(events.map(toApplied)))}::jsonb) AS applied;`,
       );
       return num(rows[0]?.applied);
     }
     return this.db.transaction(async (q) => {
       // shared: many appliers at once; a rebuild's swap takes it exclusively
-      await q('SELECT pg_advisory_xact_lock_shared($1)', [swapLockKey(this.schema)]);
+      await q('SELECT pg_advisory_xact_lock_shared($1)', [this.swapKey]);
       return this.applyWith(q, events);
     });
   }
