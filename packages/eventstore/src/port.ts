@@ -12,6 +12,13 @@ export interface AppendResult {
   replayed: boolean;
 }
 
+/** One stream's part of an atomic multi-stream append. */
+export interface StreamAppend {
+  streamId: string;
+  events: readonly RawEnvelope[];
+  expected: ExpectedRevision;
+}
+
 export interface ReadStreamOptions {
   direction?: 'forwards' | 'backwards';
   /** revision to start from (inclusive); default: the first (forwards) or last (backwards) */
@@ -84,7 +91,21 @@ export type FoldEvent = Pick<RawRecordedEvent, 'id' | 'type' | 'schemaVersion' |
 export interface EventStore {
   /** Appends events to a stream if it is at the expected revision; idempotent on event ids. */
   append(streamId: string, events: readonly RawEnvelope[], expected: ExpectedRevision): Promise<AppendResult>;
+  /**
+   * Appends to several streams atomically: every stream at its expected
+   * revision, or nothing at all (DESIGN §9, the reservation pattern). Results
+   * come back in the order of `appends`. Idempotent on event ids like append:
+   * a retry of a stored multi-stream append returns its first results.
+   * A stream may appear once.
+   */
+  appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]>;
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RawRecordedEvent[]>;
+  /**
+   * Every event whose partition key is this person's id (every stream of their
+   * case: person, assessments, referrals, audit reads, case), in global order;
+   * indexed, never a scan of the global log.
+   */
+  readCase(personId: string): Promise<RawRecordedEvent[]>;
   /**
    * The events of several streams recorded at or before `until`, merged in
    * global order, carrying only what a fold needs (an as-of replay reads
@@ -96,6 +117,7 @@ export interface EventStore {
   /** Catch-up then live subscription to the global log. */
   subscribeToAll(options: SubscribeOptions): Subscription;
   loadCheckpoint(name: string): Promise<number | undefined>;
+  /** Stores a checkpoint; it only moves forward (an older position than the stored one changes nothing). */
   saveCheckpoint(name: string, position: number): Promise<void>;
   /** Recomputes a stream's hash chain and reports the first broken link. */
   verifyStream(streamId: string): Promise<VerifyResult>;
