@@ -45,6 +45,12 @@ export const ConsentWithdrawn = z.object({
   scope: ConsentScope,
   legalBasis: LegalBasis,
   recordedBy: z.string().min(1).max(200),
+  /**
+   * the ConsentGiven event this withdrawal ends: what was done under that
+   * consent stops, what a later consent covers does not (absent in events
+   * recorded before it was added: the latest ConsentGiven of the scope before it)
+   */
+  consentEventId: Uuid.optional(),
 });
 export const ContactDetailsUpdated = z.object({
   pii: Encrypted,
@@ -68,6 +74,8 @@ export const AssessmentStarted = z.object({
   assessmentId: Uuid,
   personId: Uuid,
   team: z.array(TeamMember).min(1).max(20),
+  /** the ConsentGiven (assessment) event the assessment rests on; absent in events recorded before it was added */
+  consentEventId: Uuid.optional(),
 });
 export const DomainEvaluated = z.object({
   domain: LifeDomain,
@@ -149,6 +157,25 @@ export const ServiceCompleted = z.object({ outcome: Outcome });
 export const ReferralCancelled = z.object({ reason: CancelReason });
 export const ReferralOverdue = z.object({ dueAt: IsoDateTime });
 
+// ── Reservations (DESIGN §9) ────────────────────────────────────────────────
+// Streams that guard an invariant spanning several aggregates, appended to in
+// the same atomic append as the event they guard. They stay in the store: no
+// topic carries them, no consumer needs them.
+
+// stream fiscalcode-<blind index of the fiscal code>: one person per fiscal code
+export const FiscalCodeReserved = z.object({ personId: Uuid });
+export const FiscalCodeReleased = z.object({ personId: Uuid, reason: z.enum(['personal_data_erased']) });
+
+// stream case-<personId>: one open assessment per person, one open referral per person and service
+export const CaseAssessmentOpened = z.object({ assessmentId: Uuid });
+export const CaseAssessmentClosed = z.object({ assessmentId: Uuid, status: z.enum(['completed', 'cancelled']) });
+export const CaseReferralOpened = z.object({ referralId: Uuid, partnerId: Slug, serviceId: Slug });
+export const CaseReferralClosed = z.object({ referralId: Uuid, status: z.enum(['rejected', 'completed', 'cancelled']) });
+
+// stream places-<partnerId>.<serviceId>: a service's places (slugs have no dot, so the name is unambiguous)
+export const PlaceTaken = z.object({ referralId: Uuid, capacity: z.number().int().min(0).max(100_000) });
+export const PlaceReleased = z.object({ referralId: Uuid, status: z.enum(['completed', 'cancelled']) });
+
 // ── Audit: stream audit-<personId> ──────────────────────────────────────────
 /** Every read of a case history is itself recorded (DESIGN §6). */
 export const CaseHistoryRead = z.object({
@@ -183,6 +210,14 @@ export const catalogV1 = {
   ReferralCancelled: { version: 1, schema: ReferralCancelled, stream: 'referral' },
   ReferralOverdue: { version: 1, schema: ReferralOverdue, stream: 'referral' },
   CaseHistoryRead: { version: 1, schema: CaseHistoryRead, stream: 'audit' },
+  FiscalCodeReserved: { version: 1, schema: FiscalCodeReserved, stream: 'fiscalcode' },
+  FiscalCodeReleased: { version: 1, schema: FiscalCodeReleased, stream: 'fiscalcode' },
+  CaseAssessmentOpened: { version: 1, schema: CaseAssessmentOpened, stream: 'case' },
+  CaseAssessmentClosed: { version: 1, schema: CaseAssessmentClosed, stream: 'case' },
+  CaseReferralOpened: { version: 1, schema: CaseReferralOpened, stream: 'case' },
+  CaseReferralClosed: { version: 1, schema: CaseReferralClosed, stream: 'case' },
+  PlaceTaken: { version: 1, schema: PlaceTaken, stream: 'places' },
+  PlaceReleased: { version: 1, schema: PlaceReleased, stream: 'places' },
 } as const;
 
 export type CatalogV1 = typeof catalogV1;

@@ -7,3 +7,4 @@ export * from './parse.js';
 export * from './topics.js';
 export * from './create.js';
 export { exportJsonSchemas, exportAsyncApi } from './json-schema.js';
+export * from './referral-status.js';

@@ -1,15 +1,7 @@
 import { z } from 'zod';
 import { catalogV1, EVENT_TYPES } from './catalog.js';
 import { EnvelopeSchema } from './envelope.js';
-import { TOPICS, partnerReferralsTopic, partnerResponsesTopic } from './topics.js';
-
-const topicOf: Record<string, string> = {
-  person: TOPICS.intake,
-  assessment: TOPICS.assessment,
-  referral: TOPICS.referral,
-  partner: TOPICS.directory,
-  audit: TOPICS.audit,
-};
+import { partnerReferralsTopic, partnerResponsesTopic, topicForCategory } from './topics.js';
 
 /** JSON Schema documents (draft 2020-12) for the envelope and every event payload, by file name. */
 export function exportJsonSchemas(): Record<string, unknown> {
@@ -44,7 +36,9 @@ export function exportAsyncApi(): unknown {
       headers: { $ref: `#/components/schemas/CloudEventsHeaders` },
       payload: { $ref: `./${type}.v${version}.schema.json` },
     };
-    const address = topicOf[stream]!;
+    const address = topicForCategory(stream);
+    // reservation streams stay in the store: their events are in no channel
+    if (!address) continue;
     channels[address] ??= { address, messages: {} };
     channels[address].messages[type] = { $ref: `#/components/messages/${type}` };
   }

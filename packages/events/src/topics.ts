@@ -11,7 +11,8 @@ export const TOPICS = {
   dlq: 'onestop.dlq.v1',
 } as const;
 
-const topicByCategory: Record<StreamCategory, string> = {
+// reservation streams (fiscalcode, case, places) have no topic: they stay in the store
+const topicByCategory: Partial<Record<StreamCategory, string>> = {
   person: TOPICS.intake,
   assessment: TOPICS.assessment,
   referral: TOPICS.referral,
@@ -19,10 +20,14 @@ const topicByCategory: Record<StreamCategory, string> = {
   audit: TOPICS.audit,
 };
 
-/** The internal topic for a stream category, or undefined for streams that stay in the store. */
+/** The internal topic of a stream category, or undefined for categories that stay in the store. */
+export function topicForCategory(category: string): string | undefined {
+  return (topicByCategory as Record<string, string | undefined>)[category];
+}
+
+/** The internal topic for a stream, or undefined for streams that stay in the store. */
 export function topicForStream(streamId: string): string | undefined {
-  const category = streamId.slice(0, streamId.indexOf('-'));
-  return (topicByCategory as Record<string, string>)[category];
+  return topicForCategory(streamId.slice(0, streamId.indexOf('-')));
 }
 
 /** What one partner may see: its referrals, id-only. */

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   EVENT_TYPES,
+  topicForStream,
   EventCatalog,
   canonicalJson,
   exportAsyncApi,
@@ -14,7 +15,7 @@ import {
 import { envelopeOf, examples } from './examples.js';
 
 describe('catalog v1', () => {
-  it('covers every event of DESIGN §4 plus the read audit', () => {
+  it('covers every event of DESIGN §4, the read audit and the reservations of DESIGN §9', () => {
     expect([...EVENT_TYPES].sort()).toEqual(
       [
         'PersonRegistered', 'ConsentGiven', 'ConsentWithdrawn', 'ContactDetailsUpdated', 'PersonalDataErased',
@@ -22,6 +23,8 @@ describe('catalog v1', () => {
         'PartnerRegistered', 'PartnerJoinedAgreement', 'PartnerLeftAgreement', 'ServiceCapacityChanged',
         'ReferredToPartner', 'ReferralAccepted', 'ReferralDeclined', 'ServiceStarted', 'ServiceCompleted',
         'ReferralCancelled', 'ReferralOverdue', 'CaseHistoryRead',
+        'FiscalCodeReserved', 'FiscalCodeReleased', 'CaseAssessmentOpened', 'CaseAssessmentClosed',
+        'CaseReferralOpened', 'CaseReferralClosed', 'PlaceTaken', 'PlaceReleased',
       ].sort(),
     );
   });
@@ -33,6 +36,15 @@ describe('catalog v1', () => {
       expect(r.event.type).toBe(type);
       expect(r.event.data).toEqual(examples[type]);
     }
+  });
+});
+
+describe('reservation streams', () => {
+  it('stay in the store: no topic carries them', () => {
+    for (const stream of ['fiscalcode-ab12', 'case-00000000-0000-4000-8000-000000000001', 'places-consorzio-coeso.casa']) {
+      expect(topicForStream(stream)).toBeUndefined();
+    }
+    expect(topicForStream('referral-00000000-0000-4000-8000-000000000003')).toBe('onestop.referral.v1');
   });
 });
 

@@ -64,6 +64,14 @@ export const examples: { [T in EventType]: EventData<T> } = {
   ReferralCancelled: { reason: 'consent_withdrawn' },
   ReferralOverdue: { dueAt: '2026-12-01T10:00:00.000Z' },
   CaseHistoryRead: { personId: uuid(1), purpose: 'audit', readBy: 'aud-1' },
+  FiscalCodeReserved: { personId: uuid(1) },
+  FiscalCodeReleased: { personId: uuid(1), reason: 'personal_data_erased' },
+  CaseAssessmentOpened: { assessmentId: uuid(2) },
+  CaseAssessmentClosed: { assessmentId: uuid(2), status: 'completed' },
+  CaseReferralOpened: { referralId: uuid(3), partnerId: 'consorzio-coeso', serviceId: 'casa' },
+  CaseReferralClosed: { referralId: uuid(3), status: 'completed' },
+  PlaceTaken: { referralId: uuid(3), capacity: 10 },
+  PlaceReleased: { referralId: uuid(3), status: 'completed' },
 };
 
 /** A complete raw envelope around an example payload. */
