@@ -8,15 +8,23 @@
 #   kafka.sh stop     SIGTERM, wait up to 30 s, then SIGKILL (idempotent)
 #   kafka.sh status   exit 0 and print the KAFKA_BROKERS line if running, else exit 1
 #   kafka.sh reset    stop and delete the data dir
+#   kafka.sh format   write server.properties and format the storage if it is
+#                     not formatted yet (start does this too), without starting
+#   kafka.sh tool NAME ARGS…
+#                     run one of Kafka's operator tools against the broker on
+#                     KAFKA_PORT (consumer-groups, topics, console-consumer,
+#                     get-offsets); --bootstrap-server is added unless given
 #
 # Variables: ONESTOP_CACHE_DIR (default ~/.cache/onestop), KAFKA_PORT (19092),
 # KAFKA_CONTROLLER_PORT (port+1), KAFKA_DATA_DIR (<cache>/kafka-data-<port>),
-# KAFKA_START_TIMEOUT (90 s), KAFKA_HEAP (512m), JAVA_HOME.
+# KAFKA_START_TIMEOUT (90 s), KAFKA_HEAP (512m), KAFKA_CLUSTER_ID (a fixed
+# cluster id for the first format instead of a random one), JAVA_HOME.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 POM="$HERE/pom.xml"
 LOG4J_CONFIG="$HERE/log4j2.properties"
+TOOLS_LOG4J_CONFIG="$HERE/tools-log4j2.properties"
 
 # Absolute paths: they end up in server.properties and the broker's command line.
 abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
@@ -69,8 +77,12 @@ cmd_fetch() {
     die "mvn dependency:copy-dependencies failed"
   fi
   ls "$tmp"/kafka_2.13-*.jar >/dev/null 2>&1 || { rm -rf "$tmp"; die "no kafka_2.13 jar was fetched"; }
-  rm -rf "$LIB_DIR"
+  # Swap by two renames, not a long delete: a broker running from the old
+  # folder opens some jars late, and finds them (same names) in the new one.
+  local retired="$DIST_DIR/lib.old.$$"
+  [[ -d "$LIB_DIR" ]] && mv "$LIB_DIR" "$retired"
   mv "$tmp" "$LIB_DIR"
+  rm -rf "$retired"
   pom_hash >"$MARKER"
   log "fetched $(find "$LIB_DIR" -name '*.jar' | wc -l) jars"
 }
@@ -134,8 +146,17 @@ group.initial.rebalance.delay.ms=0
 EOF
 }
 
+# A cluster id is 16 bytes in URL-safe base64 without padding: 22 characters
+# of A-Z a-z 0-9 - _. About 1 in 64 starts with "-".
+CLUSTER_ID_FORMAT='^[A-Za-z0-9_-]{22}$'
+
 cluster_id() {
-  # 16 random bytes, URL-safe base64 without padding: the form Kafka expects.
+  if [[ -n "${KAFKA_CLUSTER_ID:-}" ]]; then
+    [[ "$KAFKA_CLUSTER_ID" =~ $CLUSTER_ID_FORMAT ]] ||
+      die "KAFKA_CLUSTER_ID must be 22 characters of URL-safe base64 (16 bytes), not \"$KAFKA_CLUSTER_ID\""
+    echo "$KAFKA_CLUSTER_ID"
+    return 0
+  fi
   head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
 }
 
@@ -147,8 +168,10 @@ format_storage() {
   id="$(cluster_id)"
   log "formatting storage in $DATA_DIR/logs (cluster id $id)"
   # -g: leave an already formatted directory as it is.
+  # --cluster-id=<id> in one word: as "-t <id>", an id that starts with "-"
+  # is taken for an option ("argument --cluster-id/-t: expected one argument").
   "$JAVA" -Xmx256m -Dlog4j2.configurationFile="$LOG4J_CONFIG" -cp "$LIB_DIR/*" \
-    kafka.tools.StorageTool format -g -t "$id" -c "$PROPS" >&2
+    kafka.tools.StorageTool format -g --cluster-id="$id" -c "$PROPS" >&2
 }
 
 wait_ready() {
@@ -185,11 +208,7 @@ cmd_start() {
   if port_open "$PORT"; then die "port $PORT is already in use by another process"; fi
   if port_open "$CONTROLLER_PORT"; then die "controller port $CONTROLLER_PORT is already in use by another process"; fi
 
-  cmd_fetch
-  command -v "$JAVA" >/dev/null || die "java not found (set JAVA_HOME or put java on PATH)"
-  mkdir -p "$DATA_DIR/logs"
-  write_props
-  format_storage
+  cmd_format
 
   [[ -f "$LOG_FILE" ]] && mv -f "$LOG_FILE" "$LOG_FILE.prev"
   log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$PORT (controller $CONTROLLER_PORT, data $DATA_DIR)"
@@ -247,10 +266,50 @@ cmd_status() {
   return 1
 }
 
+cmd_format() {
+  cmd_fetch
+  command -v "$JAVA" >/dev/null || die "java not found (set JAVA_HOME or put java on PATH)"
+  mkdir -p "$DATA_DIR/logs"
+  write_props
+  format_storage
+}
+
 cmd_reset() {
   cmd_stop
   rm -rf "$DATA_DIR"
   log "deleted $DATA_DIR"
+}
+
+# Short names of Kafka's operator tools (from org.apache.kafka:kafka-tools),
+# as bin/kafka-<name>.sh of a Kafka download calls them.
+tool_class() {
+  case "$1" in
+    consumer-groups) echo org.apache.kafka.tools.consumer.group.ConsumerGroupCommand ;;
+    topics) echo org.apache.kafka.tools.TopicCommand ;;
+    console-consumer) echo org.apache.kafka.tools.consumer.ConsoleConsumer ;;
+    get-offsets) echo org.apache.kafka.tools.GetOffsetShell ;;
+    *) return 1 ;;
+  esac
+}
+TOOLS="consumer-groups topics console-consumer get-offsets"
+
+cmd_tool() {
+  local name="${1:-}" class arg
+  class="$(tool_class "$name")" || {
+    echo "usage: $(basename "$0") tool {${TOOLS// /|}} [ARGS…] (--bootstrap-server 127.0.0.1:$PORT is added unless given)" >&2
+    exit 2
+  }
+  shift
+  fetched || cmd_fetch
+  command -v "$JAVA" >/dev/null || die "java not found (set JAVA_HOME or put java on PATH)"
+  local bootstrap=(--bootstrap-server "127.0.0.1:$PORT")
+  for arg in "$@"; do
+    case "$arg" in --bootstrap-server | --bootstrap-server=*) bootstrap=() ;; esac
+  done
+  # exec: the tool's exit code and signals are the caller's.
+  exec "$JAVA" -Xmx256m -XX:+UseSerialGC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$TOOLS_LOG4J_CONFIG" -cp "$LIB_DIR/*" \
+    "$class" "${bootstrap[@]}" "$@"
 }
 
 case "${1:-}" in
@@ -259,8 +318,10 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   reset) cmd_reset ;;
+  format) cmd_format ;;
+  tool) shift; cmd_tool "$@" ;;
   *)
-    echo "usage: $(basename "$0") fetch|start|stop|status|reset" >&2
+    echo "usage: $(basename "$0") fetch|start|stop|status|reset|format|tool NAME [ARGS…]" >&2
     exit 2
     ;;
 esac
