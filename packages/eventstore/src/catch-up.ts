@@ -64,6 +64,27 @@ export interface LogStep {
   caughtUp: boolean;
 }
 
+/** A subscription's checkpoint could not be loaded: retried (`retryInMs`), or given up on, failing the subscription. */
+export class CheckpointLoadError extends Error {
+  override readonly name = 'CheckpointLoadError';
+
+  constructor(
+    readonly checkpoint: string,
+    readonly attempts: number,
+    readonly elapsedMs: number,
+    cause: unknown,
+    /** when another attempt follows; undefined: the subscription failed */
+    readonly retryInMs?: number,
+  ) {
+    super(
+      retryInMs === undefined
+        ? `subscription failed: checkpoint "${checkpoint}" could not be loaded (${attempts} attempts in ${elapsedMs} ms); it does not start from the beginning instead: ${String((cause as Error)?.message ?? cause)}`
+        : `checkpoint "${checkpoint}" could not be loaded (attempt ${attempts}); retrying in ${retryInMs} ms: ${String((cause as Error)?.message ?? cause)}`,
+      { cause },
+    );
+  }
+}
+
 /**
  * Checkpointed catch-up then live subscription: batches in global order, each
  * handed over once and retried (never skipped) when the handler throws, the
@@ -72,7 +93,12 @@ export interface LogStep {
 export abstract class LogSubscription implements Subscription {
   private current = 0;
   private stopped = false;
+  /** the start position is known (the checkpoint was loaded): only then may stop() save one */
+  private started = false;
+  /** why the subscription failed, if it did */
+  private failure: unknown;
   private readonly done: Promise<void>;
+  readonly ended: Promise<void>;
   private readonly progress = new Wakeup();
   /** position of the last checkpoint stored */
   private saved = -1;
@@ -88,9 +114,11 @@ export abstract class LogSubscription implements Subscription {
   ) {
     const unregister = base.onAppended(this.wake);
     // started on the next tick, so subclasses finish constructing first
-    this.done = Promise.resolve()
+    this.ended = Promise.resolve()
       .then(() => this.run())
       .finally(unregister);
+    // stop() waits for the end but does not rethrow a failure: that is `ended`'s (and reached()'s)
+    this.done = this.ended.catch(() => undefined);
   }
 
   /** Reads what follows `after`. */
@@ -100,14 +128,50 @@ export abstract class LogSubscription implements Subscription {
     return this.current;
   }
 
+  /**
+   * Where to start: the stored checkpoint, else `from`, else 0. A load that
+   * fails is retried with growing backoff (each failure goes to onError); one
+   * that still fails after `checkpointLoadTimeoutMs` fails the subscription.
+   * It never starts from `from` or 0 because a load failed: that would hand the
+   * whole log over again (e.g. the relay republishing it during a failover).
+   * Undefined when stopped meanwhile.
+   */
+  private async startPosition(): Promise<number | undefined> {
+    const { checkpoint, from, onError, checkpointLoadTimeoutMs = 30_000 } = this.options;
+    if (!checkpoint) return from ?? 0;
+    const began = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const stored = await this.base.loadCheckpoint(checkpoint);
+        if (stored !== undefined) this.saved = stored;
+        return stored ?? from ?? 0;
+      } catch (e) {
+        if (this.stopped) return undefined;
+        const delay = Math.min(5000, 50 * 2 ** (attempt - 1));
+        const elapsed = Date.now() - began;
+        if (elapsed + delay > checkpointLoadTimeoutMs) throw new CheckpointLoadError(checkpoint, attempt, elapsed, e);
+        onError?.(new CheckpointLoadError(checkpoint, attempt, elapsed, e, delay));
+        await this.wake.wait(delay);
+        if (this.stopped) return undefined;
+      }
+    }
+  }
+
   private async run(): Promise<void> {
     const { checkpoint, batchSize = 500, handle, onError } = this.options;
     let failures = 0;
     try {
-      this.current = (checkpoint ? await this.base.loadCheckpoint(checkpoint) : undefined) ?? this.options.from ?? 0;
+      const start = await this.startPosition();
+      if (start === undefined) return;
+      this.current = start;
+      this.started = true;
     } catch (e) {
+      // fail loudly: stopped, reached() rejects, `ended` rejects, the owner is told
+      this.failure = e;
+      this.stopped = true;
+      this.progress.notify();
       onError?.(e);
-      this.current = this.options.from ?? 0;
+      throw e;
     }
     while (!this.stopped) {
       try {
@@ -157,6 +221,7 @@ export abstract class LogSubscription implements Subscription {
   async reached(position: number, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.current < position) {
+      if (this.failure !== undefined) throw this.failure;
       if (this.stopped) throw new Error('subscription stopped');
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`subscription at ${this.current}, not at ${position} after ${timeoutMs} ms`);
@@ -173,7 +238,7 @@ export abstract class LogSubscription implements Subscription {
     // what was handled but held back by checkpointEveryMs
     const { checkpoint } = this.options;
     await this.saving;
-    if (checkpoint && this.saved < this.current) await this.persist(checkpoint, this.current).catch((e: unknown) => this.options.onError?.(e));
+    if (checkpoint && this.started && this.saved < this.current) await this.persist(checkpoint, this.current).catch((e: unknown) => this.options.onError?.(e));
   }
 }
 

@@ -1,6 +1,6 @@
 export * from './port.js';
 export { linkHash, verifyChain } from './chain.js';
-export { CatchUpSubscription, LogSubscription, Wakeup, matches, type CatchUpSource, type LogStep } from './catch-up.js';
+export { CatchUpSubscription, CheckpointLoadError, LogSubscription, Wakeup, matches, type CatchUpSource, type LogStep } from './catch-up.js';
 export { applySchema, splitSql, sqlLiteral, toHex, toNumber, type SqlDriver } from './driver.js';
 export { SqlEventStore, type SqlEventStoreOptions } from './sql-store.js';
 export { PgDriver, createPostgresEventStore, type PostgresEventStoreOptions } from './postgres.js';

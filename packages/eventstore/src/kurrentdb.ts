@@ -151,6 +151,8 @@ export class KurrentEventStore implements EventStore {
   private live: AllStreamSubscription | undefined;
   private liveRetry: NodeJS.Timeout | undefined;
   private readonly checkpointStreams = new Set<string>();
+  /** per checkpoint stream, the checkpoint this instance last saved and its revision (the next save's expectation) */
+  private readonly checkpointHeads = new Map<string, { position: number | undefined; revision: bigint }>();
   private closed = false;
 
   constructor(
@@ -483,14 +485,52 @@ export class KurrentEventStore implements EventStore {
     return typeof position === 'number' ? position : undefined;
   }
 
-  /** A checkpoint is the last event of its own `$` stream, kept to one event by stream metadata. */
+  /**
+   * A checkpoint is the last event of its own `$` stream, kept to one event by
+   * stream metadata. It only moves forward: the append expects the revision of
+   * the checkpoint it compared with (known from this instance's last save, else
+   * read from the leader), so a concurrent save in between is seen, not overwritten.
+   */
   async saveCheckpoint(name: string, position: number): Promise<void> {
+    const stream = await this.checkpointStreamFor(name);
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const head = this.checkpointHeads.get(stream) ?? (await this.readCheckpointHead(stream));
+      if (head.position !== undefined && head.position >= position) return;
+      try {
+        const r = await this.client.appendToStream(stream, jsonEvent({ type: CHECKPOINT_TYPE, data: { position } }), {
+          streamState: head.revision < 0n ? NO_STREAM : head.revision,
+        });
+        this.checkpointHeads.set(stream, { position, revision: r.nextExpectedRevision });
+        return;
+      } catch (e) {
+        this.checkpointHeads.delete(stream);
+        if (!isWrongExpectedVersion(e)) throw e;
+      }
+    }
+    throw new Error(`checkpoint "${name}" kept changing under a save of ${position}`);
+  }
+
+  async resetCheckpoint(name: string, position: number): Promise<void> {
+    const stream = await this.checkpointStreamFor(name);
+    this.checkpointHeads.delete(stream);
+    const r = await this.client.appendToStream(stream, jsonEvent({ type: CHECKPOINT_TYPE, data: { position } }), { streamState: ANY });
+    this.checkpointHeads.set(stream, { position, revision: r.nextExpectedRevision });
+  }
+
+  private async checkpointStreamFor(name: string): Promise<string> {
     const stream = checkpointStream(name);
     if (!this.checkpointStreams.has(stream)) {
       await this.client.setStreamMetadata(stream, { maxCount: 1 });
       this.checkpointStreams.add(stream);
     }
-    await this.client.appendToStream(stream, jsonEvent({ type: CHECKPOINT_TYPE, data: { position } }), { streamState: ANY });
+    return stream;
+  }
+
+  /** The stored checkpoint and its stream revision (-1: none yet), read from the leader. */
+  private async readCheckpointHead(stream: string): Promise<{ position: number | undefined; revision: bigint }> {
+    const [e] = await this.read(stream, { direction: BACKWARDS, fromRevision: END, maxCount: 1 }, true);
+    const position = (e?.data as { position?: unknown } | undefined)?.position;
+    return { position: typeof position === 'number' ? position : undefined, revision: e ? e.revision : -1n };
   }
 
   async close(): Promise<void> {

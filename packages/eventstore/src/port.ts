@@ -51,6 +51,12 @@ export interface SubscribeOptions {
    * effects are idempotent and whose batches come many a second.
    */
   checkpointEveryMs?: number;
+  /**
+   * How long a checkpoint that cannot be loaded is retried (ms, default 30 000;
+   * backoff from 50 ms, doubling, each failure to onError) before the
+   * subscription fails: it never starts from `from` or 0 because a load failed.
+   */
+  checkpointLoadTimeoutMs?: number;
   filter?: LogFilter;
   batchSize?: number;
   /** called with each batch in global order; a throw retries the same batch (nothing is skipped) */
@@ -61,8 +67,10 @@ export interface SubscribeOptions {
 export interface Subscription {
   /** global position of the last event handled (or skipped by the filter) */
   readonly position: number;
-  /** resolves once the subscription has handled everything up to `position` */
+  /** resolves once the subscription has handled everything up to `position`; rejects if it failed */
   reached(position: number, timeoutMs?: number): Promise<void>;
+  /** settles when the subscription ends: resolves after stop(), rejects with the error that failed it (a checkpoint that could not be loaded) */
+  readonly ended: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -119,6 +127,8 @@ export interface EventStore {
   loadCheckpoint(name: string): Promise<number | undefined>;
   /** Stores a checkpoint; it only moves forward (an older position than the stored one changes nothing). */
   saveCheckpoint(name: string, position: number): Promise<void>;
+  /** Sets a checkpoint to any position, backwards too: only for a deliberate reset (an operator's redelivery, a rebuild), never for progress. */
+  resetCheckpoint(name: string, position: number): Promise<void>;
   /** Recomputes a stream's hash chain and reports the first broken link. */
   verifyStream(streamId: string): Promise<VerifyResult>;
   /** The last event of every stream whose last event is at or before `atPosition`. */

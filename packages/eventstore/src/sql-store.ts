@@ -279,11 +279,22 @@ export class SqlEventStore implements EventStore {
   }
 
   async saveCheckpoint(name: string, position: number): Promise<void> {
+    // only forward: an older position (a late save, a second process) changes nothing
+    await this.driver.query(
+      `INSERT INTO eventstore.checkpoints (name, position) VALUES ($1, $2)
+       ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = now()
+       WHERE checkpoints.position < excluded.position`,
+      [name, position],
+      'eventstore_save_checkpoint_forward',
+    );
+  }
+
+  async resetCheckpoint(name: string, position: number): Promise<void> {
     await this.driver.query(
       `INSERT INTO eventstore.checkpoints (name, position) VALUES ($1, $2)
        ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = now()`,
       [name, position],
-      'eventstore_save_checkpoint',
+      'eventstore_reset_checkpoint',
     );
   }
 

@@ -239,7 +239,7 @@ describe('idempotent, order-independent projection', () => {
   it('redelivery of everything by the bus (checkpoint reset) changes nothing', async () => {
     const before = await projections.readModels.dump();
     await projections.stopConsumer();
-    await infra.store.saveCheckpoint('bus:projections', 0);
+    await infra.store.resetCheckpoint('bus:projections', 0);
     await projections.startConsumer();
     const last = await lastPosition();
     await eventually(async () => expect(await infra.store.loadCheckpoint('bus:projections')).toBe(last));
