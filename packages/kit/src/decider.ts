@@ -1,5 +1,16 @@
-import { createEvent, liftRecorded, WrongExpectedVersion, type EventContext, type EventData, type EventType, type OneStopEvent, type RawEnvelope, type RecordedEvent } from '@onestop/events';
-import type { EventStore, ExpectedRevision } from '@onestop/eventstore';
+import {
+  ConcurrencyRetriesExhausted,
+  createEvent,
+  liftRecorded,
+  WrongExpectedVersion,
+  type EventContext,
+  type EventData,
+  type EventType,
+  type OneStopEvent,
+  type RawEnvelope,
+  type RecordedEvent,
+} from '@onestop/events';
+import type { EventStore, ExpectedRevision, StreamAppend } from '@onestop/eventstore';
 
 /** A domain event as deciders see it: type and payload, no envelope. */
 export type DomainEvent<T extends EventType = EventType> = T extends EventType ? { type: T; data: EventData<T> } : never;
@@ -26,6 +37,138 @@ export interface CommandResult<E extends DomainEvent> {
 }
 
 /**
+ * One stream taking part in a command: the state it was read at, and the
+ * events decided for it so far (appended together with the other streams'
+ * when the command's work is done).
+ */
+export class StreamPart<C, E extends DomainEvent, S> {
+  private readonly decided: E[] = [];
+  private current: S;
+
+  constructor(
+    readonly streamId: string,
+    private readonly decider: Decider<C, E, S>,
+    /** the state read from the store, before this command */
+    readonly initial: S,
+    /** the revision read (-1: no stream), the expected revision of the append */
+    readonly revision: number,
+    private readonly partitionKey: string | ((state: S) => string),
+  ) {
+    this.current = initial;
+  }
+
+  /** the state with what was decided so far */
+  get state(): S {
+    return this.current;
+  }
+
+  get events(): readonly E[] {
+    return this.decided;
+  }
+
+  /** Decides a command on the current state and keeps its events for the append. */
+  decide(command: C): E[] {
+    const events = this.decider.decide(command, this.current);
+    this.current = events.reduce((s, e) => this.decider.evolve(s, e), this.current);
+    this.decided.push(...events);
+    return events;
+  }
+
+  /** @internal the envelopes to append, with the partition key of the final state */
+  envelopes(ctx: EventContext, id?: (streamId: string, index: number) => string): Array<OneStopEvent & E> {
+    const key = typeof this.partitionKey === 'function' ? this.partitionKey(this.current) : this.partitionKey;
+    return this.decided.map((e, i) => createEvent(e.type, e.data as never, this.streamId, key, ctx, id?.(this.streamId, i)) as OneStopEvent & E);
+  }
+}
+
+/** What a command's work reads: streams, folded by their deciders. */
+export interface UnitOfWork {
+  /**
+   * Reads a stream and folds it. `newStream`: the stream id was made for this
+   * command (a fresh UUID), so its history is empty by construction and the
+   * first attempt does not read it; were it there after all, the append
+   * fails and the retry reads it like any other.
+   */
+  load<C, E extends DomainEvent, S>(
+    streamId: string,
+    decider: Decider<C, E, S>,
+    options: { partitionKey: string | ((state: S) => string); newStream?: boolean },
+  ): Promise<StreamPart<C, E, S>>;
+}
+
+/** What one stream got from a command. */
+export interface Appended {
+  streamId: string;
+  events: OneStopEvent[];
+  /** the stream's revision after the append */
+  revision: number;
+  globalPositions: number[];
+}
+
+export interface TransactOptions {
+  /** event ids, e.g. derived from an Idempotency-Key; random by default */
+  eventId?: (streamId: string, index: number) => string;
+  /** attempts before ConcurrencyRetriesExhausted (default 40: enough for a crowd racing for a service's last places) */
+  maxAttempts?: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs a command across the streams it reads (DESIGN §9): `work` loads the
+ * streams, decides on each, and every decided event is appended in one atomic
+ * append, each stream at the revision it was read at. When another writer
+ * changed one of them meanwhile, the whole work runs again on fresh state —
+ * the expected revisions are the only lock. `work` must do nothing but read
+ * and decide (it may run several times).
+ */
+export async function transact<R>(
+  store: EventStore,
+  ctx: EventContext,
+  work: (uow: UnitOfWork) => Promise<R>,
+  options: TransactOptions = {},
+): Promise<{ result: R; appended: Appended[] }> {
+  const maxAttempts = options.maxAttempts ?? 40;
+  for (let attempt = 0; ; attempt++) {
+    const parts: Array<StreamPart<unknown, DomainEvent, unknown>> = [];
+    const uow: UnitOfWork = {
+      async load(streamId, decider, o) {
+        if (parts.some((p) => p.streamId === streamId)) throw new Error(`stream ${streamId} loaded twice in one command`);
+        const history = attempt === 0 && o.newStream ? [] : (await store.readStream(streamId)).map(liftRecorded);
+        const part = new StreamPart(streamId, decider, fold(decider, history as never), history.length - 1, o.partitionKey);
+        parts.push(part as never);
+        return part;
+      },
+    };
+    const result = await work(uow);
+    const writing = parts.filter((p) => p.events.length > 0);
+    if (writing.length === 0) return { result, appended: [] };
+    const appends: StreamAppend[] = writing.map((p) => ({
+      streamId: p.streamId,
+      events: p.envelopes(ctx, options.eventId) as unknown as RawEnvelope[],
+      expected: (p.revision < 0 ? 'no_stream' : p.revision) satisfies ExpectedRevision,
+    }));
+    try {
+      const results = appends.length === 1 ? [await store.append(appends[0]!.streamId, appends[0]!.events, appends[0]!.expected)] : await store.appendToStreams(appends);
+      return {
+        result,
+        appended: appends.map((a, i) => ({
+          streamId: a.streamId,
+          events: a.events as OneStopEvent[],
+          revision: results[i]!.nextExpectedRevision,
+          globalPositions: results[i]!.globalPositions,
+        })),
+      };
+    } catch (e) {
+      if (!(e instanceof WrongExpectedVersion)) throw e;
+      if (attempt + 1 >= maxAttempts) throw new ConcurrencyRetriesExhausted(e.streamId, attempt + 1);
+      // a crowd on one stream: spread the retries so that each round has a winner and few losers
+      await sleep(Math.random() * Math.min(100, 2 * 2 ** attempt));
+    }
+  }
+}
+
+/**
  * Runs a command against one stream: read, fold, decide, append at the read
  * revision; on a concurrent change, decide again on the new state.
  */
@@ -38,34 +181,27 @@ export async function handleCommand<C, E extends DomainEvent, S>(
     partitionKey: string | ((state: S) => string);
     ctx: EventContext;
     ids?: string[];
-    /**
-     * The stream id was made for this command (a fresh UUID): its history is
-     * empty by construction, so the first attempt does not read it and appends
-     * expecting no stream. Were the stream there after all, that append fails
-     * and the retry reads it like any other.
-     */
+    /** the stream id was made for this command: see UnitOfWork.load */
     newStream?: boolean;
   },
 ): Promise<CommandResult<E> & { state: S }> {
-  for (let attempt = 0; ; attempt++) {
-    const history = attempt === 0 && envelope.newStream ? [] : (await store.readStream(streamId)).map(liftRecorded);
-    const state = fold(decider, history as unknown as E[]);
-    const decided = decider.decide(command, state);
-    const key = typeof envelope.partitionKey === 'function' ? envelope.partitionKey(state) : envelope.partitionKey;
-    const events = decided.map(
-      (e, i) => createEvent(e.type, e.data as never, streamId, key, envelope.ctx, envelope.ids?.[i]) as OneStopEvent & E,
-    );
-    const newState = decided.reduce((s, e) => decider.evolve(s, e), state);
-    if (events.length === 0) return { events: [], revision: history.length - 1, globalPositions: [], state: newState };
-    const expected: ExpectedRevision = history.length === 0 ? 'no_stream' : history.length - 1;
-    try {
-      const r = await store.append(streamId, events as unknown as RawEnvelope[], expected);
-      return { events, revision: r.nextExpectedRevision, globalPositions: r.globalPositions, state: newState };
-    } catch (e) {
-      if (e instanceof WrongExpectedVersion && attempt < 5) continue;
-      throw e;
-    }
-  }
+  const { result: part, appended } = await transact(
+    store,
+    envelope.ctx,
+    async (uow) => {
+      const p = await uow.load(streamId, decider, { partitionKey: envelope.partitionKey, newStream: envelope.newStream ?? false });
+      p.decide(command);
+      return p;
+    },
+    { maxAttempts: 6, ...(envelope.ids ? { eventId: (_s: string, i: number) => envelope.ids![i]! } : {}) },
+  );
+  const a = appended[0];
+  return {
+    events: (a?.events ?? []) as Array<OneStopEvent & E>,
+    revision: a ? a.revision : part.revision,
+    globalPositions: a?.globalPositions ?? [],
+    state: part.state,
+  };
 }
 
 /** Reads a stream and folds it. */
