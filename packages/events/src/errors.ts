@@ -34,6 +34,20 @@ export class ValidationError extends OneStopError {
   }
 }
 
+/**
+ * An event that breaks its catalog schema, or has a type the catalog does not
+ * know, on its way into the log. A programmer error (a decider bug), not the
+ * client's: HTTP 500, and nothing of the append is stored.
+ */
+export class InvalidEventError extends OneStopError {
+  constructor(
+    message: string,
+    readonly issues: FieldIssue[],
+  ) {
+    super('invalid_event', message, 500, { issues });
+  }
+}
+
 /** A well-formed command that a business rule refuses (HTTP 422). */
 export class RuleViolation extends OneStopError {
   constructor(code: string, message: string, details: Record<string, unknown> = {}) {
@@ -78,5 +92,19 @@ export class WrongExpectedVersion extends ConflictError {
       `stream ${streamId} is at revision ${actual}, expected ${String(expected)}`,
       { streamId, expected, actual },
     );
+  }
+}
+
+/**
+ * A command kept meeting concurrent changes of its stream and gave up after
+ * its retries (HTTP 409). Nothing was refused: the same command may succeed
+ * when tried again, so consumers treat it as transient, not as a rule.
+ */
+export class ConcurrencyRetriesExhausted extends ConflictError {
+  constructor(
+    readonly streamId: string,
+    readonly attempts: number,
+  ) {
+    super('concurrency_retries_exhausted', `stream ${streamId} kept changing under ${attempts} attempts; try again`, { streamId, attempts });
   }
 }

@@ -56,6 +56,27 @@ export class EventCatalog<C extends Record<string, CatalogEntry>, E = RawEnvelop
   }
 
   /**
+   * Checks a payload against the schema of its type, lifted from `version` to
+   * the current version first: the parsed payload, or every invalid field
+   * (paths start at `data`). An unknown type or a future version is an issue too.
+   */
+  checkData(type: string, version: unknown, data: unknown): { ok: true; data: unknown } | { ok: false; issues: FieldIssue[] } {
+    if (!this.has(type)) return { ok: false, issues: [{ path: 'type', message: `unknown event type ${JSON.stringify(String(type).slice(0, 100))}` }] };
+    const entry = this.entries[type]!;
+    if (typeof version === 'number' && version > entry.version) {
+      return { ok: false, issues: [{ path: 'schemaVersion', message: `${type} has no version ${version} (newest ${entry.version})` }] };
+    }
+    try {
+      const lifted = typeof version === 'number' ? this.upcast(type, version, data) : data;
+      const res = entry.schema.safeParse(lifted);
+      return res.success ? { ok: true, data: res.data } : { ok: false, issues: issuesOf(res.error, 'data') };
+    } catch (e) {
+      if (e instanceof ValidationError) return { ok: false, issues: e.issues };
+      return { ok: false, issues: [{ path: 'data', message: `upcasting failed: ${(e as Error).message}` }] };
+    }
+  }
+
+  /**
    * Validates an envelope and its payload. The error names every invalid field
    * of both, so a DLQ entry or a 400 says everything that is wrong at once.
    */
@@ -67,23 +88,11 @@ export class EventCatalog<C extends Record<string, CatalogEntry>, E = RawEnvelop
     const version = (raw as { schemaVersion?: unknown } | null)?.schemaVersion;
     const data = (raw as { data?: unknown } | null)?.data;
     let parsedData: unknown;
-    if (typeof type === 'string' && this.has(type)) {
-      const entry = this.entries[type]!;
-      if (typeof version === 'number' && version > entry.version) {
-        issues.push({ path: 'schemaVersion', message: `${type} has no version ${version} (newest ${entry.version})` });
-      } else {
-        try {
-          const lifted = typeof version === 'number' ? this.upcast(type, version, data) : data;
-          const res = entry.schema.safeParse(lifted);
-          if (res.success) parsedData = res.data;
-          else issues.push(...issuesOf(res.error, 'data'));
-        } catch (e) {
-          if (e instanceof ValidationError) issues.push(...e.issues);
-          else issues.push({ path: 'data', message: `upcasting failed: ${(e as Error).message}` });
-        }
-      }
-    } else if (typeof type === 'string' && env.success) {
-      issues.push({ path: 'type', message: `unknown event type ${JSON.stringify(type.slice(0, 100))}` });
+    // an unknown type is named only when the envelope is otherwise sound
+    if (typeof type === 'string' && (this.has(type) || env.success)) {
+      const checked = this.checkData(type, version, data);
+      if (checked.ok) parsedData = checked.data;
+      else issues.push(...checked.issues);
     }
     if (issues.length > 0 || !env.success) {
       return { ok: false, error: new ValidationError(`invalid event: ${issues.map((i) => i.path).join(', ')}`, issues) };
@@ -122,9 +131,20 @@ export function parseEventOrThrow<T extends EventType = EventType>(raw: unknown)
 }
 
 /**
+ * What is wrong with an event's payload for its type and schema version, by
+ * catalog v1 (empty when it is valid). Every event store checks this on append.
+ */
+export function eventDataIssues(type: string, schemaVersion: number, data: unknown): FieldIssue[] {
+  const checked = catalog.checkData(type, schemaVersion, data);
+  return checked.ok ? [] : checked.issues;
+}
+
+/**
  * Any stored shape of an event (a full recorded event, or the slimmer one a
  * fold reads) lifted to the current schema version of its type, trusting what
- * the store holds (it was validated on append). Cheap when already current.
+ * the store holds: every event store checks each payload against the catalog
+ * on append (eventDataIssues), so only events stored before that check, or
+ * written behind the store's back, can fail. Cheap when already current.
  */
 export function liftStored<E extends { type: string; schemaVersion: number; data: unknown }>(e: E): E {
   const type = e.type;

@@ -1,9 +1,12 @@
-import { EnvelopeSchema, ValidationError, type RawEnvelope } from '@onestop/events';
+import { EnvelopeSchema, InvalidEventError, ValidationError, eventDataIssues, type RawEnvelope } from '@onestop/events';
 import type { ExpectedRevision } from './port.js';
 
 /**
  * What every adapter checks before an append: envelopes valid, subjects the
- * stream, data present, ids unique in the batch, a meaningful expected revision.
+ * stream, data present and valid by the catalog, ids unique in the batch, a
+ * meaningful expected revision. A payload the catalog refuses (or an unknown
+ * type) is a programmer error, InvalidEventError (500); the rest is the
+ * caller's, ValidationError (400). Either way nothing is stored.
  */
 export function validateAppend(streamId: string, events: readonly RawEnvelope[], expected: ExpectedRevision): void {
   if (events.length === 0) throw new ValidationError('nothing to append', [{ path: 'events', message: 'empty' }]);
@@ -21,6 +24,13 @@ export function validateAppend(streamId: string, events: readonly RawEnvelope[],
     }
     if (e.data === undefined) {
       throw new ValidationError(`event ${i} has no data`, [{ path: `events[${i}].data`, message: 'required' }]);
+    }
+    const invalid = eventDataIssues(e.type, e.schemaVersion, e.data);
+    if (invalid.length > 0) {
+      throw new InvalidEventError(
+        `event ${i} (${e.type.slice(0, 100)}) breaks the event catalog: ${invalid.map((x) => x.path).join(', ')}`,
+        invalid.map((x) => ({ path: `events[${i}].${x.path}`, message: x.message })),
+      );
     }
     const id = e.id.toLowerCase();
     if (ids.has(id)) throw new ValidationError('an event id appears twice', [{ path: `events[${i}].id`, message: 'duplicate' }]);

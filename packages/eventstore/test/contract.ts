@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WrongExpectedVersion, canonicalEnvelope, type RawEnvelope, type RawRecordedEvent } from '@onestop/events';
+import { InvalidEventError, WrongExpectedVersion, canonicalEnvelope, type EventType, type RawEnvelope, type RawRecordedEvent } from '@onestop/events';
 import type { EventStore } from '../src/index.js';
 
 /** What each adapter under contract provides. */
@@ -26,9 +26,34 @@ export interface ContractCapabilities {
   rawSqlTampering: boolean;
 }
 
+const enc = { alg: 'A256GCM', kid: 'k1', iv: 'AAAAAAAAAAAAAAAA', ct: 'Y2lwaGVy', tag: 'AAAAAAAAAAAAAAAAAAAAAA==' } as const;
+
+/** A valid catalog payload of each event type the contract appends (the store checks every payload). */
+export const payloads = {
+  ConsentGiven: { scope: 'assessment', legalBasis: 'explicit_consent', recordedBy: 'op-1' },
+  ConsentWithdrawn: { scope: 'assessment', legalBasis: 'explicit_consent', recordedBy: 'op-1' },
+  ContactDetailsUpdated: { pii: enc, updatedBy: 'op-1' },
+  DomainEvaluated: { domain: 'housing', needLevel: 3, evaluatedBy: 'sw-1' },
+  AssessmentCancelled: { reason: 'team_decision' },
+  ReferralAccepted: {},
+  ServiceStarted: {},
+  ServiceCapacityChanged: { serviceId: 'housing-desk', capacity: 3 },
+  CaseHistoryRead: { personId: '00000000-0000-4000-8000-000000000001', purpose: 'audit', readBy: 'aud-1' },
+} satisfies Partial<Record<EventType, Record<string, unknown>>>;
+export type ContractEventType = keyof typeof payloads;
+
 let seq = 0;
-/** A minimal valid envelope for stream `streamId`. */
-export function ev(streamId: string, data: Record<string, unknown> = {}, type = 'TestHappened'): RawEnvelope {
+/**
+ * A valid catalog event for stream `streamId`: the example payload of `type`
+ * with `data` over it (recordedBy, updatedBy, … tell events apart where a test
+ * needs to). The partition key is the stream id unless given.
+ */
+export function ev(
+  streamId: string,
+  data: Record<string, unknown> = {},
+  type: ContractEventType = 'ConsentGiven',
+  partitionKey = streamId,
+): RawEnvelope {
   seq += 1;
   return {
     id: randomUUID(),
@@ -37,11 +62,11 @@ export function ev(streamId: string, data: Record<string, unknown> = {}, type = 
     source: '/onestop/test',
     subject: streamId,
     time: new Date(Date.UTC(2026, 10, 26, 10, 0, 0, seq % 1000)).toISOString(),
-    partitionKey: streamId,
+    partitionKey,
     correlationId: `c-${seq}`,
     causationId: null,
     actor: { id: 'tester', role: 'system' },
-    data: { seq, ...data },
+    data: { ...payloads[type], ...data },
   };
 }
 
@@ -79,7 +104,7 @@ export function eventStoreContract(
     describe('append and read a stream', () => {
       it('appends to a new stream with no_stream and reads it back in order', async () => {
         const id = sid();
-        const events = [ev(id, { n: 1 }), ev(id, { n: 2 }), ev(id, { n: 3 })];
+        const events = [ev(id, { recordedBy: 'n1' }), ev(id, { recordedBy: 'n2' }), ev(id, { recordedBy: 'n3' })];
         const r = await s.store.append(id, events, 'no_stream');
         expect(r.nextExpectedRevision).toBe(2);
         expect(r.replayed).toBe(false);
@@ -89,7 +114,7 @@ export function eventStoreContract(
         expect(read.map((e) => e.id)).toEqual(events.map((e) => e.id));
         expect(read.map((e) => e.streamPosition)).toEqual([0, 1, 2]);
         expect(read.map((e) => e.globalPosition)).toEqual(r.globalPositions);
-        expect(read[1]).toMatchObject({ type: 'TestHappened', data: events[1]!.data, actor: events[1]!.actor, time: events[1]!.time });
+        expect(read[1]).toMatchObject({ type: 'ConsentGiven', data: events[1]!.data, actor: events[1]!.actor, time: events[1]!.time });
         expect(read[0]!.prevHash).toBeNull();
         expect(read[1]!.prevHash).toBe(read[0]!.hash);
       });
@@ -116,6 +141,30 @@ export function eventStoreContract(
         expect(await s.store.readStream(id)).toEqual([]);
       });
 
+      it('refuses an event whose payload breaks the catalog, or of an unknown type, as a programmer error: nothing is stored', async () => {
+        const id = sid();
+        const valid = ev(id);
+        // the right type, the wrong data: a decider bug
+        const invalid = ev(id, { scope: 'everything', recordedBy: '' });
+        const refused = s.store.append(id, [valid, invalid], 'no_stream');
+        await expect(refused).rejects.toBeInstanceOf(InvalidEventError);
+        await expect(refused).rejects.toMatchObject({
+          code: 'invalid_event',
+          status: 500,
+          issues: [
+            { path: 'events[1].data.scope', message: expect.any(String) },
+            { path: 'events[1].data.recordedBy', message: expect.any(String) },
+          ],
+        });
+        await expect(s.store.append(id, [{ ...ev(id), type: 'PersonTeleported' }], 'any')).rejects.toMatchObject({
+          code: 'invalid_event',
+          issues: [{ path: 'events[0].type' }],
+        });
+        await expect(s.store.append(id, [{ ...ev(id), schemaVersion: 9 }], 'any')).rejects.toMatchObject({ code: 'invalid_event' });
+        expect(await s.store.readStream(id)).toEqual([]);
+        expect((await s.store.append(id, [valid], 'no_stream')).nextExpectedRevision).toBe(0);
+      });
+
       it('is idempotent: the same event ids again return the first result and store nothing twice', async () => {
         const id = sid();
         const events = [ev(id), ev(id)];
@@ -134,7 +183,7 @@ export function eventStoreContract(
 
       it('reads backwards and from a revision', async () => {
         const id = sid();
-        await s.store.append(id, [0, 1, 2, 3, 4].map((n) => ev(id, { n })), 'no_stream');
+        await s.store.append(id, [0, 1, 2, 3, 4].map((n) => ev(id, { recordedBy: `n${n}` })), 'no_stream');
         const fw = await s.store.readStream(id, { fromRevision: 2, maxCount: 2 });
         expect(fw.map((e) => e.streamPosition)).toEqual([2, 3]);
         const bw = await s.store.readStream(id, { direction: 'backwards', maxCount: 2 });
@@ -149,7 +198,7 @@ export function eventStoreContract(
         const at = (ms: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, 0, ms)).toISOString();
         const a0 = { ...ev(a), time: at(10) };
         const b0 = { ...ev(b), time: at(20) };
-        const a1 = { ...ev(a, {}, 'Later'), time: at(30) };
+        const a1 = { ...ev(a, {}, 'ConsentWithdrawn'), time: at(30) };
         await s.store.append(a, [a0], 'no_stream');
         await s.store.append(b, [b0], 'no_stream');
         const last = await s.store.append(a, [a1], 0);
@@ -157,7 +206,7 @@ export function eventStoreContract(
         expect(all.map((e) => e.id)).toEqual([a0.id, b0.id, a1.id]);
         expect(all[2]).toEqual({
           id: a1.id,
-          type: 'Later',
+          type: 'ConsentWithdrawn',
           schemaVersion: 1,
           subject: a,
           time: at(30),
@@ -175,11 +224,11 @@ export function eventStoreContract(
         const start = await s.store.headPosition();
         const a = sid('alpha');
         const b = sid('beta');
-        await s.store.append(a, [ev(a, {}, 'One'), ev(a, {}, 'Two')], 'no_stream');
-        await s.store.append(b, [ev(b, {}, 'One')], 'no_stream');
+        await s.store.append(a, [ev(a, {}, 'ConsentGiven'), ev(a, {}, 'ConsentWithdrawn')], 'no_stream');
+        await s.store.append(b, [ev(b, {}, 'ConsentGiven')], 'no_stream');
         const all = await s.store.readAll({ after: start });
         expect(all.map((e) => e.subject)).toEqual([a, a, b]);
-        expect((await s.store.readAll({ after: start, types: ['One'] })).map((e) => e.subject)).toEqual([a, b]);
+        expect((await s.store.readAll({ after: start, types: ['ConsentGiven'] })).map((e) => e.subject)).toEqual([a, b]);
         expect((await s.store.readAll({ after: start, streamPrefix: 'beta-' })).map((e) => e.subject)).toEqual([b]);
         expect(await s.store.readAll({ after: start, maxCount: 1 })).toHaveLength(1);
         expect(await s.store.headPosition()).toBe(all[2]!.globalPosition);
@@ -208,7 +257,7 @@ export function eventStoreContract(
             for (let round = 0; round < 15; round++) {
               const head = await s.store.readStream(stream, { direction: 'backwards', maxCount: 1 });
               const expected = head[0]?.streamPosition ?? 'no_stream';
-              const e = ev(stream, { w, round });
+              const e = ev(stream, { recordedBy: `w${w}-r${round}` });
               try {
                 await s.store.append(stream, [e], expected);
                 won.get(stream)!.push(e.id);
@@ -242,7 +291,7 @@ export function eventStoreContract(
           handle: async (events) => void seen.push(...events),
         });
         const slowStream = `${prefix}-slow`;
-        const slowEvent = ev(slowStream, { slow: true });
+        const slowEvent = ev(slowStream, { recordedBy: 'slow' });
         const writer = s.secondStore ?? s.store;
         // the slow transaction takes its (early) position first, then holds it uncommitted
         const slow = s.slowAppend(slowStream, slowEvent, 1500);
@@ -253,7 +302,7 @@ export function eventStoreContract(
           Array.from({ length: writers }, async (_, w) => {
             for (let i = 0; i < per; i++) {
               const stream = `${prefix}-${w}-${i % 10}`;
-              await writer.append(stream, [ev(stream, { w, i })], 'any');
+              await writer.append(stream, [ev(stream, { recordedBy: `w${w}-${i}` })], 'any');
             }
           }),
         );
@@ -382,9 +431,9 @@ export function eventStoreContract(
 
       it.skipIf(!capabilities.rawSqlTampering)('reports the first broken link after an UPDATE behind the store’s back', async () => {
         const id = sid('chain');
-        await s.store.append(id, [ev(id, { amount: 1 }), ev(id, { amount: 2 }), ev(id, { amount: 3 })], 'no_stream');
+        await s.store.append(id, [ev(id, { recordedBy: 'op-1' }), ev(id, { recordedBy: 'op-2' }), ev(id, { recordedBy: 'op-3' })], 'no_stream');
         await sql(
-          `UPDATE eventstore.events SET data = jsonb_set(data, '{amount}', '200') WHERE stream_id = $1 AND stream_position = 1`,
+          `UPDATE eventstore.events SET data = jsonb_set(data, '{recordedBy}', '"forged"') WHERE stream_id = $1 AND stream_position = 1`,
           [id],
         );
         expect(await s.store.verifyStream(id)).toMatchObject({ ok: false, brokenAt: 1, reason: 'hash_mismatch' });

@@ -182,7 +182,7 @@ class FakeLog {
   pageReads = 0;
 
   append(streamId: string, type = 'TestHappened'): RawRecordedEvent {
-    const e = { ...ev(streamId, {}, type), streamPosition: 0, globalPosition: this.next, hash: 'h', prevHash: null };
+    const e = { ...ev(streamId), type, streamPosition: 0, globalPosition: this.next, hash: 'h', prevHash: null };
     this.next += 137;
     this.events.push(e);
     for (const w of this.wakeups) w.notify();

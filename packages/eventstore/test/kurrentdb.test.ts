@@ -105,7 +105,7 @@ function adapterSpecifics(open: () => Promise<KurrentEventStore>): void {
 
     it('keeps the envelope in event id, type, data and metadata, with the chain link', async () => {
       const id = `meta-${randomUUID()}`;
-      const e = ev(id, { amount: 7 });
+      const e = ev(id, { recordedBy: 'op-7' });
       await store.append(id, [e], 'no_stream');
       const raw = [];
       for await (const r of store.client.readStream(id)) raw.push(r.event);
@@ -116,11 +116,11 @@ function adapterSpecifics(open: () => Promise<KurrentEventStore>): void {
 
     it('reports an event forged with changed content as a hash mismatch', async () => {
       const id = `chain-${randomUUID()}`;
-      const [e0, e1, e2] = [ev(id, { amount: 1 }), ev(id, { amount: 2 }), ev(id, { amount: 3 })];
+      const [e0, e1, e2] = [ev(id, { recordedBy: 'op-1' }), ev(id, { recordedBy: 'op-2' }), ev(id, { recordedBy: 'op-3' })];
       await store.append(id, [e0!], 'no_stream');
       const [head] = await store.readStream(id);
       const honest = encodeEvent(e1!, 1, head!.hash);
-      await forge(id, { ...honest, data: { ...(e1!.data as object), amount: 200 } }, 0n);
+      await forge(id, { ...honest, data: { ...(e1!.data as object), recordedBy: 'forged' } }, 0n);
       await store.append(id, [e2!], 1);
       expect(await store.verifyStream(id)).toMatchObject({ ok: false, brokenAt: 1, reason: 'hash_mismatch' });
     });
@@ -170,10 +170,10 @@ function adapterSpecifics(open: () => Promise<KurrentEventStore>): void {
       const start = await store.headPosition();
       const a = `pagea-${randomUUID()}`;
       const b = `pageb-${randomUUID()}`;
-      for (let i = 0; i < 5; i++) await store.append(b, [ev(b, {}, 'Paged')], 'any');
-      await store.append(a, [ev(a, {}, 'Paged')], 'no_stream');
+      for (let i = 0; i < 5; i++) await store.append(b, [ev(b, {}, 'ServiceStarted')], 'any');
+      await store.append(a, [ev(a, {}, 'ServiceStarted')], 'no_stream');
       // the server filters on the type; the stream prefix is left to the client
-      const got = await store.readAll({ after: start, types: ['Paged'], streamPrefix: 'pagea-', maxCount: 1 });
+      const got = await store.readAll({ after: start, types: ['ServiceStarted'], streamPrefix: 'pagea-', maxCount: 1 });
       expect(got.map((e) => e.subject)).toEqual([a]);
     });
   });
