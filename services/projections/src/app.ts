@@ -49,4 +49,12 @@ export {
   type StreamHeadsDigest,
 } from './audit/digest.js';
 export { AuditConfigSchema, AuditSigningKey, loadAuditConfig, parseSigningKey, type AuditConfig } from './audit/signing-key.js';
-export type { BrokenStream, VerificationProgress, VerificationSummary } from './audit/verification.js';
+export type { BrokenStream, StoreVerificationSummary, VerificationProgress, VerificationSummary } from './audit/verification.js';
+export {
+  SignedDigests,
+  compareWithDigest,
+  type ComparedDigest,
+  type DigestComparison,
+  type ShrunkStream,
+  type SignedDigestRecord,
+} from './audit/signed-digests.js';

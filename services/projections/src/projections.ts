@@ -4,12 +4,14 @@ import type { VerifyResult } from '@onestop/eventstore';
 import type { ServiceContext } from '@onestop/kit';
 import { CaseHistory } from './audit/case-history.js';
 import { signHeadsDigest, type StreamHeadsDigest } from './audit/digest.js';
+import { SignedDigests } from './audit/signed-digests.js';
 import { AuditSigningKey, loadAuditConfig } from './audit/signing-key.js';
 import {
   summarise,
   verifyEveryStream,
   verifyStreamPage,
   verifyStreams,
+  type StoreVerificationSummary,
   type VerificationProgress,
   type VerificationSummary,
 } from './audit/verification.js';
@@ -50,6 +52,8 @@ export interface RebuildStatus {
 export class Projections {
   readonly readModels: ReadModels;
   readonly cases: CaseHistory;
+  /** every digest signed, kept apart from the log it vouches for */
+  readonly signedDigests: SignedDigests;
   private consumer: RunningConsumer | undefined;
   private running = false;
   private rebuilding: Promise<RebuildReport> | undefined;
@@ -62,6 +66,7 @@ export class Projections {
   ) {
     this.readModels = new ReadModels(ctx.db, options.schema ?? 'projections');
     this.cases = new CaseHistory(ctx.store, this.readModels);
+    this.signedDigests = new SignedDigests(ctx.db);
     this.key = options.signingKey;
   }
 
@@ -69,6 +74,7 @@ export class Projections {
   async migrate(): Promise<void> {
     this.signingKey();
     await this.readModels.migrate();
+    await this.signedDigests.migrate();
   }
 
   /** Starts the bus consumer that keeps the read models; returns the stop function. */
@@ -158,14 +164,16 @@ export class Projections {
   }
 
   // ── Audit ─────────────────────────────────────────────────────────────────
-  /** Recomputes the hash chain of every stream of the store. */
-  verifyAll(onProgress?: (p: VerificationProgress) => void | Promise<void>): Promise<VerificationSummary & { position: number }> {
-    return verifyEveryStream(this.ctx.store, onProgress ? { onProgress } : {});
+  /** Recomputes the hash chain of every stream of the store, and compares the log with the last signed digest. */
+  async verifyAll(onProgress?: (p: VerificationProgress) => void | Promise<void>): Promise<StoreVerificationSummary> {
+    const lastDigest = await this.signedDigests.last();
+    return verifyEveryStream(this.ctx.store, onProgress ? { lastDigest, onProgress } : { lastDigest });
   }
 
-  /** Recomputes the hash chains of one page of streams (in stream-id order, after `after`). */
-  verifyPage(after: string | undefined, limit: number) {
-    return verifyStreamPage(this.ctx.store, after === undefined ? { limit } : { after, limit });
+  /** Recomputes the hash chains of one page of streams (in stream-id order, after `after`); compares the log with the last signed digest. */
+  async verifyPage(after: string | undefined, limit: number) {
+    const lastDigest = await this.signedDigests.last();
+    return verifyStreamPage(this.ctx.store, after === undefined ? { limit } : { after, limit }, lastDigest);
   }
 
   /** Recomputes the hash chains of one case's streams. */
@@ -186,14 +194,24 @@ export class Projections {
     return this.key;
   }
 
-  /** A signed digest of every stream head at a global position (default: the current head). */
-  async digest(position?: number): Promise<StreamHeadsDigest> {
+  /**
+   * A signed digest of every stream head at a global position (default: the
+   * current head), recorded so that later verifications compare with it. An
+   * empty log is refused unless `allowEmpty`: a signature over nothing would
+   * vouch for a log that lost its events.
+   */
+  async digest(position?: number, options: { allowEmpty?: boolean } = {}): Promise<StreamHeadsDigest> {
     const head = await this.ctx.store.headPosition();
     const at = position ?? head;
     if (at > head) {
       throw new RuleViolation('position_not_reached', `the log is at position ${head}; a digest at ${at} would not be final`, { headPosition: head });
     }
     const heads = await this.ctx.store.streamHeads(at);
-    return signHeadsDigest(heads, at, this.ctx.clock.now(), this.signingKey().privateKey);
+    if (heads.length === 0 && !options.allowEmpty) {
+      throw new RuleViolation('empty_log', `the log has no event up to position ${at}: a digest of it would vouch for nothing`, { headPosition: head });
+    }
+    const digest = signHeadsDigest(heads, at, this.ctx.clock.now(), this.signingKey().privateKey);
+    await this.signedDigests.record(digest, heads);
+    return digest;
   }
 }

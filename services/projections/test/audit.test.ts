@@ -213,6 +213,10 @@ describe('verification, digests and tampering', () => {
     expect(earlier.streams).toBeLessThan(digest.streams);
     expect(verifyDigest(earlier, pem)).toEqual({ ok: true });
     expect((await get('/audit/digest')).json().position).toBeGreaterThanOrEqual(position);
+    // every digest is recorded: a healthy log that holds what the last one named passes
+    const verified = (await get('/audit/verification')).json();
+    expect(verified).toMatchObject({ ok: true, warning: null, digest: { warning: null, missingCount: 0, shrunkCount: 0, rewrittenCount: 0 } });
+    expect(verified.digest.comparedWith.position).toBeGreaterThanOrEqual(position);
     expect((await get('/audit/digest?position=-1')).statusCode).toBe(400);
     expect((await get('/audit/digest?position=abc')).statusCode).toBe(400);
     expect((await get(`/audit/digest?position=${position + 1000}`)).json()).toMatchObject({ status: 422, code: 'position_not_reached' });
@@ -254,9 +258,55 @@ describe('verification, digests and tampering', () => {
     // …but the heads at its position are no longer the ones it was made of
     const headsNow = await infra.store.streamHeads(digest.position);
     expect(verifyDigest(digest, pem, headsNow)).toEqual({ ok: false, reason: 'heads_mismatch' });
+    // and verification, comparing with the last recorded digest, sees the other head at the same revision
+    const verified = (await get('/audit/verification')).json();
+    expect(verified.digest).toMatchObject({ rewrittenStreams: [stream], rewrittenCount: 1 });
+    expect(verified.warning).toContain(`(rewritten): ${stream}`);
     const recomputed = (await get(`/audit/digest?position=${digest.position}`)).json();
     expect(recomputed.headsSha256).not.toBe(digest.headsSha256);
     // and passing the new heads hash off under the old signature fails
     expect(verifyDigest({ ...digest, headsSha256: recomputed.headsSha256 }, pem)).toEqual({ ok: false, reason: 'bad_signature' });
+  });
+
+  it('warns when events are deleted behind the store’s back, naming the streams missing or behind the last digest', async () => {
+    await settled();
+    const signed = (await get('/audit/digest')).json();
+    const before = (await get('/audit/verification')).json();
+    expect(before.warning).toBeNull();
+    const C = `person-${scenario.persons.C}`;
+    const D = `person-${scenario.persons.D}`;
+    const cHead = (await infra.store.streamHeads()).find((h) => h.streamId === C)!.revision;
+    await infra.db.query('DELETE FROM eventstore.events WHERE stream_id = $1 AND stream_position = $2', [C, cHead]);
+    await infra.db.query('DELETE FROM eventstore.events WHERE stream_id = $1', [D]);
+
+    const res = await get('/audit/verification?limit=1');
+    expect(res.statusCode).toBe(200);
+    const page = res.json();
+    expect(page.ok).toBe(false);
+    expect(page.digest).toMatchObject({
+      comparedWith: { position: signed.position, streams: signed.streams, signedAt: signed.signedAt },
+      missingStreams: [D],
+      missingCount: 1,
+      shrunkStreams: [{ streamId: C, revision: cHead - 1, digestRevision: cHead }],
+      shrunkCount: 1,
+    });
+    expect(page.warning).toMatch(/^the log holds less than the digest signed .*: it has \d+ events, fewer than the digest's \d+/);
+    expect(page.warning).toContain(`1 stream of the digest is missing: ${D}`);
+    expect(page.warning).toContain(`${C} at revision ${cHead - 1}, not ${cHead}`);
+    const all = await projections.verifyAll();
+    expect(all).toMatchObject({ ok: false, warning: page.warning, digest: { missingStreams: [D] } });
+  });
+
+  it('an emptied store is not a success: it warns against the last digest, and a digest of it is refused unless allowEmpty', async () => {
+    await infra.db.query('DELETE FROM eventstore.events');
+    const all = (await get('/audit/verification')).json();
+    expect(all).toMatchObject({ ok: false, streams: 0, events: 0, totalStreams: 0, broken: [] });
+    expect(all.warning).toMatch(/^the log is empty \(0 streams, 0 events\), yet the digest signed .* names \d+ streams/);
+    expect(all.digest.missingCount).toBeGreaterThan(10);
+    expect((await get('/audit/digest')).json()).toMatchObject({ status: 422, code: 'empty_log' });
+    const empty = (await get('/audit/digest?allowEmpty=true')).json();
+    expect(empty).toMatchObject({ position: 0, streams: 0 });
+    // signing the empty log on purpose does not hide the digest of what it held
+    expect((await get('/audit/verification')).json().warning).toBe(all.warning);
   });
 });

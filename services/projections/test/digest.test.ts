@@ -5,7 +5,16 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '@onestop/events';
 import { ConfigError } from '@onestop/kit';
-import { AuditSigningKey, headsSha256, loadAuditConfig, parseSigningKey, signHeadsDigest, verifyDigest } from '../src/app.js';
+import {
+  AuditSigningKey,
+  compareWithDigest,
+  headsSha256,
+  loadAuditConfig,
+  parseSigningKey,
+  signHeadsDigest,
+  verifyDigest,
+  type SignedDigestRecord,
+} from '../src/app.js';
 
 const hash = (s: string) => createHash('sha256').update(s).digest('hex');
 const heads = [
@@ -50,6 +59,55 @@ describe('verifyDigest (offline)', () => {
     expect(verifyDigest({ ...digest, signature: '***' }, publicKey)).toEqual({ ok: false, reason: 'malformed' });
     expect(verifyDigest(digest, 'not a key')).toEqual({ ok: false, reason: 'malformed' });
     expect(verifyDigest(digest, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey)).toEqual({ ok: false, reason: 'malformed' });
+  });
+});
+
+describe('compareWithDigest: the log against the last signed digest', () => {
+  const recorded: SignedDigestRecord = {
+    ...signHeadsDigest(heads, 42, signedAt, privateKey),
+    events: 2 + 4 + 3,
+    heads: new Map(heads.map((h) => [h.streamId, { revision: h.revision, hash: h.hash }])),
+  };
+
+  it('passes a log that holds every head of the digest, grown since', () => {
+    const grown = [...heads.map((h) => (h.streamId === 'person-1' ? { ...h, revision: 5, hash: hash('p1 later') } : h)), { streamId: 'person-9', revision: 0, hash: hash('p9') }];
+    expect(compareWithDigest(grown, 50, recorded)).toMatchObject({ warning: null, missingCount: 0, shrunkCount: 0, rewrittenCount: 0 });
+    expect(compareWithDigest(heads, 42, recorded).warning).toBeNull();
+  });
+
+  it('warns on an empty log', () => {
+    const c = compareWithDigest([], 0, recorded);
+    expect(c.warning).toBe(
+      'the log is empty (0 streams, 0 events), yet the digest signed 2026-11-26T10:00:00.000Z (position 42: 3 streams, 9 events) names 3 streams: ' +
+        'its events were lost, deleted or are hidden from the store (e.g. by a restore).',
+    );
+    expect(c).toMatchObject({ missingCount: 3, missingStreams: ['partner-caritas', 'person-1', 'referral-2'] });
+  });
+
+  it('names the streams missing, behind or rewritten, and the counts that shrank', () => {
+    const now = [
+      { streamId: 'referral-2', revision: 1, hash: hash('r2 at 1') },
+      { streamId: 'person-1', revision: 1, hash: hash('p1 rewritten') },
+    ];
+    const c = compareWithDigest(now, 40, recorded);
+    expect(c).toMatchObject({
+      missingStreams: ['partner-caritas'],
+      shrunkStreams: [{ streamId: 'referral-2', revision: 1, digestRevision: 3 }],
+      rewrittenStreams: ['person-1'],
+    });
+    expect(c.warning).toBe(
+      'the log holds less than the digest signed 2026-11-26T10:00:00.000Z (position 42: 3 streams, 9 events): ' +
+        "it has 4 events, fewer than the digest's 9; it has 2 streams, fewer than the digest's 3; its head is at position 40, before the digest's 42; " +
+        '1 stream of the digest is missing: partner-caritas; 1 stream is behind its head in the digest: referral-2 at revision 1, not 3; ' +
+        '1 stream with another head than the digest at the same revision (rewritten): person-1.',
+    );
+  });
+
+  it('names the first five of many and counts the rest', () => {
+    const many: SignedDigestRecord = { ...recorded, streams: 8, events: 8, heads: new Map(Array.from({ length: 8 }, (_, i) => [`person-${i}`, { revision: 0, hash: hash(String(i)) }])) };
+    const c = compareWithDigest([{ streamId: 'person-0', revision: 0, hash: hash('0') }], 42, many);
+    expect(c.missingCount).toBe(7);
+    expect(c.warning).toContain('7 streams of the digest are missing: person-1, person-2, person-3, person-4, person-5, and 2 more');
   });
 });
 

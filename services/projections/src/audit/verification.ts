@@ -1,4 +1,5 @@
 import type { EventStore, VerifyResult } from '@onestop/eventstore';
+import { compareWithDigest, type DigestComparison, type SignedDigestRecord } from './signed-digests.js';
 
 /** A stream whose hash chain does not hold, and where it first breaks. */
 export interface BrokenStream {
@@ -15,6 +16,20 @@ export interface VerificationSummary {
   /** events whose links were recomputed */
   events: number;
   broken: BrokenStream[];
+}
+
+/**
+ * A verification of the whole store: sound chains are not enough, the log
+ * must also hold everything the last signed digest named. Not ok with a warning
+ * when it does not (empty, fewer events or streams, a head missing or behind).
+ */
+export interface StoreVerificationSummary extends VerificationSummary {
+  /** head of the log when it was verified */
+  position: number;
+  /** the comparison with the last signed digest; null when none was ever signed */
+  digest: DigestComparison | null;
+  /** what the operator must know when the log holds less than that digest */
+  warning: string | null;
 }
 
 export interface VerificationProgress {
@@ -57,10 +72,11 @@ export function summarise(results: readonly VerifyResult[]): VerificationSummary
  */
 export async function verifyEveryStream(
   store: EventStore,
-  options: { concurrency?: number; onProgress?: (p: VerificationProgress) => void | Promise<void> } = {},
-): Promise<VerificationSummary & { position: number }> {
+  options: { concurrency?: number; lastDigest?: SignedDigestRecord | null; onProgress?: (p: VerificationProgress) => void | Promise<void> } = {},
+): Promise<StoreVerificationSummary> {
   const position = await store.headPosition();
-  const ids = (await store.streamHeads(position)).map((h) => h.streamId).sort();
+  const heads = await store.streamHeads(position);
+  const ids = heads.map((h) => h.streamId).sort();
   let done = 0;
   let events = 0;
   const broken: BrokenStream[] = [];
@@ -75,22 +91,30 @@ export async function verifyEveryStream(
     },
   });
   broken.sort((a, b) => (a.streamId < b.streamId ? -1 : 1));
-  return { ok: broken.length === 0, streams: ids.length, events, broken, position };
+  const digest = options.lastDigest ? compareWithDigest(heads, position, options.lastDigest) : null;
+  const warning = digest?.warning ?? null;
+  return { ok: broken.length === 0 && !warning, streams: ids.length, events, broken, position, digest, warning };
 }
 
 /**
  * One page of the store's streams (in stream-id order, after `after`),
- * verified: for an HTTP caller that walks the whole store page by page.
+ * verified: for an HTTP caller that walks the whole store page by page. Every
+ * page also compares the whole log's heads with the last signed digest.
  */
 export async function verifyStreamPage(
   store: EventStore,
   page: { after?: string; limit: number },
-): Promise<VerificationSummary & { position: number; totalStreams: number; nextAfter: string | null }> {
+  lastDigest: SignedDigestRecord | null = null,
+): Promise<StoreVerificationSummary & { totalStreams: number; nextAfter: string | null }> {
   const position = await store.headPosition();
-  const ids = (await store.streamHeads(position)).map((h) => h.streamId).sort();
+  const heads = await store.streamHeads(position);
+  const ids = heads.map((h) => h.streamId).sort();
   const from = page.after === undefined ? 0 : ids.findIndex((id) => id > page.after!);
   const slice = from < 0 ? [] : ids.slice(from, from + page.limit);
   const results = await verifyStreams(store, slice, { concurrency: 8 });
   const last = from < 0 ? ids.length : from + slice.length;
-  return { ...summarise(results), position, totalStreams: ids.length, nextAfter: last < ids.length ? slice.at(-1)! : null };
+  const summary = summarise(results);
+  const digest = lastDigest ? compareWithDigest(heads, position, lastDigest) : null;
+  const warning = digest?.warning ?? null;
+  return { ...summary, ok: summary.ok && !warning, position, digest, warning, totalStreams: ids.length, nextAfter: last < ids.length ? slice.at(-1)! : null };
 }

@@ -97,13 +97,35 @@ const CaseVerification = z.object({
   broken: z.array(Broken),
   results: z.array(StreamResult),
 });
+const DigestComparison = z.object({
+  comparedWith: z.object({
+    position: z.number(),
+    streams: z.number(),
+    events: z.number(),
+    signedAt: z.string(),
+    keyId: z.string(),
+    headsSha256: z.string(),
+  }).describe('the last signed digest (the one at the highest position)'),
+  warning: z.string().nullable(),
+  missingStreams: z.array(z.string()).describe('streams of the digest the log no longer has (the first 100)'),
+  missingCount: z.number(),
+  shrunkStreams: z.array(z.object({ streamId: z.string(), revision: z.number(), digestRevision: z.number() })).describe('streams behind their head in the digest (the first 100)'),
+  shrunkCount: z.number(),
+  rewrittenStreams: z.array(z.string()).describe('streams at the digest revision with another head hash (the first 100)'),
+  rewrittenCount: z.number(),
+});
 const StoreVerification = z.object({
-  ok: z.boolean().describe('no broken stream on this page'),
+  ok: z.boolean().describe('no broken stream on this page, and the log holds everything the last signed digest named'),
   position: z.number().describe('head of the log when the page was verified'),
   totalStreams: z.number(),
   streams: z.number().describe('streams checked on this page'),
   events: z.number(),
   broken: z.array(Broken),
+  warning: z
+    .string()
+    .nullable()
+    .describe('set when the log holds less than the last signed digest: empty, fewer events or streams, a stream missing or behind (on every page)'),
+  digest: DigestComparison.nullable().describe('the comparison of the whole log with the last signed digest; null when no digest was ever signed'),
   nextAfter: z.string().nullable().describe('pass as `after` for the next page; null on the last'),
 });
 const Digest = z.object({
@@ -189,7 +211,7 @@ export const auditRoutes = (projections: Projections): FastifyPluginAsync<{ ctx:
         config: { roles: AUDIT },
         schema: {
           tags: ['audit'],
-          summary: 'Recomputes the hash chains of every stream of the store, a page of streams at a time',
+          summary: 'Recomputes the hash chains of every stream of the store, a page of streams at a time, and compares the log with the last signed digest',
           querystring: z.object({
             after: z.string().min(1).max(200).optional().describe('stream id to continue after (nextAfter of the previous page)'),
             limit: z.coerce.number().int().min(1).max(10_000).default(1000),
@@ -207,12 +229,18 @@ export const auditRoutes = (projections: Projections): FastifyPluginAsync<{ ctx:
         schema: {
           tags: ['audit'],
           summary: 'A signed (Ed25519) digest of every stream head at a global position',
-          description: 'Verify offline with the public key of GET /audit/public-key (verifyDigest in @onestop/projections).',
-          querystring: z.object({ position: z.coerce.number().int().min(0).optional().describe('default: the current head of the log') }),
+          description:
+            'Verify offline with the public key of GET /audit/public-key (verifyDigest in @onestop/projections). ' +
+            'Every digest is recorded: GET /audit/verification warns when the log later holds less than the last one. ' +
+            'An empty log is refused (422 empty_log) unless allowEmpty=true.',
+          querystring: z.object({
+            position: z.coerce.number().int().min(0).optional().describe('default: the current head of the log'),
+            allowEmpty: z.enum(['true', 'false']).default('false').describe('sign a log with no events too'),
+          }),
           response: { 200: Digest },
         },
       },
-      async (req) => projections.digest(req.query.position),
+      async (req) => projections.digest(req.query.position, { allowEmpty: req.query.allowEmpty === 'true' }),
     );
 
     r.get(
