@@ -108,3 +108,20 @@ export class ConcurrencyRetriesExhausted extends ConflictError {
     super('concurrency_retries_exhausted', `stream ${streamId} kept changing under ${attempts} attempts; try again`, { streamId, attempts });
   }
 }
+
+/**
+ * A read asked to wait for a client's own write (`after=<position>`) and the
+ * view had not applied it within the bounded wait (HTTP 503 with Retry-After):
+ * the write is stored; the view will catch up.
+ */
+export class PositionNotReached extends OneStopError {
+  constructor(
+    readonly position: number,
+    readonly waitedMs: number,
+  ) {
+    super('position_not_reached', `this view has not yet applied position ${position} (waited ${waitedMs} ms); try again shortly`, 503, {
+      position,
+      waitedMs,
+    });
+  }
+}

@@ -13,3 +13,4 @@ export * from './start.js';
 export * from './views/case-facts.js';
 export * from './privacy/read-audit.js';
 export * from './privacy/rotation.js';
+export * from './own-writes.js';

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
-import { OneStopError, type FieldIssue } from '@onestop/events';
+import { OneStopError, PositionNotReached, type FieldIssue } from '@onestop/events';
 
 export const PROBLEM_BASE = 'https://onestop.example/problems/';
 
@@ -75,6 +75,11 @@ export function registerProblemHandlers(app: FastifyInstance): void {
         message: v.message ?? 'invalid',
       }));
       return sendProblem(reply, 400, 'validation_failed', `invalid ${err.validationContext ?? 'request'}`, { issues });
+    }
+    if (err instanceof PositionNotReached) {
+      // not a fault: the view lags; the client asks again
+      reply.header('retry-after', '1');
+      return sendProblem(reply, err.status, err.code, err.message, err.details);
     }
     if (err instanceof OneStopError) {
       if (err.status >= 500) req.log.error({ err }, err.message);

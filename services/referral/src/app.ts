@@ -10,6 +10,28 @@ export interface ReferralModuleOptions {
   slaIntervalMs?: number;
 }
 
+/**
+ * What the referral service does with the facts it hears, after its facts view
+ * applied them (same batch, in log order), each effect idempotent:
+ * - referral_sharing withdrawn: the open referrals made under the consent it
+ *   ends are cancelled; erasure: every open referral is cancelled;
+ * - a referral seen after the end of the consent it was made under (a request
+ *   that raced the withdrawal through a view not yet up to date) is cancelled.
+ */
+function consentWatch(r: Referrals) {
+  return async (batch: readonly RecordedEvent[]): Promise<void> => {
+    for (const e of batch) {
+      if (e.type === 'ConsentWithdrawn' && e.data.scope === 'referral_sharing') {
+        await r.cancelOpenReferralsOf(e, await r.facts.consentEndedBy(e));
+      } else if (e.type === 'PersonalDataErased') {
+        await r.cancelOpenReferralsOf(e, undefined);
+      } else if (e.type === 'ReferredToPartner' && (await r.facts.consentEnded(e.data.personId, e.data.consentEventId))) {
+        await r.cancelLateReferral(e);
+      }
+    }
+  };
+}
+
 /** Referral: partner directory, network agreement, referral lifecycle, SLA watcher, partner inbound. */
 export function referralModule(options: ReferralModuleOptions = {}): ServiceModule & { referrals(ctx: ServiceContext): Referrals } {
   let referrals: Referrals | undefined;
@@ -29,20 +51,9 @@ export function referralModule(options: ReferralModuleOptions = {}): ServiceModu
     },
     async start(ctx) {
       const r = get(ctx);
-      // consent and assessment facts; withdrawing referral_sharing or erasure cancels open referrals
-      const facts = await r.facts.consume(ctx.bus, 'referral-facts', async (batch: readonly RecordedEvent[]) => {
-        for (const e of batch) {
-          if ((e.type === 'ConsentWithdrawn' && e.data.scope === 'referral_sharing') || e.type === 'PersonalDataErased') {
-            await r.cancelOpenReferralsOf(
-              e.partitionKey,
-              e.type === 'PersonalDataErased' ? 'personal_data_erased' : 'consent_withdrawn',
-              e.id,
-              e.correlationId,
-            );
-          }
-        }
-      });
-      // the view is written right after each command; the bus confirms it (and heals a crash in between)
+      // consent and assessment facts, and what they mean for open referrals (each decided from the event itself)
+      const facts = await r.facts.consume(ctx.bus, 'referral-facts', consentWatch(r), [TOPICS.referral]);
+      // the view only consumes: no command writes it
       const own = await ctx.bus.consume({ group: 'referral-view', topics: [TOPICS.referral, TOPICS.directory], handle: (batch) => r.view.apply(batch) });
       // the partner topics of DESIGN §5 exist only on Kafka
       const gateway = ctx.bus.kind === 'kafka' ? await PartnerGateway.start(ctx, r) : undefined;

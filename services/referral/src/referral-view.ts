@@ -1,11 +1,12 @@
-import type { RecordedEvent } from '@onestop/events';
+import { PLACE_HOLDING_STATUSES_SQL, taskStatusAfter, type RecordedEvent } from '@onestop/events';
 import { applySchema, type SqlDriver } from '@onestop/eventstore';
 
 const SCHEMA = `
 CREATE SCHEMA IF NOT EXISTS referral;
--- Referral's own view of its referrals: partner inboxes, occupancy of services,
--- the SLA watcher's work list, and the "one open referral per person and
--- service" rule, which the partial unique index enforces even under races.
+-- Referral's own view of its referrals: partner inboxes, occupancy shown in
+-- the directory, the SLA watcher's work list. A read-only consumer of the bus:
+-- no command writes here and no rule is decided from it (the rules are
+-- guarded by streams in the store, DESIGN §9).
 CREATE TABLE IF NOT EXISTS referral.referrals (
   referral_id     uuid PRIMARY KEY,
   person_id       uuid NOT NULL,
@@ -14,7 +15,7 @@ CREATE TABLE IF NOT EXISTS referral.referrals (
   service_id      text NOT NULL,
   domain          text,
   priority        text,
-  -- 'pending' while a referral is being recorded; then the FHIR Task status
+  -- the FHIR Task status
   status          text NOT NULL,
   respond_by      timestamptz,
   overdue         boolean NOT NULL DEFAULT false,
@@ -22,8 +23,10 @@ CREATE TABLE IF NOT EXISTS referral.referrals (
   updated_at      timestamptz NOT NULL DEFAULT now(),
   stream_position bigint NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS referrals_one_open_per_service ON referral.referrals (person_id, partner_id, service_id)
-  WHERE status IN ('pending', 'requested', 'accepted', 'in-progress');
+-- earlier versions claimed the person's slot here ('pending' rows under a
+-- unique index); the case stream does that now
+DROP INDEX IF EXISTS referral.referrals_one_open_per_service;
+DELETE FROM referral.referrals WHERE status = 'pending';
 -- why a referral was declined or cancelled (a code): the partner learns at once
 -- that consent was withdrawn or the data erased (GDPR Art. 19)
 ALTER TABLE referral.referrals ADD COLUMN IF NOT EXISTS status_reason text;
@@ -39,14 +42,6 @@ CREATE TABLE IF NOT EXISTS referral.partners (
   stream_position bigint NOT NULL
 );
 `;
-
-const STATUS_OF: Record<string, string> = {
-  ReferralAccepted: 'accepted',
-  ReferralDeclined: 'rejected',
-  ServiceStarted: 'in-progress',
-  ServiceCompleted: 'completed',
-  ReferralCancelled: 'cancelled',
-};
 
 export interface ReferralRow {
   referralId: string;
@@ -82,10 +77,7 @@ const toRow = (r: Record<string, unknown>): ReferralRow => ({
   updatedAt: iso(r.updated_at)!,
 });
 
-/** The event fields the view needs (recorded events, or just-appended ones with their position). */
-export type ViewEvent = Pick<RecordedEvent, 'type' | 'data' | 'subject' | 'streamPosition' | 'time'>;
-
-/** Referral's tables, updated right after each command and again (idempotently) from the bus. */
+/** Referral's tables, fed by the bus only; redelivery and duplicates change nothing (stream positions). */
 export class ReferralView {
   constructor(private readonly db: SqlDriver) {}
 
@@ -93,20 +85,16 @@ export class ReferralView {
     await applySchema(this.db, 7411100, SCHEMA);
   }
 
-  async apply(events: readonly ViewEvent[]): Promise<void> {
-    for (const e of events as RecordedEvent[]) {
+  async apply(events: readonly RecordedEvent[]): Promise<void> {
+    for (const e of events) {
       switch (e.type) {
         case 'ReferredToPartner': {
           const d = e.data;
-          // replaces the 'pending' claim row (or creates the row when replaying from the bus)
           await this.db.query(
             `INSERT INTO referral.referrals (referral_id, person_id, assessment_id, partner_id, service_id, domain, priority,
                                              status, respond_by, referred_at, updated_at, stream_position)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $9, $9, $10)
-             ON CONFLICT (referral_id) DO UPDATE SET assessment_id = excluded.assessment_id, domain = excluded.domain,
-               priority = excluded.priority, status = 'requested', respond_by = excluded.respond_by,
-               referred_at = excluded.referred_at, updated_at = excluded.updated_at, stream_position = excluded.stream_position
-             WHERE referral.referrals.stream_position < excluded.stream_position`,
+             ON CONFLICT (referral_id) DO NOTHING`,
             [d.referralId, d.personId, d.assessmentId, d.partnerId, d.serviceId, d.domain, d.priority, d.respondBy, e.time, e.streamPosition],
           );
           break;
@@ -121,7 +109,7 @@ export class ReferralView {
               WHERE referral_id = $1 AND stream_position < $4`,
             [
               e.subject.slice('referral-'.length),
-              STATUS_OF[e.type],
+              taskStatusAfter(e.type),
               e.time,
               e.streamPosition,
               e.type === 'ReferralDeclined' || e.type === 'ReferralCancelled' ? e.data.reason : null,
@@ -168,78 +156,39 @@ export class ReferralView {
     }
   }
 
-  /**
-   * Claims the (person, partner, service) slot for a new referral. Returns the
-   * open referral that already holds it, or undefined when the claim is ours.
-   */
-  async claim(r: { referralId: string; personId: string; partnerId: string; serviceId: string }): Promise<string | undefined> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      // a claim whose referral was never recorded (crash) is released after a minute
-      await this.db.query(
-        `DELETE FROM referral.referrals WHERE status = 'pending' AND person_id = $1 AND partner_id = $2 AND service_id = $3
-            AND updated_at < now() - interval '60 seconds'`,
-        [r.personId, r.partnerId, r.serviceId],
-      );
-      const mine = await this.db.query(
-        `INSERT INTO referral.referrals (referral_id, person_id, partner_id, service_id, status, stream_position)
-         VALUES ($1, $2, $3, $4, 'pending', -1) ON CONFLICT DO NOTHING RETURNING referral_id`,
-        [r.referralId, r.personId, r.partnerId, r.serviceId],
-      );
-      if (mine.length === 1) return undefined;
-      const rows = await this.db.query<{ referral_id: string }>(
-        `SELECT referral_id FROM referral.referrals WHERE person_id = $1 AND partner_id = $2 AND service_id = $3
-            AND status IN ('pending', 'requested', 'accepted', 'in-progress')`,
-        [r.personId, r.partnerId, r.serviceId],
-      );
-      if (rows[0]) return rows[0].referral_id;
-    }
-    throw new Error('could not claim the referral slot');
+  /** The revision of a stream this view has applied (-1: none yet; undefined: not a stream it follows), for reads that wait for a client's own write. */
+  async appliedRevision(streamId: string): Promise<number | undefined> {
+    const [category, ...rest] = streamId.split('-');
+    const id = rest.join('-');
+    const table = category === 'referral' ? 'referrals WHERE referral_id::text = $1' : category === 'partner' ? 'partners WHERE partner_id = $1' : undefined;
+    if (!table) return undefined;
+    const rows = await this.db.query<{ p: unknown }>(`SELECT stream_position AS p FROM referral.${table}`, [id]);
+    return rows[0] ? Number(rows[0].p) : -1;
   }
 
-  async releaseClaim(referralId: string): Promise<void> {
-    await this.db.query(`DELETE FROM referral.referrals WHERE referral_id = $1 AND status = 'pending'`, [referralId]);
-  }
-
-  /** Places of a service taken by accepted or started referrals. */
-  async occupied(partnerId: string, serviceId: string): Promise<number> {
-    const rows = await this.db.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM referral.referrals WHERE partner_id = $1 AND service_id = $2 AND status IN ('accepted', 'in-progress')`,
-      [partnerId, serviceId],
-    );
-    return rows[0]!.n;
-  }
-
+  /** Places taken per service, as this view has heard (the directory shows it; acceptance counts its places stream). */
   async occupancy(): Promise<Map<string, number>> {
     const rows = await this.db.query<{ partner_id: string; service_id: string; n: number }>(
-      `SELECT partner_id, service_id, count(*)::int AS n FROM referral.referrals WHERE status IN ('accepted', 'in-progress')
+      `SELECT partner_id, service_id, count(*)::int AS n FROM referral.referrals WHERE status IN ${PLACE_HOLDING_STATUSES_SQL}
         GROUP BY partner_id, service_id`,
     );
     return new Map(rows.map((r) => [`${r.partner_id}/${r.service_id}`, r.n]));
   }
 
   async get(referralId: string): Promise<ReferralRow | undefined> {
-    const rows = await this.db.query<Record<string, unknown>>(`SELECT * FROM referral.referrals WHERE referral_id = $1 AND status <> 'pending'`, [referralId]);
+    const rows = await this.db.query<Record<string, unknown>>(`SELECT * FROM referral.referrals WHERE referral_id = $1`, [referralId]);
     return rows[0] ? toRow(rows[0]) : undefined;
   }
 
   async list(filter: { partnerId?: string; personId?: string; status?: string; overdue?: boolean; limit?: number }): Promise<ReferralRow[]> {
     const rows = await this.db.query<Record<string, unknown>>(
       `SELECT * FROM referral.referrals
-        WHERE status <> 'pending' AND ($1::text IS NULL OR partner_id = $1) AND ($2::uuid IS NULL OR person_id = $2)
+        WHERE ($1::text IS NULL OR partner_id = $1) AND ($2::uuid IS NULL OR person_id = $2)
           AND ($3::text IS NULL OR status = $3) AND ($4::boolean IS NULL OR overdue = $4)
         ORDER BY referred_at DESC NULLS LAST, referral_id LIMIT $5`,
       [filter.partnerId ?? null, filter.personId ?? null, filter.status ?? null, filter.overdue ?? null, filter.limit ?? 500],
     );
     return rows.map(toRow);
-  }
-
-  /** Open referrals of a person (what withdrawing consent or erasure cancels). */
-  async openOfPerson(personId: string): Promise<string[]> {
-    const rows = await this.db.query<{ referral_id: string }>(
-      `SELECT referral_id FROM referral.referrals WHERE person_id = $1 AND status IN ('requested', 'accepted', 'in-progress')`,
-      [personId],
-    );
-    return rows.map((r) => r.referral_id);
   }
 
   /** Requested referrals whose answer is late and not yet marked overdue. */

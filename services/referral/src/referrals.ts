@@ -1,15 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { NotFoundError, type EventContext, type OneStopEvent } from '@onestop/events';
-import { handleCommand, loadAggregate, type CaseFactsView, type CommandResult, type DomainEvent, type ServiceContext } from '@onestop/kit';
+import { NotFoundError, PLACE_HOLDING_STATUSES, type EventContext, type OneStopEvent, type RecordedEvent } from '@onestop/events';
+import { caseDecider, caseStream } from '@onestop/case';
+import { handleCommand, loadAggregate, transact, type Appended, type CaseFactsView, type ServiceContext, type UnitOfWork } from '@onestop/kit';
 import { partnerDecider, partnerStream, type PartnerCommand } from './domain/partner.js';
-import {
-  referralDecider,
-  referralStream,
-  type CancelReferral,
-  type ReferralCommand,
-  type ReferralEvent,
-} from './domain/referral.js';
-import type { ReferralView, ViewEvent } from './referral-view.js';
+import { placesDecider, placesStream } from './domain/places.js';
+import { referralDecider, referralStream, type CancelReferral, type ReferralState } from './domain/referral.js';
+import type { ReferralView } from './referral-view.js';
 
 /** A partner's answer to a referral, the same over HTTP and Kafka. */
 export type PartnerAnswer =
@@ -27,43 +23,37 @@ export interface NewReferral {
   priority: 'routine' | 'urgent' | 'asap';
 }
 
-/** Serialises work per key inside this process (acceptances of one service). */
-class KeyedMutex {
-  private readonly tails = new Map<string, Promise<unknown>>();
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.tails.get(key) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    this.tails.set(key, tail);
-    try {
-      return await next;
-    } finally {
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    }
-  }
+/** What a command on a referral did: its events, its stream's revision and their global positions. */
+export interface ReferralResult {
+  events: OneStopEvent[];
+  revision: number;
+  globalPositions: number[];
+  state: ReferralState;
 }
 
-const withPositions = <E extends DomainEvent>(r: CommandResult<E>): ViewEvent[] =>
-  r.events.map((e, i) => ({ ...e, streamPosition: r.revision - r.events.length + 1 + i }) as unknown as ViewEvent);
+/** The components that act on their own, named as the actors of what they record. */
+export const AUTOMATIC_ACTORS = {
+  consentWatch: 'referral-consent-watch',
+  slaWatcher: 'referral-sla-watcher',
+} as const;
+
+const holdsPlace = (s: ReferralState) => (PLACE_HOLDING_STATUSES as readonly string[]).includes(s.status);
 
 /**
  * The referral service's use cases: directory changes, referring, partner
  * answers, cancellations and the SLA watcher. Routes and consumers call these;
- * the rules live in the deciders.
+ * the rules live in the deciders, and every invariant that spans streams is
+ * guarded by a stream's expected revision in one atomic append (transact).
  */
 export class Referrals {
-  private readonly acceptances = new KeyedMutex();
-
   constructor(
     private readonly ctx: ServiceContext,
     readonly view: ReferralView,
     readonly facts: CaseFactsView,
   ) {}
 
-  async changeDirectory(partnerId: string, command: PartnerCommand, ec: EventContext) {
-    const r = await handleCommand(this.ctx.store, partnerStream(partnerId), partnerDecider, command, { partitionKey: partnerId, ctx: ec });
-    await this.view.apply(withPositions(r));
-    return r;
+  changeDirectory(partnerId: string, command: PartnerCommand, ec: EventContext) {
+    return handleCommand(this.ctx.store, partnerStream(partnerId), partnerDecider, command, { partitionKey: partnerId, ctx: ec });
   }
 
   async partner(partnerId: string) {
@@ -72,22 +62,28 @@ export class Referrals {
     return state;
   }
 
-  /** Records a referral after checking every precondition of DESIGN §4. */
+  /** Places taken of each service of a partner, from their places streams (exact, not a view). */
+  async occupied(partnerId: string, serviceIds: readonly string[]): Promise<Map<string, number>> {
+    const counts = await Promise.all(
+      serviceIds.map(async (sid) => [sid, (await loadAggregate(this.ctx.store, placesStream(partnerId, sid), placesDecider)).state.taken.length] as const),
+    );
+    return new Map(counts);
+  }
+
+  /** Records a referral after checking every precondition of DESIGN §4; the person's case takes the service's slot. */
   async refer(input: NewReferral, ec: EventContext): Promise<{ referralId: string; respondBy: string; position: number }> {
     const referralId = randomUUID();
-    const [person, assessment, partnerAgg] = await Promise.all([
-      this.facts.person(input.personId),
-      this.facts.assessment(input.assessmentId),
-      loadAggregate(this.ctx.store, partnerStream(input.partnerId), partnerDecider),
-    ]);
-    const existing = await this.view.claim({ referralId, ...input });
-    try {
-      // an unknown or erased person has no key; the decider refuses such a referral before the reason is used
-      const reason =
-        person && !person.erased
-          ? await this.ctx.keyring.encrypt(input.personId, input.reason)
-          : { alg: 'A256GCM' as const, kid: input.personId, iv: '', ct: '', tag: '' };
-      const r = await this.run(referralId, input.personId, {
+    const [person, assessment] = await Promise.all([this.facts.person(input.personId), this.facts.assessment(input.assessmentId)]);
+    // an unknown or erased person has no key; the decider refuses such a referral before the reason is used
+    const reason =
+      person && !person.erased
+        ? await this.ctx.keyring.encrypt(input.personId, input.reason)
+        : { alg: 'A256GCM' as const, kid: input.personId, iv: '', ct: '', tag: '' };
+    const { appended } = await transact(this.ctx.store, ec, async (uow) => {
+      const partner = await uow.load(partnerStream(input.partnerId), partnerDecider, { partitionKey: input.partnerId });
+      const places = await uow.load(placesStream(input.partnerId, input.serviceId), placesDecider, { partitionKey: input.partnerId });
+      const referral = await uow.load(referralStream(referralId), referralDecider, { partitionKey: input.personId, newStream: true });
+      referral.decide({
         type: 'Refer',
         referralId,
         ...input,
@@ -98,83 +94,144 @@ export class Referrals {
           consent: person?.referralSharingConsent,
           personErased: person?.erased ?? false,
           assessment: assessment ? { personId: assessment.personId, status: assessment.status, needProfile: assessment.needProfile } : undefined,
-          partner: partnerAgg.state,
+          partner: partner.state,
           agreementId: this.ctx.config.ONESTOP_AGREEMENT_ID,
-          occupied: await this.view.occupied(input.partnerId, input.serviceId),
-          ...(existing ? { openReferralForSameService: existing } : {}),
+          occupied: places.state.taken.length,
         },
-      }, ec, true);
-      const e = r.events[0] as OneStopEvent<'ReferredToPartner'>;
-      return { referralId, respondBy: e.data.respondBy, position: r.globalPositions[0]! };
-    } catch (err) {
-      if (!existing) await this.view.releaseClaim(referralId);
-      throw err;
-    }
+      });
+      const kase = await uow.load(caseStream(input.personId), caseDecider, { partitionKey: input.personId });
+      kase.decide({ type: 'OpenReferral', referralId, partnerId: input.partnerId, serviceId: input.serviceId });
+    });
+    const own = appended.find((a) => a.streamId === referralStream(referralId))!;
+    const e = own.events[0] as OneStopEvent<'ReferredToPartner'>;
+    return { referralId, respondBy: e.data.respondBy, position: own.globalPositions[0]! };
   }
 
   /** Applies a partner's answer through the referral decider (HTTP and Kafka alike). */
-  async answer(partnerId: string, referralId: string, answer: PartnerAnswer, ec: EventContext) {
-    const { state } = await loadAggregate(this.ctx.store, referralStream(referralId), referralDecider);
-    if (state.status === 'none') throw new NotFoundError('referral', referralId);
-    switch (answer.action) {
-      case 'accept':
-        // acceptance takes a place: serialised per service so two answers cannot take the last one
-        return this.acceptances.run(`${state.partnerId}/${state.serviceId}`, async () => {
-          const partner = await this.partner(state.partnerId!);
-          const capacity = partner.services[state.serviceId!]?.capacity ?? 0;
-          const occupied = await this.view.occupied(state.partnerId!, state.serviceId!);
-          return this.run(referralId, state.personId!, { type: 'Accept', partnerId, capacity, occupied, ...(answer.expectedStart ? { expectedStart: answer.expectedStart } : {}) }, ec);
-        });
-      case 'decline': {
-        // the partner's note may mention the person: it is stored encrypted with the person's key
-        const note = answer.note ? await this.ctx.keyring.encrypt(state.personId!, answer.note) : undefined;
-        return this.run(referralId, state.personId!, { type: 'Decline', partnerId, reason: answer.reason, ...(note ? { note } : {}) }, ec);
+  async answer(partnerId: string, referralId: string, answer: PartnerAnswer, ec: EventContext): Promise<ReferralResult> {
+    return this.onReferral(referralId, ec, async (referral, uow) => {
+      const s = referral.state;
+      switch (answer.action) {
+        case 'accept': {
+          referral.decide({ type: 'Accept', partnerId, ...(answer.expectedStart ? { expectedStart: answer.expectedStart } : {}) });
+          // acceptance takes a place: the places stream's revision decides who gets the last one
+          const partner = await uow.load(partnerStream(s.partnerId!), partnerDecider, { partitionKey: s.partnerId! });
+          const places = await uow.load(placesStream(s.partnerId!, s.serviceId!), placesDecider, { partitionKey: s.partnerId! });
+          places.decide({ type: 'TakePlace', referralId, capacity: partner.state.services[s.serviceId!]?.capacity ?? 0 });
+          return;
+        }
+        case 'decline': {
+          // the partner's note may mention the person: it is stored encrypted with the person's key
+          const note = answer.note ? await this.ctx.keyring.encrypt(s.personId!, answer.note) : undefined;
+          referral.decide({ type: 'Decline', partnerId, reason: answer.reason, ...(note ? { note } : {}) });
+          await this.closeInCase(uow, referral.state, 'rejected');
+          return;
+        }
+        case 'start':
+          referral.decide({ type: 'StartService', partnerId });
+          return;
+        case 'complete':
+          referral.decide({ type: 'CompleteService', partnerId, outcome: answer.outcome });
+          await this.releasePlace(uow, s, 'completed');
+          await this.closeInCase(uow, referral.state, 'completed');
+          return;
       }
-      case 'start':
-        return this.run(referralId, state.personId!, { type: 'StartService', partnerId }, ec);
-      case 'complete':
-        return this.run(referralId, state.personId!, { type: 'CompleteService', partnerId, outcome: answer.outcome }, ec);
+    });
+  }
+
+  /** Cancels a referral (the team, or automatically); an automatic one is a no-op on a closed referral. */
+  cancel(referralId: string, reason: CancelReferral['reason'], automatic: boolean, ec: EventContext, endedConsent?: string): Promise<ReferralResult> {
+    return this.onReferral(referralId, ec, async (referral, uow) => {
+      const before = referral.state;
+      if (referral.decide({ type: 'CancelReferral', reason, automatic, ...(endedConsent ? { endedConsent } : {}) }).length === 0) return;
+      await this.releasePlace(uow, before, 'cancelled');
+      await this.closeInCase(uow, referral.state, 'cancelled');
+    });
+  }
+
+  /**
+   * What a withdrawal of referral_sharing or an erasure means for the person's
+   * open referrals, decided from the event itself: a withdrawal cancels the
+   * referrals made under the consent it ends (`endedConsent`), so a withdrawal
+   * delivered again, late or from the start of the log never touches a
+   * referral made under a consent given after it. The open referrals come from
+   * the person's case stream, not from a view.
+   */
+  async cancelOpenReferralsOf(cause: RecordedEvent, endedConsent: string | undefined): Promise<number> {
+    const personId = cause.partitionKey;
+    const { state } = await loadAggregate(this.ctx.store, caseStream(personId), caseDecider);
+    const erased = cause.type === 'PersonalDataErased';
+    let cancelled = 0;
+    for (const referralId of Object.keys(state.openReferrals)) {
+      // a withdrawal of an unknown consent (none found before it) ends nothing
+      if (!erased && !endedConsent) continue;
+      const r = await this.cancel(referralId, erased ? 'personal_data_erased' : 'consent_withdrawn', true, this.systemContext(AUTOMATIC_ACTORS.consentWatch, cause.id, cause.correlationId), erased ? undefined : endedConsent);
+      cancelled += r.events.length;
     }
+    return cancelled;
   }
 
-  async cancel(referralId: string, reason: CancelReferral['reason'], automatic: boolean, ec: EventContext) {
-    const { state } = await loadAggregate(this.ctx.store, referralStream(referralId), referralDecider);
-    if (state.status === 'none') throw new NotFoundError('referral', referralId);
-    return this.run(referralId, state.personId!, { type: 'CancelReferral', reason, automatic }, ec);
+  /** Cancels a referral recorded after the consent it was made under had ended (it raced the withdrawal). */
+  async cancelLateReferral(referred: RecordedEvent<'ReferredToPartner'>): Promise<number> {
+    const person = await this.facts.person(referred.data.personId);
+    const ec = this.systemContext(AUTOMATIC_ACTORS.consentWatch, referred.id, referred.correlationId);
+    const r = person?.erased
+      ? await this.cancel(referred.data.referralId, 'personal_data_erased', true, ec)
+      : await this.cancel(referred.data.referralId, 'consent_withdrawn', true, ec, referred.data.consentEventId);
+    return r.events.length;
   }
 
-  /** Cancels every open referral of a person (consent withdrawn, data erased). */
-  async cancelOpenReferralsOf(personId: string, reason: 'consent_withdrawn' | 'personal_data_erased', causationId: string, correlationId: string) {
-    for (const referralId of await this.view.openOfPerson(personId)) {
-      await this.cancel(referralId, reason, true, this.systemContext(causationId, correlationId));
-    }
-  }
-
-  /** The SLA watcher's pass: each late referral gets exactly one ReferralOverdue. */
+  /** The SLA watcher's pass: each late referral gets exactly one ReferralOverdue, whatever the number of watchers. */
   async markOverdue(now: Date): Promise<number> {
     let marked = 0;
     for (const referralId of await this.view.dueBefore(now)) {
       const { state } = await loadAggregate(this.ctx.store, referralStream(referralId), referralDecider);
       if (state.status === 'none') continue;
-      const r = await this.run(referralId, state.personId!, { type: 'MarkOverdue', now }, this.systemContext(`sla-${now.toISOString()}`, `sla-watcher`));
+      const r = await handleCommand(this.ctx.store, referralStream(referralId), referralDecider, { type: 'MarkOverdue', now }, {
+        partitionKey: state.personId!,
+        ctx: this.systemContext(AUTOMATIC_ACTORS.slaWatcher, `sla-${now.toISOString()}`, AUTOMATIC_ACTORS.slaWatcher),
+      });
       marked += r.events.length;
     }
     return marked;
   }
 
-  private systemContext(causationId: string, correlationId: string): EventContext {
-    return { source: '/onestop/referral', actor: { id: 'sla-watcher', role: 'system' }, correlationId, causationId, time: this.ctx.clock.now().toISOString() };
+  private systemContext(component: string, causationId: string, correlationId: string): EventContext {
+    return { source: '/onestop/referral', actor: { id: component, role: 'system' }, correlationId, causationId, time: this.ctx.clock.now().toISOString() };
   }
 
-  private async run(referralId: string, personId: string, command: ReferralCommand, ec: EventContext, newStream = false) {
-    const r = await handleCommand<ReferralCommand, ReferralEvent, unknown>(
-      this.ctx.store,
-      referralStream(referralId),
-      referralDecider as never,
-      command,
-      { partitionKey: personId, ctx: ec, newStream },
-    );
-    await this.view.apply(withPositions(r));
-    return r;
+  /** Runs `work` on a referral's stream (and whatever other streams it loads), in one atomic append. */
+  private async onReferral(
+    referralId: string,
+    ec: EventContext,
+    work: (referral: Awaited<ReturnType<typeof loadReferral>>, uow: UnitOfWork) => Promise<void>,
+  ): Promise<ReferralResult> {
+    const stream = referralStream(referralId);
+    const { result: referral, appended } = await transact(this.ctx.store, ec, async (uow) => {
+      const r = await loadReferral(uow, referralId);
+      if (r.state.status === 'none') throw new NotFoundError('referral', referralId);
+      await work(r, uow);
+      return r;
+    });
+    return resultOf(stream, referral.state, referral.revision, appended);
   }
+
+  private async releasePlace(uow: UnitOfWork, before: ReferralState, status: 'completed' | 'cancelled'): Promise<void> {
+    if (!holdsPlace(before)) return;
+    const places = await uow.load(placesStream(before.partnerId!, before.serviceId!), placesDecider, { partitionKey: before.partnerId! });
+    places.decide({ type: 'ReleasePlace', referralId: before.referralId!, status });
+  }
+
+  private async closeInCase(uow: UnitOfWork, s: ReferralState, status: 'rejected' | 'completed' | 'cancelled'): Promise<void> {
+    const kase = await uow.load(caseStream(s.personId!), caseDecider, { partitionKey: s.personId! });
+    kase.decide({ type: 'CloseReferral', referralId: s.referralId!, status });
+  }
+}
+
+const loadReferral = (uow: UnitOfWork, referralId: string) =>
+  uow.load(referralStream(referralId), referralDecider, { partitionKey: (s: ReferralState) => s.personId ?? referralId });
+
+function resultOf(streamId: string, state: ReferralState, readRevision: number, appended: Appended[]): ReferralResult {
+  const a = appended.find((x) => x.streamId === streamId);
+  return { events: a?.events ?? [], revision: a ? a.revision : readRevision, globalPositions: a?.globalPositions ?? [], state };
 }

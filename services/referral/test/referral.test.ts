@@ -3,9 +3,9 @@ import { ConflictError, ForbiddenError, NotFoundError, RuleViolation, type Encry
 import { deciderSpec } from '@onestop/testkit';
 import { fold } from '@onestop/kit';
 import { partnerDecider, type PartnerEvent } from '../src/domain/partner.js';
+import { NoFreePlace, placesDecider, type PlacesEvent } from '../src/domain/places.js';
 import {
   NotYourReferral,
-  ReferralAlreadyOpen,
   TransitionRefused,
   referralDecider,
   type Refer,
@@ -79,7 +79,7 @@ const started: ReferralEvent = { type: 'ServiceStarted', data: {} };
 const completed: ReferralEvent = { type: 'ServiceCompleted', data: { outcome: 'achieved' } };
 const declined: ReferralEvent = { type: 'ReferralDeclined', data: { reason: 'not_eligible' } };
 const cancelled: ReferralEvent = { type: 'ReferralCancelled', data: { reason: 'team_decision' } };
-const accept = { type: 'Accept', partnerId: 'caritas', capacity: 2, occupied: 0 } as const;
+const accept = { type: 'Accept', partnerId: 'caritas' } as const;
 
 describe('Referral: when not yet referred', () => {
   it('refers, taking respondBy from the partner’s agreement and recording the consent that allows it', () =>
@@ -109,11 +109,6 @@ describe('Referral: when not yet referred', () => {
       .thenThrows(NotFoundError);
   });
 
-  it('refuses a second open referral of the person to the same service, naming it', () => {
-    const err = spec.given([]).when({ ...refer, facts: { ...facts, openReferralForSameService: 'other-ref' } }).thenThrows(ReferralAlreadyOpen);
-    expect(err.details).toMatchObject({ existingReferralId: 'other-ref' });
-  });
-
   it('refuses answers to a referral that does not exist', () =>
     spec.given([]).when(accept).thenThrows(NotFoundError));
 });
@@ -126,8 +121,6 @@ describe('Referral: when requested', () => {
     spec.given([referred]).when({ ...accept, partnerId: 'other' }).thenThrows(NotYourReferral);
     spec.given([referred]).when({ type: 'Decline', partnerId: 'other', reason: 'other' }).thenThrows(ForbiddenError);
   });
-  it('acceptance needs a free place (capacity is taken on acceptance)', () =>
-    spec.given([referred]).when({ ...accept, occupied: 2 }).thenThrows(RuleViolation, 'no_free_capacity'));
   it('cannot start or complete before acceptance', () => {
     spec.given([referred]).when({ type: 'StartService', partnerId: 'caritas' }).thenThrows(TransitionRefused);
     spec.given([referred]).when({ type: 'CompleteService', partnerId: 'caritas', outcome: 'achieved' }).thenThrows(TransitionRefused);
@@ -152,8 +145,16 @@ describe('Referral: when accepted', () => {
     spec.given([referred, accepted]).when({ type: 'CompleteService', partnerId: 'caritas', outcome: 'achieved' }).thenThrows(TransitionRefused);
   });
   it('is no longer marked overdue', () => spec.given([referred, accepted]).when({ type: 'MarkOverdue', now: new Date('2027-01-01') }).thenNothing());
-  it('is cancelled automatically when consent is withdrawn', () =>
-    spec.given([referred, accepted]).when({ type: 'CancelReferral', reason: 'consent_withdrawn', automatic: true }).then([{ type: 'ReferralCancelled', data: { reason: 'consent_withdrawn' } }]));
+  it('is cancelled automatically when the consent it was made under is withdrawn', () =>
+    spec
+      .given([referred, accepted])
+      .when({ type: 'CancelReferral', reason: 'consent_withdrawn', automatic: true, endedConsent: consentEventId })
+      .then([{ type: 'ReferralCancelled', data: { reason: 'consent_withdrawn' } }]));
+  it('is not cancelled by the withdrawal of an earlier consent (a late or repeated delivery)', () =>
+    spec
+      .given([referred, accepted])
+      .when({ type: 'CancelReferral', reason: 'consent_withdrawn', automatic: true, endedConsent: '66666666-6666-4666-8666-666666666666' })
+      .thenNothing());
 });
 
 describe('Referral: when in progress', () => {
@@ -177,4 +178,35 @@ describe('Referral: when closed (completed, declined or cancelled)', () => {
     it(`an automatic cancellation of a ${label} referral changes nothing`, () =>
       spec.given(history).when({ type: 'CancelReferral', reason: 'consent_withdrawn', automatic: true }).thenNothing());
   }
+});
+
+// ── Places: stream places-<partnerId>.<serviceId> ──────────────────────────
+const places = deciderSpec(placesDecider);
+const other = '77777777-7777-4777-8777-777777777777';
+const taken = (r: string, capacity = 2): PlacesEvent => ({ type: 'PlaceTaken', data: { referralId: r, capacity } });
+
+describe('Places: when places are free', () => {
+  it('an acceptance takes one, recording the capacity it was taken under', () =>
+    places.given([]).when({ type: 'TakePlace', referralId, capacity: 2 }).then([taken(referralId)]));
+  it('taking a place the referral holds already changes nothing (a retried acceptance)', () =>
+    places.given([taken(referralId)]).when({ type: 'TakePlace', referralId, capacity: 2 }).thenNothing());
+  it('freeing a place the referral does not hold changes nothing', () =>
+    places.given([]).when({ type: 'ReleasePlace', referralId, status: 'cancelled' }).thenNothing());
+});
+
+describe('Places: when every place is taken', () => {
+  const full = [taken(referralId), taken(other)];
+  it('refuses another acceptance', () => {
+    const e = places.given(full).when({ type: 'TakePlace', referralId: '88888888-8888-4888-8888-888888888888', capacity: 2 }).thenThrows(NoFreePlace, 'no_free_capacity');
+    expect(e.details).toEqual({ capacity: 2, occupied: 2 });
+  });
+  it('a completed referral frees its place, and the next acceptance takes it', () => {
+    places.given(full).when({ type: 'ReleasePlace', referralId, status: 'completed' }).then([{ type: 'PlaceReleased', data: { referralId, status: 'completed' } }]);
+    places
+      .given([...full, { type: 'PlaceReleased', data: { referralId, status: 'completed' } }])
+      .when({ type: 'TakePlace', referralId: '88888888-8888-4888-8888-888888888888', capacity: 2 })
+      .then([taken('88888888-8888-4888-8888-888888888888')]);
+  });
+  it('a lowered capacity frees nothing and refuses new acceptances', () =>
+    places.given(full).when({ type: 'TakePlace', referralId: '88888888-8888-4888-8888-888888888888', capacity: 1 }).thenThrows(NoFreePlace));
 });

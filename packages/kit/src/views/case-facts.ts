@@ -41,6 +41,21 @@ CREATE TABLE IF NOT EXISTS ${schema}.assessment_facts (
   stream_position bigint NOT NULL
 );
 CREATE INDEX IF NOT EXISTS assessment_facts_person ON ${schema}.assessment_facts (person_id);
+-- Every consent event, so that what a withdrawal ends is known from the events
+-- themselves (DESIGN §9): the consent it names, or for a withdrawal recorded
+-- before withdrawals named it, the latest ConsentGiven of its scope before it.
+-- Events of one person arrive in their stream's order, so the consent a
+-- withdrawal ends is always here before the withdrawal is.
+CREATE TABLE IF NOT EXISTS ${schema}.consent_events (
+  event_id        uuid PRIMARY KEY,
+  person_id       uuid NOT NULL,
+  scope           text NOT NULL,
+  given           boolean NOT NULL,
+  -- for a withdrawal: the ConsentGiven it ends
+  ends            uuid,
+  stream_position bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS consent_events_person ON ${schema}.consent_events (person_id, scope, stream_position);
 `;
 
 /**
@@ -78,6 +93,15 @@ export class CaseFactsView {
         case 'ConsentWithdrawn': {
           const active = e.type === 'ConsentGiven';
           const col = e.data.scope === 'assessment' ? 'assessment_consent' : 'referral_consent';
+          await this.db.query(
+            `INSERT INTO ${s}.consent_events (event_id, person_id, scope, given, ends, stream_position)
+             VALUES ($1, $2, $3, $4,
+                     CASE WHEN $4 THEN NULL ELSE coalesce($5::uuid, (SELECT g.event_id FROM ${s}.consent_events g
+                        WHERE g.person_id = $2 AND g.scope = $3 AND g.given AND g.stream_position < $6
+                        ORDER BY g.stream_position DESC LIMIT 1)) END, $6)
+             ON CONFLICT (event_id) DO NOTHING`,
+            [e.id, e.partitionKey, e.data.scope, active, e.type === 'ConsentWithdrawn' ? (e.data.consentEventId ?? null) : null, e.streamPosition],
+          );
           await this.db.query(
             `INSERT INTO ${s}.person_facts (person_id, ${col}, ${col}_event, stream_position) VALUES ($1, $2, $3, $4)
              ON CONFLICT (person_id) DO UPDATE SET ${col} = excluded.${col}, ${col}_event = excluded.${col}_event,
@@ -125,16 +149,55 @@ export class CaseFactsView {
     }
   }
 
-  /** Consumes the intake and assessment topics into this view (and runs `also` on the same batches). */
-  consume(bus: EventBus, group: string, also?: (events: readonly RecordedEvent[]) => Promise<void>): Promise<RunningConsumer> {
+  /**
+   * Consumes the intake and assessment topics into this view, and runs `also`
+   * on the same batches after the view has applied them (with `alsoTopics`
+   * added to the subscription, for what `also` needs besides).
+   */
+  consume(bus: EventBus, group: string, also?: (events: readonly RecordedEvent[]) => Promise<void>, alsoTopics: readonly string[] = []): Promise<RunningConsumer> {
     return bus.consume({
       group,
-      topics: [TOPICS.intake, TOPICS.assessment],
+      topics: [TOPICS.intake, TOPICS.assessment, ...alsoTopics],
       handle: async (batch) => {
         await this.apply(batch);
         await also?.(batch);
       },
     });
+  }
+
+  /**
+   * The ConsentGiven event a withdrawal ends (undefined if none was given
+   * before it): what the withdrawal stops is decided from this, never from the
+   * person's consent now.
+   */
+  async consentEndedBy(withdrawal: RecordedEvent<'ConsentWithdrawn'>): Promise<string | undefined> {
+    if (withdrawal.data.consentEventId) return withdrawal.data.consentEventId;
+    const rows = await this.db.query<{ ends: string | null }>(`SELECT ends FROM ${this.schema}.consent_events WHERE event_id = $1`, [withdrawal.id]);
+    return rows[0]?.ends ?? undefined;
+  }
+
+  /**
+   * True once this view has seen the end of that consent: a withdrawal that
+   * ends it, or the erasure of the person. Stays true for good, so a late or
+   * repeated delivery cannot make it false again.
+   */
+  async consentEnded(personId: string, consentEventId: string): Promise<boolean> {
+    const rows = await this.db.query<{ ended: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM ${this.schema}.consent_events WHERE person_id = $1 AND ends = $2)
+           OR EXISTS (SELECT 1 FROM ${this.schema}.person_facts WHERE person_id = $1 AND erased) AS ended`,
+      [personId, consentEventId],
+    );
+    return rows[0]!.ended;
+  }
+
+  /** The revision of a person or assessment stream this view has applied (-1: none yet; undefined: not a stream it follows), for reads that wait for a client's own write. */
+  async appliedRevision(streamId: string): Promise<number | undefined> {
+    const [category, ...rest] = streamId.split('-');
+    const id = rest.join('-');
+    const table = category === 'person' ? 'person_facts WHERE person_id::text = $1' : category === 'assessment' ? 'assessment_facts WHERE assessment_id::text = $1' : undefined;
+    if (!table) return undefined;
+    const rows = await this.db.query<{ p: unknown }>(`SELECT stream_position AS p FROM ${this.schema}.${table}`, [id]);
+    return rows[0] ? Number(rows[0].p) : -1;
   }
 
   async person(personId: string): Promise<PersonFacts | undefined> {

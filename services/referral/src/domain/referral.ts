@@ -2,20 +2,26 @@ import {
   ConflictError,
   ForbiddenError,
   NotFoundError,
+  OPEN_REFERRAL_STATUSES,
   RuleViolation,
   type Encrypted,
   type LifeDomain,
+  type ReferralStatus as TaskStatus,
 } from '@onestop/events';
 import type { Decider, DomainEvent } from '@onestop/kit';
 import type { PartnerState } from './partner.js';
 
 // The Referral aggregate (stream referral-<referralId>), DESIGN §4 "Referral".
 // A referral needs active referral_sharing consent, a completed assessment whose
-// need profile has the referral's domain at level ≥ 1, a partner in the
-// agreement that offers the service with free capacity, and no other open
-// referral of the same person to the same service. respondBy comes from the
-// partner's agreement. Only the addressed partner answers; transitions outside
-// the table below are refused.
+// need profile has the referral's domain at level ≥ 1, and a partner in the
+// agreement that offers the service with free capacity. respondBy comes from
+// the partner's agreement. Only the addressed partner answers; transitions
+// outside the table below are refused. Two rules span other streams and are
+// decided there, in the same atomic append (DESIGN §9): no second open
+// referral of the person to the same service (the person's case,
+// @onestop/case) and acceptance takes a place (places.ts).
+// A referral rests on the consent it was made under: withdrawing that consent
+// cancels it; a withdrawal of an earlier consent, even delivered again, does not.
 //
 //   requested ──accept──► accepted ──start──► in-progress ──complete──► completed
 //       │  └──decline──► rejected
@@ -32,9 +38,8 @@ export type ReferralEvent = DomainEvent<
   | 'ReferralOverdue'
 >;
 
-/** FHIR Task.status of each state. */
-export type ReferralStatus = 'none' | 'requested' | 'accepted' | 'rejected' | 'in-progress' | 'completed' | 'cancelled';
-export const OPEN_STATUSES: readonly ReferralStatus[] = ['requested', 'accepted', 'in-progress'];
+/** FHIR Task.status of each state (the vocabulary of packages/events), or none before the request. */
+export type ReferralStatus = 'none' | TaskStatus;
 
 export interface ReferralState {
   status: ReferralStatus;
@@ -44,6 +49,8 @@ export interface ReferralState {
   serviceId: string | null;
   respondBy: string | null;
   overdue: boolean;
+  /** the ConsentGiven event the referral was made under */
+  consentEventId: string | null;
 }
 
 export const initialReferralState: ReferralState = {
@@ -54,6 +61,7 @@ export const initialReferralState: ReferralState = {
   serviceId: null,
   respondBy: null,
   overdue: false,
+  consentEventId: null,
 };
 
 // ── Commands ────────────────────────────────────────────────────────────────
@@ -65,10 +73,8 @@ export interface ReferralFacts {
   assessment: { personId: string; status: 'open' | 'completed' | 'cancelled'; needProfile: Partial<Record<LifeDomain, number>> | null } | undefined;
   partner: PartnerState;
   agreementId: string;
-  /** referrals of this service currently accepted or in progress */
+  /** places of this service taken now (its places stream) */
   occupied: number;
-  /** another open referral of the person to the same service */
-  openReferralForSameService?: string;
 }
 
 export interface Refer {
@@ -85,13 +91,11 @@ export interface Refer {
   facts: ReferralFacts;
 }
 /** Answers come from a partner: `partnerId` is the caller's, checked against the referral's. */
+/** Acceptance also takes a place: the places decider refuses it when none is free. */
 export interface Accept {
   type: 'Accept';
   partnerId: string;
   expectedStart?: string;
-  /** capacity and occupancy of the service now: acceptance takes a place */
-  capacity: number;
-  occupied: number;
 }
 export interface Decline {
   type: 'Decline';
@@ -113,6 +117,12 @@ export interface CancelReferral {
   reason: 'team_decision' | 'person_request' | 'consent_withdrawn' | 'personal_data_erased' | 'partner_left_agreement';
   /** automatic cancellations (consent withdrawn, erasure) are no-ops on closed referrals */
   automatic: boolean;
+  /**
+   * for a withdrawn consent: the ConsentGiven event the withdrawal ends. Only
+   * a referral made under that consent is cancelled; one made under a consent
+   * given later is not, whenever the withdrawal is delivered.
+   */
+  endedConsent?: string;
 }
 export interface MarkOverdue {
   type: 'MarkOverdue';
@@ -123,13 +133,6 @@ export type ReferralCommand = Refer | Accept | Decline | StartService | Complete
 // ── Domain errors ───────────────────────────────────────────────────────────
 const rule = (code: string, message: string, details: Record<string, unknown> = {}) => new RuleViolation(code, message, details);
 
-export class ReferralAlreadyOpen extends ConflictError {
-  constructor(readonly existingReferralId: string) {
-    super('referral_already_open', `the person already has an open referral to this service: ${existingReferralId}`, {
-      existingReferralId,
-    });
-  }
-}
 export class NotYourReferral extends ForbiddenError {
   constructor() {
     super('this referral is addressed to another partner');
@@ -137,7 +140,7 @@ export class NotYourReferral extends ForbiddenError {
 }
 export class TransitionRefused extends RuleViolation {
   constructor(from: ReferralStatus, action: string) {
-    super('transition_refused', `a ${from} referral cannot be ${action}`, { from, action });
+    super('transition_refused', `a referral that is ${from} cannot be ${action}`, { from, action });
   }
 }
 
@@ -172,7 +175,6 @@ function refer(c: Refer, s: ReferralState): ReferralEvent[] {
   if (f.occupied >= service.capacity) {
     throw rule('no_free_capacity', `service ${c.serviceId} has no free capacity`, { capacity: service.capacity, occupied: f.occupied });
   }
-  if (f.openReferralForSameService) throw new ReferralAlreadyOpen(f.openReferralForSameService);
   return [
     {
       type: 'ReferredToPartner',
@@ -201,7 +203,6 @@ function addressed(s: ReferralState, partnerId: string): void {
 function accept(c: Accept, s: ReferralState): ReferralEvent[] {
   addressed(s, c.partnerId);
   if (s.status !== 'requested') throw new TransitionRefused(s.status, 'accepted');
-  if (c.occupied >= c.capacity) throw rule('no_free_capacity', 'the service has no free capacity: decline with reason no_capacity');
   return [{ type: 'ReferralAccepted', data: c.expectedStart ? { expectedStart: c.expectedStart } : {} }];
 }
 
@@ -223,12 +224,17 @@ function complete(c: CompleteService, s: ReferralState): ReferralEvent[] {
   return [{ type: 'ServiceCompleted', data: { outcome: c.outcome } }];
 }
 
+/** Open: requested, accepted or in progress (the statuses of packages/events). */
+export const isOpen = (s: ReferralState): boolean => (OPEN_REFERRAL_STATUSES as readonly string[]).includes(s.status);
+
 function cancel(c: CancelReferral, s: ReferralState): ReferralEvent[] {
   if (s.status === 'none') throw new NotFoundError('referral', '?');
-  if (!OPEN_STATUSES.includes(s.status)) {
+  if (!isOpen(s)) {
     if (c.automatic) return [];
     throw new TransitionRefused(s.status, 'cancelled');
   }
+  // a withdrawal ends one consent: what a later consent covers goes on
+  if (c.endedConsent !== undefined && s.consentEventId !== null && c.endedConsent !== s.consentEventId) return [];
   return [{ type: 'ReferralCancelled', data: { reason: c.reason } }];
 }
 
@@ -273,6 +279,7 @@ export function evolve(s: ReferralState, e: ReferralEvent): ReferralState {
         serviceId: e.data.serviceId,
         respondBy: e.data.respondBy,
         overdue: false,
+        consentEventId: e.data.consentEventId,
       };
     case 'ReferralAccepted':
       return { ...s, status: 'accepted' };

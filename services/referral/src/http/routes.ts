@@ -11,12 +11,13 @@ import {
   NotFoundError,
   Outcome,
   ReferralPriority,
+  ReferralStatus,
   Sector,
   ShortText,
   Slug,
   Uuid,
 } from '@onestop/events';
-import { eventContextOf, principalOf, type ServiceContext } from '@onestop/kit';
+import { AfterPosition, awaitOwnWrite, eventContextOf, EVENTUALLY_CONSISTENT, principalOf, type ServiceContext } from '@onestop/kit';
 import type { Referrals } from '../referrals.js';
 
 const SOURCE = '/onestop/referral';
@@ -27,7 +28,17 @@ const PartnerView = z.object({
   partnerId: z.string(),
   name: z.string(),
   sector: z.string(),
-  services: z.array(z.object({ serviceId: z.string(), name: z.string(), domain: z.string(), capacity: z.number(), occupied: z.number(), free: z.number() })),
+  services: z.array(
+    z.object({
+      serviceId: z.string(),
+      name: z.string(),
+      domain: z.string(),
+      capacity: z.number(),
+      occupied: z.number().describe('places taken by accepted or started referrals'),
+      free: z.number(),
+      overbooked: z.boolean().describe('more places taken than the capacity allows: possible only after the capacity was lowered'),
+    }),
+  ),
   agreements: z.record(z.string(), z.object({ responseDays: z.number() })),
 });
 const ReferralView = z.object({
@@ -48,27 +59,34 @@ const ReferralView = z.object({
   referredAt: z.string().nullable(),
   updatedAt: z.string(),
 });
-const Done = z.object({ referralId: z.string(), recorded: z.boolean(), revision: z.number() });
-const Directory = z.object({ partnerId: z.string(), recorded: z.boolean(), revision: z.number() });
+const Position = z.number().optional().describe('global position of what was recorded: pass it as `after` to a read to see your own write');
+const Done = z.object({ referralId: z.string(), recorded: z.boolean(), revision: z.number(), position: Position });
+const Directory = z.object({ partnerId: z.string(), recorded: z.boolean(), revision: z.number(), position: Position });
+const ReadAfter = z.object({ after: AfterPosition });
+const places = (s: { capacity: number }, occupied: number) => ({ occupied, free: Math.max(0, s.capacity - occupied), overbooked: occupied > s.capacity });
 
 export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: ServiceContext }> =>
   async (app, { ctx }) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
     const ec = (req: Parameters<typeof eventContextOf>[0]) => eventContextOf(req, SOURCE, ctx.clock.now());
-    const directory = (partnerId: string, res: { events: unknown[]; revision: number }) => ({ partnerId, recorded: res.events.length > 0, revision: res.revision });
-    const done = (referralId: string, res: { events: unknown[]; revision: number }) => ({ referralId, recorded: res.events.length > 0, revision: res.revision });
+    const recorded = (res: { events: unknown[]; revision: number; globalPositions: number[] }) => ({
+      recorded: res.events.length > 0,
+      revision: res.revision,
+      ...(res.globalPositions.length ? { position: res.globalPositions.at(-1)! } : {}),
+    });
+    const directory = (partnerId: string, res: Parameters<typeof recorded>[0]) => ({ partnerId, ...recorded(res) });
+    const done = (referralId: string, res: Parameters<typeof recorded>[0]) => ({ referralId, ...recorded(res) });
+    const fresh = (after: number | undefined) => awaitOwnWrite(ctx.store, referrals.view, after);
 
+    // one partner, read from its streams (partner and places): exact, no view
     const partnerView = async (partnerId: string) => {
       const p = await referrals.partner(partnerId);
-      const occupancy = await referrals.view.occupancy();
+      const occupied = await referrals.occupied(partnerId, Object.keys(p.services));
       return {
         partnerId,
         name: p.name,
         sector: p.sector ?? 'public',
-        services: Object.values(p.services).map((s) => {
-          const occupied = occupancy.get(`${partnerId}/${s.serviceId}`) ?? 0;
-          return { ...s, occupied, free: Math.max(0, s.capacity - occupied) };
-        }),
+        services: Object.values(p.services).map((s) => ({ ...s, ...places(s, occupied.get(s.serviceId) ?? 0) })),
         agreements: p.agreements,
       };
     };
@@ -148,16 +166,20 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
       '/partners',
       {
         config: { roles: ['operator', 'team', 'admin', 'auditor', 'partner'] },
-        schema: { tags: ['directory'], summary: 'The partner directory with free capacity', response: { 200: z.array(PartnerView) } },
+        schema: {
+          tags: ['directory'],
+          summary: 'The partner directory with free capacity',
+          description: `${EVENTUALLY_CONSISTENT} GET /partners/{partnerId} reads one partner exactly.`,
+          querystring: ReadAfter,
+          response: { 200: z.array(PartnerView) },
+        },
       },
-      async () => {
+      async (req) => {
+        await fresh(req.query.after);
         const occupancy = await referrals.view.occupancy();
         return (await referrals.view.partners()).map((p) => ({
           ...p,
-          services: p.services.map((s) => {
-            const occupied = occupancy.get(`${p.partnerId}/${s.serviceId}`) ?? 0;
-            return { ...s, occupied, free: Math.max(0, s.capacity - occupied) };
-          }),
+          services: p.services.map((s) => ({ ...s, ...places(s, occupancy.get(`${p.partnerId}/${s.serviceId}`) ?? 0) })),
         }));
       },
     );
@@ -166,7 +188,13 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
       '/partners/:partnerId',
       {
         config: { roles: ['operator', 'team', 'admin', 'auditor', 'partner'] },
-        schema: { tags: ['directory'], summary: 'One partner', params: PartnerParams, response: { 200: PartnerView } },
+        schema: {
+          tags: ['directory'],
+          summary: 'One partner',
+          description: 'Read from the partner’s and its services’ streams: always up to date.',
+          params: PartnerParams,
+          response: { 200: PartnerView },
+        },
       },
       async (req) => partnerView(req.params.partnerId),
     );
@@ -182,15 +210,15 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
           body: z
             .object({ personId: Uuid, assessmentId: Uuid, partnerId: Slug, serviceId: Slug, reason: ShortText, priority: ReferralPriority.default('routine') })
             .strict(),
-          response: { 201: z.object({ referralId: z.string(), respondBy: z.string(), status: z.literal('requested') }) },
+          response: { 201: z.object({ referralId: z.string(), respondBy: z.string(), status: z.literal('requested'), position: z.number() }) },
         },
       },
       async (req, reply) => {
         const res = await referrals.refer(req.body, ec(req));
         return reply
           .code(201)
-          .header('location', `/referrals/${res.referralId}`)
-          .send({ referralId: res.referralId, respondBy: res.respondBy, status: 'requested' as const });
+          .header('location', `/referrals/${res.referralId}?after=${res.position}`)
+          .send({ referralId: res.referralId, respondBy: res.respondBy, status: 'requested' as const, position: res.position });
       },
     );
 
@@ -198,9 +226,17 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
       '/referrals/:referralId',
       {
         config: { roles: ['operator', 'team', 'admin', 'auditor', 'partner'] },
-        schema: { tags: ['referrals'], summary: 'A referral (a partner sees only its own)', params: ReferralParams, response: { 200: ReferralView } },
+        schema: {
+          tags: ['referrals'],
+          summary: 'A referral (a partner sees only its own)',
+          description: EVENTUALLY_CONSISTENT,
+          params: ReferralParams,
+          querystring: ReadAfter,
+          response: { 200: ReferralView },
+        },
       },
       async (req) => {
+        await fresh(req.query.after);
         const row = await referrals.view.get(req.params.referralId);
         const p = principalOf(req);
         // a partner must not even learn that another partner's referral exists
@@ -213,9 +249,19 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
       '/persons/:personId/referrals',
       {
         config: { roles: ['operator', 'team', 'admin'] },
-        schema: { tags: ['referrals'], summary: 'The referrals of a person', params: z.object({ personId: Uuid }), response: { 200: z.array(ReferralView) } },
+        schema: {
+          tags: ['referrals'],
+          summary: 'The referrals of a person',
+          description: EVENTUALLY_CONSISTENT,
+          params: z.object({ personId: Uuid }),
+          querystring: ReadAfter,
+          response: { 200: z.array(ReferralView) },
+        },
       },
-      async (req) => referrals.view.list({ personId: req.params.personId }),
+      async (req) => {
+        await fresh(req.query.after);
+        return referrals.view.list({ personId: req.params.personId });
+      },
     );
 
     r.post(
@@ -241,10 +287,12 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
         schema: {
           tags: ['partner inbox'],
           summary: 'A partner’s referrals, id-only (contact details through the audited API)',
+          description: EVENTUALLY_CONSISTENT,
           params: PartnerParams,
           querystring: z.object({
-            status: z.enum(['requested', 'accepted', 'rejected', 'in-progress', 'completed', 'cancelled']).optional(),
+            status: ReferralStatus.optional(),
             overdue: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+            after: AfterPosition,
           }),
           response: { 200: z.array(ReferralView) },
         },
@@ -252,7 +300,9 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
       async (req) => {
         const p = principalOf(req);
         if (p.role === 'partner' && p.partnerId !== req.params.partnerId) throw new ForbiddenError('a partner sees only its own inbox');
-        return referrals.view.list({ partnerId: req.params.partnerId, ...req.query });
+        const { after, ...filter } = req.query;
+        await fresh(after);
+        return referrals.view.list({ partnerId: req.params.partnerId, ...filter });
       },
     );
 
