@@ -107,6 +107,8 @@ export abstract class LogSubscription implements Subscription {
   private flushTimer: NodeJS.Timeout | undefined;
   /** woken by new events and by stop() */
   private readonly wake = new Wakeup();
+  /** woken by stop() alone: a backoff that new events must not cut short */
+  private readonly stopping = new Wakeup();
 
   constructor(
     private readonly base: Pick<CatchUpSource, 'loadCheckpoint' | 'saveCheckpoint' | 'onAppended' | 'pollIntervalMs'>,
@@ -151,7 +153,7 @@ export abstract class LogSubscription implements Subscription {
         const elapsed = Date.now() - began;
         if (elapsed + delay > checkpointLoadTimeoutMs) throw new CheckpointLoadError(checkpoint, attempt, elapsed, e);
         onError?.(new CheckpointLoadError(checkpoint, attempt, elapsed, e, delay));
-        await this.wake.wait(delay);
+        await this.stopping.wait(delay);
         if (this.stopped) return undefined;
       }
     }
@@ -232,6 +234,7 @@ export abstract class LogSubscription implements Subscription {
   async stop(): Promise<void> {
     this.stopped = true;
     this.wake.notify();
+    this.stopping.notify();
     await this.done;
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;

@@ -2,7 +2,7 @@ export * from './port.js';
 export { linkHash, verifyChain } from './chain.js';
 export { CatchUpSubscription, CheckpointLoadError, LogSubscription, Wakeup, matches, type CatchUpSource, type LogStep } from './catch-up.js';
 export { applySchema, splitSql, sqlLiteral, toHex, toNumber, type SqlDriver } from './driver.js';
-export { SqlEventStore, type SqlEventStoreOptions } from './sql-store.js';
+export { SqlEventStore, type MigrationReport, type SqlEventStoreOptions } from './sql-store.js';
 export { PgDriver, createPostgresEventStore, type PostgresEventStoreOptions } from './postgres.js';
 export { PGliteDriver, createEmbeddedEventStore, type EmbeddedEventStoreOptions } from './pglite.js';
 // KurrentDB: the factory loads the KurrentDB client on first use only

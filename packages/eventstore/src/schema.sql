@@ -133,3 +133,69 @@ LANGUAGE sql STABLE AS $$
          array_agg(ev.global_position ORDER BY ev.global_position)
     FROM eventstore.events ev WHERE ev.event_id = ANY (p_ids)
 $$;
+
+-- repair_restored_log() → (rows_repaired, sequence_moved_to): run by every
+-- start-up (migrate), under the migration lock.
+--
+-- A logical copy keeps transaction ids that mean nothing here. transaction_id
+-- is only meaningful in the cluster that wrote it. pg_dump/pg_restore or
+-- logical replication into another cluster copies the column's values but not
+-- the cluster's transaction counter; where the new counter is lower, the
+-- copied ids lie in this cluster's future, never below a snapshot's xmin, and
+-- every gap-safe read hides those events for good (a restore of 459 events
+-- showed 0, and verification then "succeeded" on an empty log).
+--
+-- Detecting them. Every id this cluster handed out is below
+-- pg_snapshot_xmax(pg_current_snapshot()) (the next id to hand out), so a row
+-- at or above it was written elsewhere. Ids and positions grow together (the
+-- append's short lock), so such rows are the tail of the log: the normal path
+-- looks at the row with the highest position only, one index probe.
+--
+-- Repairing them safely. The tail gets the transaction id of the row just
+-- before it (2, the frozen id, when there is none):
+--   * every row this transaction sees is committed (the restore or the
+--     replication wrote and committed it), so no running transaction can still
+--     add anything behind the tail: it needs no xmin guard of its own;
+--   * the id is a past one of this cluster, below the xmin of every snapshot
+--     to come, so the tail becomes visible;
+--   * and no sooner than the row before it: visibility still grows with the
+--     position, and a reader never sees a later event before an earlier one;
+--   * appends from now on take this cluster's ids, above the repaired ones, and
+--     positions after the log's head: the sequence is moved past the head if it
+--     is behind (logical replication does not copy sequences).
+-- It must run before anything appends or reads in the new cluster, and after
+-- the restore has committed: createPostgresEventStore migrates before it
+-- returns; start OneStop only once pg_restore has finished.
+CREATE OR REPLACE FUNCTION eventstore.repair_restored_log(OUT rows_repaired bigint, OUT sequence_moved_to bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_xmax     xid8 := pg_snapshot_xmax(pg_current_snapshot());
+  v_head     bigint;
+  v_head_xid xid8;
+  v_tail     bigint;
+  v_before   xid8;
+  v_seq      record;
+BEGIN
+  rows_repaired := 0;
+  SELECT ev.global_position, ev.transaction_id INTO v_head, v_head_xid
+    FROM eventstore.events ev ORDER BY ev.global_position DESC LIMIT 1;
+  IF v_head IS NULL THEN
+    RETURN;
+  END IF;
+
+  IF v_head_xid >= v_xmax THEN
+    -- the one scan, once after a restore: where the copied tail begins
+    SELECT min(ev.global_position) INTO v_tail FROM eventstore.events ev WHERE ev.transaction_id >= v_xmax;
+    SELECT ev.transaction_id INTO v_before
+      FROM eventstore.events ev WHERE ev.global_position < v_tail ORDER BY ev.global_position DESC LIMIT 1;
+    UPDATE eventstore.events ev SET transaction_id = coalesce(v_before, '2'::xid8)
+     WHERE ev.global_position >= v_tail;
+    GET DIAGNOSTICS rows_repaired = ROW_COUNT;
+  END IF;
+
+  SELECT last_value, is_called INTO v_seq FROM eventstore.global_position_seq;
+  IF v_seq.last_value < v_head OR (v_seq.last_value = v_head AND NOT v_seq.is_called) THEN
+    sequence_moved_to := setval('eventstore.global_position_seq', v_head);
+  END IF;
+END
+$$;

@@ -69,6 +69,14 @@ function toEvent(r: EventRow): RawRecordedEvent {
 
 const EXPECTED_CODE: Record<string, number> = { no_stream: -1, any: -2, stream_exists: -3 };
 
+/** What migrate() repaired: events restored from another cluster made visible again (schema.sql, repair_restored_log). */
+export interface MigrationReport {
+  /** events whose transaction ids came from another cluster (a logical restore or replication) and were hidden */
+  restoredRowsRepaired: number;
+  /** the position sequence was behind the log's head and was moved to it (null: it was not) */
+  sequenceMovedTo: number | null;
+}
+
 export interface SqlEventStoreOptions {
   /** how often an idle subscriber looks anyway, for wake-ups nobody could signal (ms) */
   pollIntervalMs?: number;
@@ -87,15 +95,30 @@ export class SqlEventStore implements EventStore {
   /** names this store instance's wake-up signals, so that it can tell them from others' */
   private readonly origin = randomUUID();
   private readonly subscriptions = new Set<Subscription>();
+  /** what the last migrate() found and repaired */
+  migration: MigrationReport | undefined;
 
   constructor(
     readonly driver: SqlDriver,
     private readonly options: SqlEventStoreOptions = {},
   ) {}
 
-  /** Creates or updates the schema; safe to run from several processes at once. */
-  async migrate(): Promise<void> {
+  /**
+   * Creates or updates the schema, then repairs a log restored from another
+   * cluster (repair_restored_log in schema.sql); safe to run from several
+   * processes at once. The report says what was repaired, for start-up to log.
+   */
+  async migrate(): Promise<MigrationReport> {
     await applySchema(this.driver, 7411066, SCHEMA_SQL);
+    const [r] = await this.driver.transaction(async (q) => {
+      await q('SELECT pg_advisory_xact_lock($1)', [7411066]);
+      return q<{ rows_repaired: unknown; sequence_moved_to: unknown }>('SELECT rows_repaired, sequence_moved_to FROM eventstore.repair_restored_log()');
+    });
+    this.migration = {
+      restoredRowsRepaired: toNumber(r?.rows_repaired ?? 0),
+      sequenceMovedTo: r?.sequence_moved_to == null ? null : toNumber(r.sequence_moved_to),
+    };
+    return this.migration;
   }
 
   async append(streamId: string, events: readonly RawEnvelope[], expected: ExpectedRevision): Promise<AppendResult> {
