@@ -1,8 +1,15 @@
-import { topicForStream } from '@onestop/events';
+import { ConflictError, NotFoundError, topicForStream, type RecordedEvent } from '@onestop/events';
 import type { EventStore, SqlDriver, Subscription } from '@onestop/eventstore';
 import { SqlDeadLetters } from './dead-letters.js';
-import { handleWithRetries, validateBatch, type Incoming } from './handling.js';
-import type { ConsumeOptions, DeadLetter, EventBus, RunningConsumer } from './port.js';
+import { DEFAULT_TRANSIENT_RETRY_MS, handleWithRetries, validateBatch, type Incoming } from './handling.js';
+import type { ConsumeOptions, DeadLetter, EventBus, NewDeadLetter, Redrive, RunningConsumer } from './port.js';
+
+export interface EmbeddedBusOptions {
+  /** how long a transient handler failure is retried before dead-lettering (default 10 minutes) */
+  transientRetryMs?: number;
+  /** how often a consumer looks for dead letters re-driven to its group (default 1 s) */
+  redrivePollMs?: number;
+}
 
 export interface BusLogger {
   info?(obj: object, msg?: string): void;
@@ -24,6 +31,7 @@ export class EmbeddedBus implements EventBus {
     private readonly store: EventStore,
     db: SqlDriver,
     private readonly logger?: BusLogger,
+    private readonly options: EmbeddedBusOptions = {},
   ) {
     this.dlq = new SqlDeadLetters(db);
   }
@@ -35,6 +43,11 @@ export class EmbeddedBus implements EventBus {
   async consume(options: ConsumeOptions): Promise<RunningConsumer & { readonly position: number; reached(position: number, timeoutMs?: number): Promise<void> }> {
     const topics = new Set(options.topics);
     let stopped = false;
+    const retry = {
+      transientRetryMs: options.transientRetryMs ?? this.options.transientRetryMs ?? DEFAULT_TRANSIENT_RETRY_MS,
+      stopped: () => stopped,
+      onError: (e: unknown, attempt: number, kind: string) => this.logger?.warn({ err: e, group: options.group, attempt, kind }, 'consumer handler failed'),
+    };
     const sub = this.store.subscribeToAll({
       checkpoint: `bus:${options.group}`,
       batchSize: options.batchSize ?? 500,
@@ -43,16 +56,19 @@ export class EmbeddedBus implements EventBus {
           .filter((e) => topics.has(topicForStream(e.subject) ?? ''))
           .map((e) => ({ origin: `store@${e.globalPosition}`, key: e.partitionKey, value: e, headers: {} }));
         const { valid, rejected } = validateBatch(incoming);
-        for (const r of rejected) await this.deadLetter(options.group, r.message, r.reason);
-        await handleWithRetries(valid, options.handle, (r) => this.deadLetter(options.group, r.message, r.reason), {
-          maxAttempts: options.maxAttempts ?? 8,
-          stopped: () => stopped,
-          onError: (e, attempt) => this.logger?.warn({ err: e, group: options.group, attempt }, 'consumer handler failed; retrying'),
-        });
+        for (const r of rejected) await this.recordDeadLetter(options.group, r.message, r.reason);
+        await handleWithRetries(valid, options.handle, (r) => this.recordDeadLetter(options.group, r.message, r.reason), retry);
       },
       onError: (e) => this.logger?.error({ err: e, group: options.group }, 'embedded consumer error'),
     });
     this.running.add(sub);
+    // dead letters re-driven to this group (by this process or the CLI): handled beside the log
+    let polling: Promise<void> = Promise.resolve();
+    const poll = setInterval(() => {
+      polling = polling.then(() => this.handleRedriven(options.group, options.handle, retry)).catch((e: unknown) => {
+        if (!stopped) this.logger?.warn({ err: e, group: options.group }, 're-driving dead letters failed; trying again');
+      });
+    }, this.options.redrivePollMs ?? 1000);
     return {
       group: options.group,
       get position() {
@@ -61,20 +77,65 @@ export class EmbeddedBus implements EventBus {
       reached: (p, t) => sub.reached(p, t),
       stop: async () => {
         stopped = true;
+        clearInterval(poll);
         this.running.delete(sub);
-        await sub.stop();
+        await Promise.all([sub.stop(), polling]);
       },
     };
   }
 
-  private async deadLetter(group: string, m: Incoming, reason: string): Promise<void> {
-    const letter: DeadLetter = { group, reason, origin: m.origin, key: m.key, payload: m.value ?? m.raw ?? null, headers: m.headers };
+  /** Hands the dead letters re-driven to `group` to its handler, as the log's events are; marks the handled ones resolved. */
+  private async handleRedriven(
+    group: string,
+    handle: (batch: RecordedEvent[]) => Promise<void>,
+    retry: Parameters<typeof handleWithRetries>[3],
+  ): Promise<void> {
+    const letters = await this.dlq.list({ group, status: 'redrive_requested', limit: 100 });
+    for (const l of letters.reverse()) {
+      if (retry.stopped?.()) return;
+      // one origin per re-drive: a second re-drive that fails again is a dead letter of its own
+      const message: Incoming = { origin: `redrive:${l.id}@${l.lastRedrive?.at ?? l.recordedAt}`, key: l.key, value: l.payload, headers: { ...l.headers, dlq_redrive_of: l.id } };
+      let failed = false;
+      const deadLetter = async (reason: string) => {
+        failed = true;
+        await this.recordDeadLetter(group, message, reason, l.id);
+      };
+      const { valid, rejected } = validateBatch([message]);
+      for (const r of rejected) await deadLetter(r.reason);
+      await handleWithRetries(valid, handle, (r) => deadLetter(r.reason), retry);
+      if (!failed) {
+        await this.dlq.resolved([l.id]);
+        this.logger?.info?.({ group, deadLetter: l.id }, 're-driven dead letter handled');
+      }
+    }
+  }
+
+  private async recordDeadLetter(group: string, m: Incoming, reason: string, redriveOf: string | null = null): Promise<void> {
+    const letter: NewDeadLetter = { group, reason, origin: m.origin, key: m.key, payload: m.value ?? m.raw ?? null, headers: m.headers, redriveOf };
     this.logger?.warn({ group, origin: m.origin, reason }, 'message dead-lettered');
     await this.dlq.record(letter);
   }
 
   deadLetters(group?: string, limit?: number): Promise<DeadLetter[]> {
-    return this.dlq.list(group, limit);
+    return this.dlq.list({ group, limit });
+  }
+
+  deadLetter(id: string): Promise<(DeadLetter & { redrives: Redrive[] }) | undefined> {
+    return this.dlq.get(id);
+  }
+
+  /**
+   * Records the re-drive and leaves the dead letter `redrive_requested`: the
+   * consumer of its group (in this process or the next to start) handles it
+   * within a second, as it handles the log, and marks it resolved.
+   */
+  async redrive(id: string, by: { actor: string; reason: string }): Promise<Redrive> {
+    const letter = await this.dlq.get(id);
+    if (!letter) throw new NotFoundError('dead letter', id);
+    if (letter.payload == null) throw new ConflictError('not_redrivable', `dead letter ${id} kept no message to hand back`);
+    const redrive = await this.dlq.recordRedrive(id, { by: by.actor, reason: by.reason, status: 'redrive_requested' });
+    this.logger?.info?.({ deadLetter: id, group: letter.group, origin: letter.origin, by: by.actor, reason: by.reason.slice(0, 300) }, 'dead letter re-driven');
+    return redrive;
   }
 
   async healthy(): Promise<boolean> {

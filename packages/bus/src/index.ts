@@ -1,10 +1,22 @@
 export * from './port.js';
-export { EmbeddedBus, type BusLogger } from './embedded.js';
-export { SqlDeadLetters } from './dead-letters.js';
-export { handleWithRetries, isPermanent, validateBatch, type Incoming, type Rejected } from './handling.js';
+export { EmbeddedBus, type BusLogger, type EmbeddedBusOptions } from './embedded.js';
+export { SqlDeadLetters, type DeadLetterFilter } from './dead-letters.js';
+export {
+  BACKOFF_FIRST_MS,
+  BACKOFF_MAX_MS,
+  DEFAULT_TRANSIENT_RETRY_MS,
+  classifyFailure,
+  handleWithRetries,
+  isPermanent,
+  validateBatch,
+  type FailureKind,
+  type Incoming,
+  type Rejected,
+  type RetryOptions,
+} from './handling.js';
 export { dataSchemaUri, decodeCloudEvent, encodeCloudEvent, headersAsText, type KafkaMessageIn } from './kafka/cloudevents.js';
 export { createKafkaClient, kafkaLogCreator, type KafkaClientOptions } from './kafka/client.js';
-export { ensureTopics, internalTopics, type EnsureTopicsOptions } from './kafka/topics.js';
+export { REDRIVE_TOPIC, ensureTopics, internalTopics, type EnsureTopicsOptions } from './kafka/topics.js';
 export {
   KafkaRelay,
   internalTopicsOutput,

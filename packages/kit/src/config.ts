@@ -30,6 +30,8 @@ export const BaseConfigSchema = z.object({
   KAFKA_BROKERS: csv.optional(),
   KAFKA_CLIENT_ID: z.string().min(1).default('onestop'),
   KAFKA_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(6),
+  /** how long a consumer retries a transient failure of one message (backoff 100 ms doubling to 30 s) before it dead-letters it; default 10 minutes */
+  ONESTOP_TRANSIENT_RETRY_MS: z.coerce.number().int().min(0).max(7 * 24 * 3600_000).default(600_000),
   JWT_SECRET: z.string().min(32, 'at least 32 characters').optional(),
   JWT_JWKS_URL: z.url().optional(),
   JWT_ISSUER: z.string().min(1).default('onestop'),

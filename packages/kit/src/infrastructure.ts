@@ -127,7 +127,7 @@ export async function openInfrastructure(
     const kafkaBus = options.adapters?.kafkaBus ?? createKafkaBus;
     bus = await kafkaBus({ config, store, db, logger });
   } else {
-    const embedded = new EmbeddedBus(store, db, logger);
+    const embedded = new EmbeddedBus(store, db, logger, { transientRetryMs: config.ONESTOP_TRANSIENT_RETRY_MS });
     await embedded.migrate();
     bus = embedded;
   }

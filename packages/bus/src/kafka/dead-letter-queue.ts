@@ -7,6 +7,8 @@ export interface SourceMessage {
   partition: number;
   offset: string;
   message: Pick<KafkaMessage, 'key' | 'value' | 'headers'>;
+  /** a re-driven dead letter (read from the re-drive topic): its id, and the topic it counts as coming from */
+  redrive?: { id: string; topic: string };
 }
 
 export interface DeadLetterMeta {
@@ -36,6 +38,7 @@ function dlqHeaders(source: SourceMessage, meta: DeadLetterMeta): Record<string,
     dlq_offset: source.offset,
     dlq_group: meta.group,
     dlq_time: meta.time,
+    ...(source.redrive ? { dlq_redrive_of: source.redrive.id } : {}),
   };
 }
 

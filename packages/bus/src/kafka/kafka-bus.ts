@@ -1,16 +1,16 @@
-import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaConfig, type Message, type Producer } from 'kafkajs';
-import { TOPICS, type RecordedEvent } from '@onestop/events';
+import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaConfig, type KafkaMessage, type Message, type Producer } from 'kafkajs';
+import { ConflictError, NotFoundError, TOPICS, type RecordedEvent } from '@onestop/events';
 import type { EventStore, SqlDriver } from '@onestop/eventstore';
 import { SqlDeadLetters } from '../dead-letters.js';
 import type { BusLogger } from '../embedded.js';
-import { handleWithRetries, validateBatch, type Incoming, type Rejected } from '../handling.js';
-import type { ConsumeOptions, DeadLetter, EventBus, RunningConsumer } from '../port.js';
+import { DEFAULT_TRANSIENT_RETRY_MS, handleWithRetries, validateBatch, type Incoming, type Rejected } from '../handling.js';
+import type { ConsumeOptions, DeadLetter, EventBus, NewDeadLetter, Redrive, RunningConsumer } from '../port.js';
 import { createKafkaClient, kafkaErrorTypes, withTimeout } from './client.js';
 import { decodeCloudEvent, headersAsText, utf8Text } from './cloudevents.js';
-import { DLQ_RECORD_BUDGET, deadLetterRecord, minimalDeadLetterRecord, sqlPayload, type DeadLetterMeta, type SourceMessage } from './dead-letter-queue.js';
+import { DLQ_RECORD_BUDGET, deadLetterRecord, minimalDeadLetterRecord, SQL_PAYLOAD_MAX, sqlPayload, type DeadLetterMeta, type SourceMessage } from './dead-letter-queue.js';
 import type { ConsumeMessagesOptions, Parsed, ReceivedMessage } from './messages.js';
 import { internalTopicsOutput, KafkaRelay, sendChunks, type KafkaRelayOptions, type Outgoing, type RelayOutput } from './relay.js';
-import { ensureTopics, internalTopics } from './topics.js';
+import { ensureTopics, internalTopics, REDRIVE_TOPIC } from './topics.js';
 
 export interface KafkaBusOptions {
   /** an existing client; otherwise one is made from `brokers` and `clientId` */
@@ -33,6 +33,12 @@ export interface KafkaBusOptions {
   partitions?: number;
   /** replication factor of created topics (default -1: the broker's default) */
   replicationFactor?: number;
+  /**
+   * how long a transient handler failure is retried before the message is
+   * dead-lettered (default 10 minutes; ONESTOP_TRANSIENT_RETRY_MS); a consumer
+   * may set its own
+   */
+  transientRetryMs?: number;
   consumer?: {
     /** ms without heartbeat before the group evicts a member (default 30000) */
     sessionTimeout?: number;
@@ -51,6 +57,8 @@ export interface ConsumerStats {
   commits: number;
   /** restarts after a crash kafkajs did not recover from itself */
   restarts: number;
+  /** times this member joined its group (1 unless it was evicted, rebalanced or restarted) */
+  joins: number;
 }
 
 export interface KafkaRunningConsumer extends RunningConsumer {
@@ -78,7 +86,7 @@ type Decoded<T> = { message: Incoming; ok: true; value: T } | { message: Incomin
 interface ConsumerSpec<T> {
   group: string;
   batchSize?: number;
-  maxAttempts?: number;
+  transientRetryMs?: number | undefined;
   concurrency?: number | undefined;
   decode(source: SourceMessage): Decoded<T>;
   handle(batch: T[]): Promise<void>;
@@ -246,7 +254,7 @@ export class KafkaBus implements EventBus {
       {
         group: options.group,
         batchSize: options.batchSize,
-        maxAttempts: options.maxAttempts,
+        transientRetryMs: options.transientRetryMs,
         concurrency: options.concurrency,
         handle: options.handle,
         decode: (source) => {
@@ -282,7 +290,7 @@ export class KafkaBus implements EventBus {
       {
         group: options.group,
         batchSize: options.batchSize,
-        maxAttempts: options.maxAttempts,
+        transientRetryMs: options.transientRetryMs,
         handle: options.handle,
         decode: (source) => {
           const message = plainIncoming(source);
@@ -312,8 +320,10 @@ export class KafkaBus implements EventBus {
 
   /** A message of a non-catalog topic as `parse` sees it: the logical topic name, key and headers as text. */
   private received(source: SourceMessage, message: Incoming): ReceivedMessage {
+    // a re-driven message counts as coming from the topic it first came from
+    const topic = source.redrive?.topic ?? source.topic;
     return {
-      topic: source.topic.startsWith(this.prefix) ? source.topic.slice(this.prefix.length) : source.topic,
+      topic: topic.startsWith(this.prefix) ? topic.slice(this.prefix.length) : topic,
       partition: source.partition,
       offset: source.offset,
       key: message.key,
@@ -331,7 +341,7 @@ export class KafkaBus implements EventBus {
     topics: string[],
   ): Promise<{ running: KafkaRunningConsumer; state: ConsumerState<T>; resubscribe(next: () => Promise<string[]>): Promise<void> }> {
     if (this.closed) throw new Error('the bus is closed');
-    const state: ConsumerState<T> = { spec, topics, stopping: false, stats: { handled: 0, deadLettered: 0, commits: 0, restarts: 0 } };
+    const state: ConsumerState<T> = { spec, topics, stopping: false, stats: { handled: 0, deadLettered: 0, commits: 0, restarts: 0, joins: 0 } };
     let consumer: Consumer | undefined;
     let restartTimer: NodeJS.Timeout | undefined;
     let hasJoined = false;
@@ -349,7 +359,9 @@ export class KafkaBus implements EventBus {
       });
       consumer = k;
       k.on(k.events.GROUP_JOIN, () => {
-        if (consumer === k) hasJoined = true;
+        if (consumer !== k) return;
+        hasJoined = true;
+        state.stats.joins += 1;
       });
       k.on(k.events.CRASH, ({ payload }) => {
         // kafkajs restarts after retriable failures itself; for the rest we do (not for a member already replaced)
@@ -358,7 +370,8 @@ export class KafkaBus implements EventBus {
         scheduleRestart(2000);
       });
       await k.connect();
-      await k.subscribe({ topics: state.topics, fromBeginning: true });
+      // the re-drive topic too: dead letters handed back to this group come that way
+      await k.subscribe({ topics: [...state.topics, this.topic(REDRIVE_TOPIC)], fromBeginning: true });
       await k.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
@@ -447,6 +460,7 @@ export class KafkaBus implements EventBus {
     const { batch } = p;
     const { spec: options, stats } = state;
     const size = options.batchSize ?? 500;
+    const redriveTopic = this.topic(REDRIVE_TOPIC);
     let rebalance: unknown;
     // heartbeats while a slow handler or a retry backoff runs; kafkajs throttles them
     const beat = setInterval(() => {
@@ -463,15 +477,24 @@ export class KafkaBus implements EventBus {
         const sources = new Map<Incoming, SourceMessage>();
         const valid: Array<{ message: Incoming; event: T }> = [];
         const rejected: Rejected[] = [];
+        const redriven = new Map<Incoming, string>();
         for (const message of chunk) {
-          const source: SourceMessage = { topic: batch.topic, partition: batch.partition, offset: message.offset, message };
+          let source: SourceMessage = { topic: batch.topic, partition: batch.partition, offset: message.offset, message };
+          if (batch.topic === redriveTopic) {
+            // re-driven dead letters of other groups are not this one's business
+            const r = redriveOf(message.headers, options.group);
+            if (!r) continue;
+            source = { ...source, redrive: r };
+          }
           const d = options.decode(source);
+          if (source.redrive) redriven.set(d.message, source.redrive.id);
           sources.set(d.message, source);
           if (d.ok) valid.push({ message: d.message, event: d.value });
           else rejected.push({ message: d.message, reason: d.reason });
         }
         const deadLetter = async (rs: Rejected[]) => {
-          await this.deadLetter(
+          for (const r of rs) redriven.delete(r.message);
+          await this.recordDeadLetters(
             options.group,
             rs.map((r) => ({ source: sources.get(r.message)!, rejected: r })),
             halted,
@@ -482,9 +505,9 @@ export class KafkaBus implements EventBus {
         try {
           if (rejected.length > 0) await deadLetter(rejected);
           await handleWithRetries(valid, options.handle, (r) => deadLetter([r]), {
-            maxAttempts: options.maxAttempts ?? 8,
+            transientRetryMs: options.transientRetryMs ?? this.options.transientRetryMs ?? DEFAULT_TRANSIENT_RETRY_MS,
             stopped: halted,
-            onError: (err, attempt) => this.options.logger?.warn({ err, group: options.group, attempt }, 'consumer handler failed; retrying'),
+            onError: (err, attempt, kind) => this.options.logger?.warn({ err, group: options.group, attempt, kind }, 'consumer handler failed'),
           });
         } catch (e) {
           // stopped or rebalancing mid-chunk: leave it uncommitted, the next owner gets it again
@@ -498,6 +521,11 @@ export class KafkaBus implements EventBus {
         });
         stats.handled += valid.length - (stats.deadLettered - deadBefore);
         stats.commits += 1;
+        if (redriven.size > 0) {
+          const ids = [...redriven.values()];
+          this.options.logger?.info?.({ group: options.group, deadLetters: ids }, 're-driven dead letters handled');
+          await this.dlq.resolved(ids).catch((err: unknown) => this.options.logger?.warn({ err, deadLetters: ids }, 'marking re-driven dead letters resolved failed'));
+        }
       }
     } finally {
       clearInterval(beat);
@@ -507,7 +535,7 @@ export class KafkaBus implements EventBus {
   }
 
   /** DLQ topic first (original bytes), then SQL; retried until done or the consumer stops. */
-  private async deadLetter(group: string, items: Array<{ source: SourceMessage; rejected: Rejected }>, halted: () => boolean): Promise<void> {
+  private async recordDeadLetters(group: string, items: Array<{ source: SourceMessage; rejected: Rejected }>, halted: () => boolean): Promise<void> {
     const time = new Date().toISOString();
     const records = items.map(({ source, rejected }) => {
       this.options.logger?.warn({ group, origin: rejected.message.origin, reason: rejected.reason.slice(0, 300) }, 'message dead-lettered');
@@ -515,13 +543,16 @@ export class KafkaBus implements EventBus {
       return { source, meta, record: deadLetterRecord(source, meta) };
     });
     await this.retrying(() => this.produceDeadLetters(records), halted, 'DLQ topic');
-    const letters: DeadLetter[] = items.map(({ source, rejected: r }) => ({
+    const letters: NewDeadLetter[] = items.map(({ source, rejected: r }) => ({
       group,
       reason: r.reason,
       origin: r.message.origin,
       key: r.message.key === null ? null : r.message.key.slice(0, 1000),
       payload: sqlPayload(r.message.value, source.message.value),
       headers: r.message.headers,
+      redriveOf: source.redrive?.id ?? null,
+      // the bytes for a re-drive (the DLQ topic keeps the big ones)
+      raw: (source.message.value?.length ?? 0) <= SQL_PAYLOAD_MAX ? { key: source.message.key ?? null, value: source.message.value ?? null } : undefined,
     }));
     await this.retrying(() => this.dlq.recordMany(letters), halted, 'DLQ table');
   }
@@ -579,7 +610,41 @@ export class KafkaBus implements EventBus {
   }
 
   deadLetters(group?: string, limit?: number): Promise<DeadLetter[]> {
-    return this.dlq.list(group, limit);
+    return this.dlq.list({ group, limit });
+  }
+
+  deadLetter(id: string): Promise<(DeadLetter & { redrives: Redrive[] }) | undefined> {
+    return this.dlq.get(id);
+  }
+
+  /**
+   * Publishes the dead letter's original key, value and headers to the
+   * re-drive topic, addressed to its group (`dlq_group`), with the topic it
+   * counts as coming from (`dlq_topic`) and `dlq_redrive_of`; then records the
+   * re-drive. The group's member that owns the key's partition handles it.
+   */
+  async redrive(id: string, by: { actor: string; reason: string }): Promise<Redrive> {
+    const letter = await this.dlq.get(id);
+    if (!letter) throw new NotFoundError('dead letter', id);
+    const raw = await this.dlq.raw(id);
+    const origin = /^(.+)\/(\d+)@(\d+)$/.exec(letter.origin);
+    if (!origin) throw new ConflictError('not_redrivable', `dead letter ${id} did not come from a Kafka topic (${letter.origin})`);
+    if (!raw.kept) {
+      throw new ConflictError('not_redrivable', `dead letter ${id} is too big to be kept in SQL; its bytes are on the DLQ topic (${TOPICS.dlq}), from ${letter.origin}`);
+    }
+    // a re-driven message that failed again still counts as coming from its first topic
+    const topic = origin[1] === this.topic(REDRIVE_TOPIC) ? letter.headers.dlq_topic : origin[1];
+    if (!topic) throw new ConflictError('not_redrivable', `dead letter ${id} names no original topic`);
+    const headers: Record<string, Buffer | string> = {};
+    for (const [name, value] of Object.entries(letter.headers)) {
+      if (name.startsWith('dlq_')) continue;
+      headers[name] = value.startsWith('base64:') ? Buffer.from(value.slice('base64:'.length), 'base64') : value;
+    }
+    Object.assign(headers, { dlq_redrive_of: id, dlq_group: letter.group, dlq_topic: topic });
+    await this.publish([{ topic: REDRIVE_TOPIC, message: { key: raw.key, value: raw.value, headers } }]);
+    const redrive = await this.dlq.recordRedrive(id, { by: by.actor, reason: by.reason, status: 'redriven' });
+    this.options.logger?.info?.({ deadLetter: id, group: letter.group, origin: letter.origin, by: by.actor, reason: by.reason.slice(0, 300) }, 'dead letter re-driven');
+    return redrive;
   }
 
   /** True when a broker answers a metadata request within 5 s. */
@@ -615,6 +680,13 @@ export class KafkaBus implements EventBus {
   }
 }
 
+/** The dead letter a message of the re-drive topic hands back to `group`, if it is addressed to it. */
+function redriveOf(headers: KafkaMessage['headers'], group: string): { id: string; topic: string } | undefined {
+  const h = headersAsText(headers);
+  if (h.dlq_group !== group || !h.dlq_topic || !/^\d{1,18}$/.test(h.dlq_redrive_of ?? '')) return undefined;
+  return { id: h.dlq_redrive_of!, topic: h.dlq_topic };
+}
+
 /** Origin, key and headers of a message, its value left to a consumer's parser. */
 function plainIncoming(s: SourceMessage): Incoming {
   const m = s.message;
@@ -636,6 +708,8 @@ export interface KafkaBusConfig {
   KAFKA_BROKERS?: string[];
   KAFKA_CLIENT_ID: string;
   KAFKA_PARTITIONS: number;
+  /** how long transient handler failures are retried before dead-lettering (ms) */
+  ONESTOP_TRANSIENT_RETRY_MS?: number;
   /** the PostgreSQL where relays take their advisory lock */
   DATABASE_URL?: string;
 }
@@ -655,6 +729,7 @@ export async function createKafkaBus(
     brokers: config.KAFKA_BROKERS,
     clientId: config.KAFKA_CLIENT_ID,
     partitions: config.KAFKA_PARTITIONS,
+    transientRetryMs: config.ONESTOP_TRANSIENT_RETRY_MS,
     db: ctx.db,
     logger: ctx.logger,
     topicPrefix: options.topicPrefix,

@@ -50,12 +50,15 @@ export type ConsumeMessagesOptions<T> = TopicSelection & {
   /**
    * Handles a batch of parsed values, in order per partition; at-least-once, so
    * effects must be idempotent. Failures are retried, split and dead-lettered
-   * exactly as for `consume` (a OneStopError under 500 is not retried).
+   * exactly as for `consume` (classifyFailure: a permanent one at once, a
+   * transient one after the retry window).
    */
   handle(batch: T[]): Promise<void>;
   batchSize?: number;
-  /** attempts before a failing message is dead-lettered (default 8) */
+  /** @deprecated ignored: see ConsumeOptions.transientRetryMs */
   maxAttempts?: number;
+  /** see ConsumeOptions.transientRetryMs */
+  transientRetryMs?: number;
 };
 
 /** Strict UTF-8 JSON of a message's value, or why it is not that. */

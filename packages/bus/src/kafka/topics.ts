@@ -6,11 +6,20 @@ import { kafkaErrorTypes } from './client.js';
 const NOT_YET = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
 
 /**
- * The internal topics of DESIGN §5 (domain events, read audit, DLQ). A prefix
- * exists only so that test runs get topics of their own on a shared broker.
+ * Where re-driven dead letters go back to their group: every consumer group of
+ * the Kafka bus also consumes it, and handles only the messages whose
+ * `dlq_group` header names it. Only the platform may write to it (ACLs): its
+ * `dlq_topic` header says which topic a message counts as coming from.
+ */
+export const REDRIVE_TOPIC = 'onestop.dlq.redrive.v1';
+
+/**
+ * The internal topics of DESIGN §5 (domain events, read audit, DLQ) and the
+ * re-drive topic. A prefix exists only so that test runs get topics of their
+ * own on a shared broker.
  */
 export function internalTopics(topicPrefix = ''): string[] {
-  return Object.values(TOPICS).map((t) => `${topicPrefix}${t}`);
+  return [...Object.values(TOPICS), REDRIVE_TOPIC].map((t) => `${topicPrefix}${t}`);
 }
 
 export interface EnsureTopicsOptions {
