@@ -1,5 +1,5 @@
 import { EnvelopeSchema, InvalidEventError, ValidationError, eventDataIssues, type RawEnvelope } from '@onestop/events';
-import type { ExpectedRevision } from './port.js';
+import type { ExpectedRevision, StreamAppend } from './port.js';
 
 /**
  * What every adapter checks before an append: envelopes valid, subjects the
@@ -43,3 +43,33 @@ export function validateAppend(streamId: string, events: readonly RawEnvelope[],
   if (!ok) throw new ValidationError('bad expected revision', [{ path: 'expected', message: String(expected) }]);
 }
 
+
+/**
+ * What every adapter checks before an atomic multi-stream append: each part as
+ * validateAppend checks it (issue paths start at `appends[k]`), each stream
+ * once, every event id once in the whole call.
+ */
+export function validateAppendToStreams(appends: readonly StreamAppend[]): void {
+  if (appends.length === 0) throw new ValidationError('nothing to append', [{ path: 'appends', message: 'empty' }]);
+  const streams = new Set<string>();
+  const ids = new Set<string>();
+  appends.forEach((a, k) => {
+    if (streams.has(a.streamId)) {
+      throw new ValidationError(`stream ${a.streamId} appears twice in one append`, [{ path: `appends[${k}].streamId`, message: 'duplicate' }]);
+    }
+    streams.add(a.streamId);
+    try {
+      validateAppend(a.streamId, a.events, a.expected);
+    } catch (e) {
+      if (!(e instanceof ValidationError || e instanceof InvalidEventError)) throw e;
+      const issues = e.issues.map((x) => ({ path: `appends[${k}].${x.path}`, message: x.message }));
+      const message = `stream ${a.streamId}: ${e.message}`;
+      throw e instanceof InvalidEventError ? new InvalidEventError(message, issues) : new ValidationError(message, issues);
+    }
+    a.events.forEach((e, i) => {
+      const id = e.id.toLowerCase();
+      if (ids.has(id)) throw new ValidationError('an event id appears twice', [{ path: `appends[${k}].events[${i}].id`, message: 'duplicate' }]);
+      ids.add(id);
+    });
+  });
+}

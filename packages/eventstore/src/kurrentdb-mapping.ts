@@ -4,7 +4,7 @@
  * import of the KurrentDB client here, so it is unit-tested without a server
  * and importing it never loads the client's gRPC code or native addon.
  */
-export { validateAppend } from './append-checks.js';
+export { validateAppend, validateAppendToStreams } from './append-checks.js';
 import {
   ValidationError,
   canonicalEnvelope,
@@ -151,6 +151,19 @@ export function chainEvents(events: readonly RawEnvelope[], head: { revision: nu
   });
 }
 
+/**
+ * KurrentDB's multi-stream append (server 25.1+) takes metadata as a map of
+ * string values only (the client refuses anything else), so there the event
+ * metadata travels as one JSON string under this key; decodeEvent reads both
+ * shapes, and any other keys the server adds beside it.
+ */
+export const ENVELOPE_METADATA_KEY = 'onestop.envelope';
+
+/** The metadata of a proposed event in the string-valued shape multiStreamAppend requires. */
+export function stringMetadata(m: EventMetadata): Record<string, string> {
+  return { [ENVELOPE_METADATA_KEY]: JSON.stringify(m) };
+}
+
 /** The parts of a KurrentDB recorded event the adapter reads (the client's `RecordedEvent`). */
 export interface StoredEvent {
   streamId: string;
@@ -168,10 +181,18 @@ export interface StoredEvent {
  * stays readable and `verifyStream` reports its broken link.
  */
 export function decodeEvent(r: StoredEvent): RawRecordedEvent {
-  const m: Partial<EventMetadata> =
+  let m: Partial<EventMetadata> =
     r.metadata !== null && typeof r.metadata === 'object' && !(r.metadata instanceof Uint8Array)
       ? (r.metadata as Partial<EventMetadata>)
       : {};
+  const packed = (m as Record<string, unknown>)[ENVELOPE_METADATA_KEY];
+  if (typeof packed === 'string') {
+    try {
+      m = JSON.parse(packed) as Partial<EventMetadata>;
+    } catch {
+      m = {};
+    }
+  }
   return {
     id: r.id,
     type: r.type,

@@ -44,6 +44,13 @@
  * log in order and readers see it up to the last indexed position only, so
  * nothing can later appear before what a read returned.
  *
+ * Multi-stream append (appendToStreams) is KurrentDB's own `multiStreamAppend`:
+ * one atomic write, every stream at its exact head revision or nothing. It
+ * needs KurrentDB server 25.1 or later (older servers do not offer it, and
+ * appendToStreams fails there; a process manager with compensation would be
+ * the fallback, DESIGN §9). Its events' metadata must be string values, so
+ * they carry the envelope metadata as one JSON string (`stringMetadata`).
+ *
  * Needs KurrentDB (or EventStoreDB) 22.6 or later (stream reads carry `$all`
  * positions) and a user that may read `$all` and write `$` streams (`$admins`
  * by default).
@@ -83,9 +90,11 @@ import {
   revisionNumber,
   satisfies,
   serverFilter,
+  stringMetadata,
   toGlobalPosition,
   toKurrentPosition,
   validateAppend,
+  validateAppendToStreams,
   type ProposedEvent,
   type ServerFilter,
 } from './kurrentdb-mapping.js';
@@ -98,6 +107,7 @@ import type {
   LogFilter,
   ReadAllOptions,
   ReadStreamOptions,
+  StreamAppend,
   StreamHead,
   SubscribeOptions,
   Subscription,
@@ -142,6 +152,16 @@ function clientFilter(f: ServerFilter): Filter {
 function toJsonEvent(p: ProposedEvent) {
   // data is any JSON value; the client JSON-stringifies it whatever its declared type
   return jsonEvent({ id: p.id, type: p.type, data: p.data as JSONType, metadata: p.metadata as unknown as JSONType });
+}
+
+/** An event for multiStreamAppend, whose metadata may hold string values only. */
+function toMultiStreamJsonEvent(p: ProposedEvent) {
+  return jsonEvent({ id: p.id, type: p.type, data: p.data as JSONType, metadata: stringMetadata(p.metadata) });
+}
+
+/** Expectations KurrentDB checks itself: losing a race on them is a conflict, not a reason to retry. */
+function isExact(expected: ExpectedRevision): boolean {
+  return typeof expected === 'number' || expected === 'no_stream';
 }
 
 export class KurrentEventStore implements EventStore {
@@ -258,6 +278,83 @@ export class KurrentEventStore implements EventStore {
     }
   }
 
+  /**
+   * The atomic multi-stream append, on KurrentDB's multiStreamAppend (server
+   * 25.1 or later). As append does for one stream: every head is read first
+   * (each hash chain continues from its own head), every event id is claimed,
+   * and the write expects each head's exact revision, so a concurrent writer
+   * makes the whole write fail instead of forking a chain; for `any` /
+   * `stream_exists` the heads are read again and the write retried.
+   */
+  async appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    validateAppendToStreams(appends);
+    const ids = appends.map((a) => a.events.map((e) => e.id.toLowerCase()));
+    const unmet = (heads: Head[]) => appends.findIndex((a, k) => !satisfies(a.expected, heads[k]!.revision));
+    let heads = await Promise.all(appends.map((a) => this.readHead(a.streamId)));
+    const failed = unmet(heads);
+    if (failed >= 0) {
+      const replay = await this.findReplays(appends, ids);
+      if (replay) return replay;
+      throw new WrongExpectedVersion(appends[failed]!.streamId, appends[failed]!.expected, heads[failed]!.revision);
+    }
+    const claims = await Promise.all(appends.map((a, k) => this.claim(a.streamId, ids[k]!, heads[k]!.revision)));
+    if (!claims.every(Boolean)) {
+      const replay = await this.findReplays(appends, ids);
+      if (replay) return replay;
+    }
+    for (let attempt = 1; ; attempt++) {
+      const proposed = appends.map((a, k) => chainEvents(a.events, heads[k]!));
+      try {
+        await this.client.multiStreamAppend(
+          appends.map((a, k) => ({
+            streamName: a.streamId,
+            events: proposed[k]!.map(toMultiStreamJsonEvent),
+            expectedState: heads[k]!.revision < 0 ? NO_STREAM : BigInt(heads[k]!.revision),
+          })),
+        );
+      } catch (e) {
+        if (!isWrongExpectedVersion(e)) throw e;
+        const replay = await this.findReplays(appends, ids);
+        if (replay) return replay;
+        const k = Math.max(0, appends.findIndex((a) => a.streamId === e.streamName));
+        if (isExact(appends[k]!.expected) || attempt >= MAX_APPEND_ATTEMPTS) {
+          throw new WrongExpectedVersion(appends[k]!.streamId, appends[k]!.expected, revisionNumber(e.actualState));
+        }
+        if (attempt > 3) await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
+        heads = await Promise.all(appends.map((a) => this.readHead(a.streamId)));
+        const now = unmet(heads);
+        if (now >= 0) throw new WrongExpectedVersion(appends[now]!.streamId, appends[now]!.expected, heads[now]!.revision);
+        continue;
+      }
+      const results = await Promise.all(
+        appends.map(async (a, k) => {
+          const head = heads[k]!;
+          const stored = await this.readEvents(a.streamId, { fromRevision: head.revision + 1, maxCount: a.events.length }, true);
+          if (stored.length !== a.events.length || stored.some((x, i) => x.id.toLowerCase() !== ids[k]![i])) {
+            throw new Error(`KurrentDB stream ${a.streamId}: the events read back after revision ${head.revision} are not the ones appended`);
+          }
+          return { nextExpectedRevision: head.revision + a.events.length, globalPositions: stored.map((x) => x.globalPosition), replayed: false };
+        }),
+      );
+      this.wakeLocal();
+      return results;
+    }
+  }
+
+  /**
+   * The first results of a multi-stream append of these ids, if it was stored
+   * (all of it: the server's write is atomic); undefined if none of it was; a
+   * ValidationError for any partial overlap.
+   */
+  private async findReplays(appends: readonly StreamAppend[], ids: readonly string[][]): Promise<AppendResult[] | undefined> {
+    const found = await Promise.all(appends.map((a, k) => this.findReplay(a.streamId, ids[k]!)));
+    if (found.every((r) => r === undefined)) return undefined;
+    if (found.every((r) => r !== undefined)) return found;
+    throw new ValidationError('some of these event ids are already stored, with other events', [
+      { path: 'appends.events.id', message: 'already stored' },
+    ]);
+  }
+
   /** Claims every id for `streamId`; true when all claims are new (none of the ids can be stored anywhere). */
   private async claim(streamId: string, ids: readonly string[], after: number): Promise<boolean> {
     const results = await Promise.allSettled(
@@ -359,6 +456,48 @@ export class KurrentEventStore implements EventStore {
         if (out.length === maxCount) break;
       }
       if (seen < want || last === from) break;
+      from = last;
+    }
+    return out;
+  }
+
+  /**
+   * A person's case: every event whose partition key is `personId`, in `$all`
+   * order. Not indexed: KurrentDB indexes streams and event types, and its
+   * server-side filters match a stream name or an event type only, never
+   * metadata, while a case spans streams of several categories (person-,
+   * assessment-, referral-, audit-). So this reads `$all` from the start,
+   * system events excluded on the server, and keeps the person's events:
+   * linear in the log, like streamHeads. An index would need the partition key
+   * where KurrentDB indexes, a stream: a link event to a per-person stream
+   * (e.g. `$onestop-case-<personId>`) written in the same multiStreamAppend as
+   * the events it points to (atomic, 25.1+, one more record per event), or a
+   * server-side projection linking on `metadata.partitionKey` (projections
+   * running, and only eventually consistent). Reading that stream with
+   * link resolution would then be one indexed read.
+   */
+  async readCase(personId: string): Promise<RawRecordedEvent[]> {
+    const out: RawRecordedEvent[] = [];
+    let from = 0;
+    for (;;) {
+      let seen = 0;
+      let last = from;
+      for await (const resolved of this.client.readAll({
+        fromPosition: from > 0 ? toKurrentPosition(from) : START,
+        maxCount: SCAN_PAGE,
+        filter: clientFilter(EXCLUDE_SYSTEM_EVENTS),
+      })) {
+        seen += 1;
+        const r = resolved.event;
+        if (!r) continue;
+        const position = toGlobalPosition(r.position);
+        if (position <= from) continue;
+        last = position;
+        if (isInternal(r.streamId, r.type)) continue;
+        const e = decodeEvent(r);
+        if (e.partitionKey === personId) out.push(e);
+      }
+      if (seen < SCAN_PAGE || last === from) break;
       from = last;
     }
     return out;

@@ -23,11 +23,30 @@ CREATE TABLE IF NOT EXISTS eventstore.events (
   metadata        jsonb  NOT NULL,
   prev_hash       bytea,
   hash            bytea  NOT NULL,
+  -- the envelope's partitionKey (a person's id; a partner's for the directory):
+  -- readCase reads a person's case through events_partition_key_idx
+  partition_key   text,
   -- optimistic concurrency: two writers cannot both create position n of a stream
   CONSTRAINT events_stream_position_uq UNIQUE (stream_id, stream_position),
   -- idempotent appends: an event id is stored once
   CONSTRAINT events_event_id_uq UNIQUE (event_id)
 );
+
+-- partition_key came after the table: a store of an older version gets the
+-- column and its values once, here (migrate runs this script under an advisory
+-- lock, in one transaction, so processes starting together do it once).
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                  WHERE attrelid = 'eventstore.events'::regclass AND attname = 'partition_key' AND NOT attisdropped) THEN
+    ALTER TABLE eventstore.events ADD COLUMN partition_key text;
+    UPDATE eventstore.events SET partition_key = metadata->>'partitionKey';
+  END IF;
+END
+$$;
+
+-- A person's case in global order, as one index range (readCase).
+CREATE INDEX IF NOT EXISTS events_partition_key_idx ON eventstore.events (partition_key, global_position);
 
 -- Named checkpoints of subscribers (the relay, embedded consumer groups).
 CREATE TABLE IF NOT EXISTS eventstore.checkpoints (
@@ -110,8 +129,9 @@ BEGIN
   END LOOP;
 
   INSERT INTO eventstore.events (global_position, transaction_id, stream_id, stream_position, event_id,
-                                 event_type, schema_version, data, metadata, prev_hash, hash)
-  SELECT t.g, pg_current_xact_id(), p_stream_id, v_head + t.o, t.id, t.type, t.version, t.data, t.meta, t.prev, t.hash
+                                 event_type, schema_version, data, metadata, prev_hash, hash, partition_key)
+  SELECT t.g, pg_current_xact_id(), p_stream_id, v_head + t.o, t.id, t.type, t.version, t.data, t.meta, t.prev, t.hash,
+         t.meta->>'partitionKey'
   FROM unnest(global_positions, p_ids, p_types, p_versions, p_data, p_metadata, v_prevs, v_hashes)
        WITH ORDINALITY AS t(g, id, type, version, data, meta, prev, hash, o);
 
@@ -132,6 +152,115 @@ LANGUAGE sql STABLE AS $$
          max(ev.stream_position),
          array_agg(ev.global_position ORDER BY ev.global_position)
     FROM eventstore.events ev WHERE ev.event_id = ANY (p_ids)
+$$;
+
+-- append_streams(streams…, expected…, events…) → (next_revisions, global_positions)
+--
+-- The atomic multi-stream append (DESIGN §9, the reservation pattern): every
+-- stream at its expected revision, or nothing at all; one statement, one
+-- transaction. append stays the single-stream path (the hot one).
+--
+-- streams: p_stream_ids and p_expected (codes as in append), one element per
+--          stream, each stream once.
+-- events:  the parallel arrays of append, plus p_stream_of: the (1-based)
+--          index in p_stream_ids of each event's stream. A stream's events
+--          come in their order; global positions follow the arrays' order.
+--
+-- The rules are append's, for every stream at once:
+--   * every expected revision is checked before anything is written; the first
+--     wrong one raises P0409 with DETAIL '<stream>|<actual revision>' (a stream
+--     id never holds a '|');
+--   * the transaction id and all positions are taken together under the one
+--     short advisory lock (gap-safe reading), so this too must be the first
+--     write of its transaction;
+--   * each stream's hash chain continues from its own head exactly as append's
+--     does, so verifyStream cannot tell which function wrote an event;
+--   * a concurrent writer that takes one of the stream positions first makes
+--     the insert fail on events_stream_position_uq, and the whole append with
+--     it; the client then retries or reports the conflict, as for append.
+-- Rows go in in (stream_id, stream_position) order: two appends racing on the
+-- same streams wait for each other's rows in one order and cannot deadlock.
+CREATE OR REPLACE FUNCTION eventstore.append_streams(
+  p_stream_ids text[], p_expected bigint[],
+  p_stream_of int[], p_ids uuid[], p_types text[], p_versions int[], p_data jsonb[], p_metadata jsonb[], p_canonical text[],
+  p_notify text DEFAULT NULL,
+  OUT next_revisions bigint[], OUT global_positions bigint[])
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_streams   int := coalesce(cardinality(p_stream_ids), 0);
+  v_count     int := coalesce(cardinality(p_ids), 0);
+  v_chain     bytea[] := '{}';   -- per stream: the hash of its last event so far
+  v_head      bigint;
+  v_head_hash bytea;
+  v_positions bigint[] := '{}';
+  v_hashes    bytea[] := '{}';
+  v_prevs     bytea[] := '{}';
+  v_hash      bytea;
+  v_canonical text;
+  v_k         int;
+  v_i         int := 0;
+BEGIN
+  IF v_count = 0 OR v_streams = 0 THEN
+    RAISE EXCEPTION 'nothing to append' USING ERRCODE = '22023';
+  END IF;
+  IF coalesce(cardinality(p_expected), 0) <> v_streams OR coalesce(cardinality(p_stream_of), 0) <> v_count
+     OR EXISTS (SELECT 1 FROM unnest(p_stream_of) k WHERE k IS NULL OR k < 1 OR k > v_streams) THEN
+    RAISE EXCEPTION 'streams and events do not line up' USING ERRCODE = '22023';
+  END IF;
+  IF (SELECT count(DISTINCT s) FROM unnest(p_stream_ids) s) <> v_streams THEN
+    RAISE EXCEPTION 'a stream appears twice in one append' USING ERRCODE = '22023';
+  END IF;
+  IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+    RAISE EXCEPTION 'eventstore.append_streams must be the first write of its transaction' USING ERRCODE = '25000';
+  END IF;
+
+  -- every stream's head and expected revision first: a conflict writes nothing
+  next_revisions := '{}';
+  FOR v_k IN 1 .. v_streams LOOP
+    SELECT ev.stream_position, ev.hash INTO v_head, v_head_hash
+      FROM eventstore.events ev WHERE ev.stream_id = p_stream_ids[v_k]
+      ORDER BY ev.stream_position DESC LIMIT 1;
+    v_head := coalesce(v_head, -1);
+    IF (p_expected[v_k] >= -1 AND v_head <> p_expected[v_k]) OR (p_expected[v_k] = -3 AND v_head = -1) THEN
+      RAISE EXCEPTION 'wrong expected version' USING ERRCODE = 'P0409', DETAIL = p_stream_ids[v_k] || '|' || v_head::text;
+    END IF;
+    next_revisions := array_append(next_revisions, v_head);
+    v_chain := array_append(v_chain, v_head_hash);
+  END LOOP;
+
+  -- The short critical section: transaction id and positions, in the same order.
+  PERFORM pg_advisory_lock(7411065);
+  PERFORM pg_current_xact_id();
+  global_positions := ARRAY(SELECT nextval('eventstore.global_position_seq') FROM generate_series(1, v_count));
+  PERFORM pg_advisory_unlock(7411065);
+
+  -- Per-stream hash chains, each from its own head, as append computes them.
+  -- (the canonical texts are walked in order, never indexed; the per-stream
+  -- arrays are indexed, but hold one element per stream)
+  FOREACH v_canonical IN ARRAY p_canonical LOOP
+    v_i := v_i + 1;
+    v_k := p_stream_of[v_i];
+    v_hash := v_chain[v_k];
+    next_revisions[v_k] := next_revisions[v_k] + 1;
+    v_prevs := array_append(v_prevs, v_hash);
+    v_hash := sha256(coalesce(v_hash, ''::bytea) || int8send(next_revisions[v_k]) || convert_to(v_canonical, 'UTF8'));
+    v_hashes := array_append(v_hashes, v_hash);
+    v_positions := array_append(v_positions, next_revisions[v_k]);
+    v_chain[v_k] := v_hash;
+  END LOOP;
+
+  INSERT INTO eventstore.events (global_position, transaction_id, stream_id, stream_position, event_id,
+                                 event_type, schema_version, data, metadata, prev_hash, hash, partition_key)
+  SELECT t.g, pg_current_xact_id(), p_stream_ids[t.k], t.pos, t.id, t.type, t.version, t.data, t.meta, t.prev, t.hash,
+         t.meta->>'partitionKey'
+  FROM unnest(global_positions, p_stream_of, v_positions, p_ids, p_types, p_versions, p_data, p_metadata, v_prevs, v_hashes)
+       AS t(g, k, pos, id, type, version, data, meta, prev, hash)
+  ORDER BY p_stream_ids[t.k], t.pos;
+
+  IF p_notify IS NOT NULL THEN
+    PERFORM pg_notify('eventstore_appended', p_notify);
+  END IF;
+END
 $$;
 
 -- repair_restored_log() → (rows_repaired, sequence_moved_to): run by every

@@ -10,7 +10,7 @@ import {
 import type { Wakeup } from './catch-up.js';
 import { CatchUpSubscription } from './catch-up.js';
 import { verifyChain } from './chain.js';
-import { validateAppend } from './append-checks.js';
+import { validateAppend, validateAppendToStreams } from './append-checks.js';
 import { applySchema, toHex, toNumber, type SqlDriver } from './driver.js';
 import type {
   AppendResult,
@@ -19,6 +19,7 @@ import type {
   FoldEvent,
   ReadAllOptions,
   ReadStreamOptions,
+  StreamAppend,
   StreamHead,
   SubscribeOptions,
   Subscription,
@@ -187,6 +188,95 @@ export class SqlEventStore implements EventStore {
     return { nextExpectedRevision: toNumber(r.next_revision), globalPositions: parseBigintArray(r.global_positions), replayed: true };
   }
 
+  /**
+   * One statement, one transaction (eventstore.append_streams): every stream at
+   * its expected revision, or nothing stored. Idempotent like append.
+   */
+  async appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    validateAppendToStreams(appends);
+    const streamIds = appends.map((a) => a.streamId);
+    const codes = appends.map((a) => (typeof a.expected === 'number' ? a.expected : EXPECTED_CODE[a.expected]!));
+    const streamOf: number[] = [];
+    const ids: string[] = [];
+    const types: string[] = [];
+    const versions: number[] = [];
+    const data: string[] = [];
+    const metadata: string[] = [];
+    const canonical: string[] = [];
+    appends.forEach((a, k) => {
+      for (const e of a.events) {
+        const { id, type, schemaVersion, data: d, subject: _s, ...meta } = e;
+        streamOf.push(k + 1);
+        ids.push(id);
+        types.push(type);
+        versions.push(schemaVersion);
+        data.push(JSON.stringify(d));
+        metadata.push(JSON.stringify(meta));
+        canonical.push(canonicalEnvelope(e));
+      }
+    });
+    for (let attempt = 0; ; attempt++) {
+      const carries = !this.notifyTimer && Date.now() - this.lastSignal >= NOTIFY_DELAY_MS;
+      if (carries) this.lastSignal = Date.now();
+      try {
+        const rows = await this.driver.query<{ next_revisions: unknown; global_positions: unknown }>(
+          `SELECT next_revisions, global_positions FROM eventstore.append_streams($1::text[], $2::bigint[], $3::int[],
+             $4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::jsonb[], $9::text[], $10)`,
+          [streamIds, codes, streamOf, ids, types, versions, data, metadata, canonical, carries ? this.origin : null],
+          'eventstore_append_streams',
+        );
+        const next = parseBigintArray(rows[0]!.next_revisions);
+        const positions = parseBigintArray(rows[0]!.global_positions);
+        this.signalAppended(carries);
+        let at = 0;
+        return appends.map((a, k) => {
+          const globalPositions = positions.slice(at, (at += a.events.length));
+          return { nextExpectedRevision: next[k]!, globalPositions, replayed: false };
+        });
+      } catch (e) {
+        const err = e as { code?: string; detail?: string };
+        if (err.code !== 'P0409' && err.code !== '23505') throw e;
+        const replay = await this.replayedStreams(appends, ids);
+        if (replay) return replay;
+        if (err.code === 'P0409') {
+          // DETAIL '<stream>|<actual revision>': the stream that failed
+          const detail = String(err.detail);
+          const streamId = detail.slice(0, detail.lastIndexOf('|'));
+          const part = appends.find((a) => a.streamId === streamId);
+          throw new WrongExpectedVersion(streamId, part?.expected ?? 'any', Number(detail.slice(detail.lastIndexOf('|') + 1)));
+        }
+        // a concurrent writer took one of the positions first: see append
+        if (attempt < 20) continue;
+        throw e;
+      }
+    }
+  }
+
+  /** The first results of a multi-stream append of these ids, when all are stored, each in its stream. */
+  private async replayedStreams(appends: readonly StreamAppend[], ids: string[]): Promise<AppendResult[] | undefined> {
+    const rows = await this.driver.query<{ event_id: string; stream_id: string; stream_position: unknown; global_position: unknown }>(
+      'SELECT event_id, stream_id, stream_position, global_position FROM eventstore.events WHERE event_id = ANY ($1::uuid[])',
+      [ids],
+      'eventstore_replayed_streams',
+    );
+    if (rows.length === 0) return undefined;
+    const stored = new Map(rows.map((r) => [r.event_id.toLowerCase(), r]));
+    const partial = () =>
+      new ValidationError('some of these event ids are already stored, with other events or in another stream', [
+        { path: 'appends.events.id', message: 'already stored' },
+      ]);
+    if (rows.length !== ids.length) throw partial();
+    return appends.map((a) => {
+      const mine = a.events.map((e) => stored.get(e.id.toLowerCase()));
+      if (mine.some((r) => r?.stream_id !== a.streamId)) throw partial();
+      return {
+        nextExpectedRevision: Math.max(...mine.map((r) => toNumber(r!.stream_position))),
+        globalPositions: mine.map((r) => toNumber(r!.global_position)).sort((x, y) => x - y),
+        replayed: true,
+      };
+    });
+  }
+
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RawRecordedEvent[]> {
     const backwards = options.direction === 'backwards';
     const from = options.fromRevision ?? (backwards ? Number.MAX_SAFE_INTEGER : 0);
@@ -196,6 +286,18 @@ export class SqlEventStore implements EventStore {
         ORDER BY stream_position ${backwards ? 'DESC' : 'ASC'} LIMIT $3`,
       [streamId, from, options.maxCount ?? 1_000_000],
       backwards ? 'eventstore_read_stream_bw' : 'eventstore_read_stream_fw',
+    );
+    return rows.map(toEvent);
+  }
+
+  /** A person's case: one range of events_partition_key_idx, gap-safe like readAll. */
+  async readCase(personId: string): Promise<RawRecordedEvent[]> {
+    const rows = await this.driver.query<EventRow>(
+      `SELECT ${COLUMNS} FROM eventstore.events
+        WHERE partition_key = $1 AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY global_position`,
+      [personId],
+      'eventstore_read_case',
     );
     return rows.map(toEvent);
   }

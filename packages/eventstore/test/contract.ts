@@ -320,6 +320,196 @@ export function eventStoreContract(
       });
     });
 
+    describe('atomic multi-stream append', () => {
+      it('appends to two streams at once: results in order, each chain continued from its own head', async () => {
+        const a = sid('multi');
+        const b = sid('multi');
+        const [ra, rb] = await s.store.appendToStreams([
+          { streamId: a, events: [ev(a), ev(a)], expected: 'no_stream' },
+          { streamId: b, events: [ev(b)], expected: 'no_stream' },
+        ]);
+        expect(ra).toMatchObject({ nextExpectedRevision: 1, replayed: false });
+        expect(rb).toMatchObject({ nextExpectedRevision: 0, replayed: false });
+        expect((await s.store.readStream(a)).map((e) => e.globalPosition)).toEqual(ra!.globalPositions);
+        expect((await s.store.readStream(b)).map((e) => e.globalPosition)).toEqual(rb!.globalPositions);
+        // existing streams at exact revisions, one of them through a single append in between
+        await s.store.append(a, [ev(a)], 1);
+        const next = await s.store.appendToStreams([
+          { streamId: b, events: [ev(b), ev(b)], expected: 0 },
+          { streamId: a, events: [ev(a)], expected: 2 },
+        ]);
+        expect(next.map((r) => r.nextExpectedRevision)).toEqual([2, 3]);
+        expect((await s.store.readStream(a)).map((e) => e.streamPosition)).toEqual([0, 1, 2, 3]);
+        expect(await s.store.verifyStream(a)).toMatchObject({ ok: true, events: 4 });
+        expect(await s.store.verifyStream(b)).toMatchObject({ ok: true, events: 3 });
+      });
+
+      it('stores nothing in any stream when one is not at its expected revision, and names that stream', async () => {
+        const a = sid('multi');
+        const b = sid('multi');
+        const fresh = sid('multi');
+        await s.store.append(b, [ev(b), ev(b)], 'no_stream');
+        const refused = s.store.appendToStreams([
+          { streamId: fresh, events: [ev(fresh)], expected: 'no_stream' },
+          { streamId: b, events: [ev(b)], expected: 0 },
+        ]);
+        await expect(refused).rejects.toBeInstanceOf(WrongExpectedVersion);
+        await expect(refused).rejects.toMatchObject({ code: 'wrong_expected_version', streamId: b, expected: 0, actual: 1 });
+        await expect(
+          s.store.appendToStreams([
+            { streamId: b, events: [ev(b)], expected: 1 },
+            { streamId: a, events: [ev(a)], expected: 'stream_exists' },
+          ]),
+        ).rejects.toMatchObject({ streamId: a, expected: 'stream_exists', actual: -1 });
+        expect(await s.store.readStream(fresh)).toEqual([]);
+        expect(await s.store.readStream(a)).toEqual([]);
+        expect(await s.store.readStream(b)).toHaveLength(2);
+      });
+
+      it('refuses a stream twice, an empty call, an event id twice and an invalid event, storing nothing', async () => {
+        const a = sid('multi');
+        const b = sid('multi');
+        await expect(s.store.appendToStreams([])).rejects.toMatchObject({ code: 'validation_failed' });
+        await expect(
+          s.store.appendToStreams([
+            { streamId: a, events: [ev(a)], expected: 'any' },
+            { streamId: a, events: [ev(a)], expected: 'any' },
+          ]),
+        ).rejects.toMatchObject({ code: 'validation_failed', issues: [{ path: 'appends[1].streamId' }] });
+        const e = ev(a);
+        await expect(
+          s.store.appendToStreams([
+            { streamId: a, events: [e], expected: 'any' },
+            { streamId: b, events: [{ ...e, subject: b }], expected: 'any' },
+          ]),
+        ).rejects.toMatchObject({ code: 'validation_failed' });
+        await expect(
+          s.store.appendToStreams([
+            { streamId: a, events: [ev(a)], expected: 'no_stream' },
+            { streamId: b, events: [ev(b), ev(b, { scope: 'everything' })], expected: 'no_stream' },
+          ]),
+        ).rejects.toMatchObject({ code: 'invalid_event', status: 500, issues: [{ path: 'appends[1].events[1].data.scope' }] });
+        expect(await s.store.readStream(a)).toEqual([]);
+        expect(await s.store.readStream(b)).toEqual([]);
+      });
+
+      it('is idempotent: the same call again returns the first results, replayed; a partial overlap is refused', async () => {
+        const a = sid('multi');
+        const b = sid('multi');
+        const appends = [
+          { streamId: a, events: [ev(a), ev(a)], expected: 'no_stream' as const },
+          { streamId: b, events: [ev(b)], expected: 'no_stream' as const },
+        ];
+        const first = await s.store.appendToStreams(appends);
+        const again = await s.store.appendToStreams(appends);
+        expect(again).toEqual(first.map((r) => ({ ...r, replayed: true })));
+        const c = sid('multi');
+        await expect(
+          s.store.appendToStreams([appends[0]!, { streamId: c, events: [ev(c)], expected: 'no_stream' }]),
+        ).rejects.toMatchObject({ code: 'validation_failed' });
+        expect(await s.store.readStream(a)).toHaveLength(2);
+        expect(await s.store.readStream(b)).toHaveLength(1);
+        expect(await s.store.readStream(c)).toEqual([]);
+      });
+
+      it('20 writers race on a shared guard stream, each with a new stream of its own: exactly the winners are stored, in both', async () => {
+        const prefix = `mrace${randomUUID().slice(0, 8)}`;
+        const guard = `${prefix}-guard`;
+        const start = await s.store.headPosition();
+        const seen: RawRecordedEvent[] = [];
+        const sub = s.store.subscribeToAll({
+          from: start,
+          filter: { streamPrefix: `${prefix}-` },
+          handle: async (events) => void seen.push(...events),
+        });
+        await s.store.append(guard, [ev(guard)], 'no_stream');
+        const won: Array<{ own: string; guardEvent: string }> = [];
+        const lost: string[] = [];
+        const other: unknown[] = [];
+        await Promise.all(
+          Array.from({ length: 20 }, async (_, w) => {
+            const store = w % 2 === 1 && s.secondStore ? s.secondStore : s.store;
+            for (let round = 0; round < 4; round++) {
+              const own = `${prefix}-own-${w}-${round}`;
+              const [head] = await store.readStream(guard, { direction: 'backwards', maxCount: 1 });
+              const g = ev(guard, { recordedBy: `w${w}-r${round}` });
+              try {
+                await store.appendToStreams([
+                  { streamId: own, events: [ev(own), ev(own)], expected: 'no_stream' },
+                  { streamId: guard, events: [g], expected: head!.streamPosition },
+                ]);
+                won.push({ own, guardEvent: g.id });
+              } catch (err) {
+                if (err instanceof WrongExpectedVersion && err.streamId === guard) lost.push(own);
+                else other.push(err);
+              }
+            }
+          }),
+        );
+        expect(other).toEqual([]);
+        expect(won.length + lost.length).toBe(80);
+        expect(won.length).toBeGreaterThan(0);
+        const guarded = await s.store.readStream(guard);
+        expect(guarded.slice(1).map((e) => e.id).sort()).toEqual(won.map((x) => x.guardEvent).sort());
+        expect(await s.store.verifyStream(guard)).toMatchObject({ ok: true, events: won.length + 1 });
+        for (const { own } of won) expect(await s.store.verifyStream(own)).toMatchObject({ ok: true, events: 2 });
+        for (const own of lost) expect(await s.store.readStream(own)).toEqual([]);
+
+        // a subscriber saw every stored event once, in global order
+        const head = await s.store.headPosition();
+        await sub.reached(head, 30_000);
+        await sub.stop();
+        const stored = await s.store.readAll({ after: start, streamPrefix: `${prefix}-`, maxCount: 1_000_000 });
+        expect(stored).toHaveLength(1 + won.length * 3);
+        expect(seen.map((e) => e.id)).toEqual(stored.map((e) => e.id));
+        for (let i = 1; i < seen.length; i++) expect(seen[i]!.globalPosition).toBeGreaterThan(seen[i - 1]!.globalPosition);
+      });
+    });
+
+    describe('reading a case', () => {
+      it("returns every event of one person's case across streams, in global order, and nothing else", async () => {
+        const p1 = randomUUID();
+        const p2 = randomUUID();
+        const assessment = `assessment-${randomUUID()}`;
+        const referral1 = `referral-${randomUUID()}`;
+        const referral2 = `referral-${randomUUID()}`;
+        const partner = `partner-p${randomUUID().slice(0, 8)}`;
+        const expected = new Map<string, string[]>([[p1, []], [p2, []]]);
+        const add = async (stream: string, person: string | null, type: ContractEventType, data: Record<string, unknown> = {}) => {
+          const e = ev(stream, data, type, person ?? partner.slice('partner-'.length));
+          await s.store.append(stream, [e], 'any');
+          if (person) expected.get(person)!.push(e.id);
+        };
+        await add(`person-${p1}`, p1, 'ConsentGiven');
+        await add(`person-${p2}`, p2, 'ConsentGiven');
+        await add(assessment, p1, 'DomainEvaluated');
+        await add(partner, null, 'ServiceCapacityChanged');
+        await add(referral2, p2, 'ReferralAccepted');
+        await add(`audit-${p1}`, p1, 'CaseHistoryRead', { personId: p1 });
+        // one multi-stream append: both of its events are p1's
+        const r = ev(referral1, {}, 'ReferralAccepted', p1);
+        const c = ev(`person-${p1}`, {}, 'ConsentWithdrawn', p1);
+        await s.store.appendToStreams([
+          { streamId: referral1, events: [r], expected: 'no_stream' },
+          { streamId: `person-${p1}`, events: [c], expected: 0 },
+        ]);
+        expected.get(p1)!.push(r.id, c.id);
+        await add(`audit-${p2}`, p2, 'CaseHistoryRead', { personId: p2 });
+        await add(referral1, p1, 'ServiceStarted');
+
+        for (const person of [p1, p2]) {
+          const got = await s.store.readCase(person);
+          expect(got.map((e) => e.id)).toEqual(expected.get(person));
+          expect(got.every((e) => e.partitionKey === person)).toBe(true);
+          for (let i = 1; i < got.length; i++) expect(got[i]!.globalPosition).toBeGreaterThan(got[i - 1]!.globalPosition);
+        }
+        expect((await s.store.readCase(p1)).map((e) => e.subject)).toEqual([
+          `person-${p1}`, assessment, `audit-${p1}`, referral1, `person-${p1}`, referral1,
+        ]);
+        expect(await s.store.readCase(randomUUID())).toEqual([]);
+      });
+    });
+
     describe('subscriptions and checkpoints', () => {
       it('resumes from its named checkpoint after a restart', async () => {
         const prefix = `cp${randomUUID().slice(0, 8)}`;

@@ -10,6 +10,7 @@ import {
   chainEvents,
   checkpointStream,
   decodeEvent,
+  stringMetadata,
   encodeEvent,
   escapeRegex,
   eventIdClaimStream,
@@ -106,6 +107,17 @@ describe('KurrentDB event encoding', () => {
     const p1 = encodeEvent(ev('case-2'), 1, forgedPrev);
     const events = [decodeEvent(stored('case-2', p0!, 0, 10)), decodeEvent(stored('case-2', p1, 1, 20))];
     expect(verifyChain('case-2', events)).toMatchObject({ ok: false, brokenAt: 1, reason: 'prev_hash_mismatch' });
+  });
+
+  it('reads the string-valued metadata of a multi-stream append (one JSON string) as the same envelope and link', () => {
+    const e = ev('person-1', { recordedBy: 'op-9' });
+    const p = encodeEvent(e, 0, null);
+    const packed = stringMetadata(p.metadata);
+    expect(Object.values(packed).every((v) => typeof v === 'string')).toBe(true);
+    // the server may add keys of its own beside it
+    const back = decodeEvent({ streamId: 'person-1', id: e.id, type: e.type, revision: 0n, data: e.data, metadata: { ...packed, '$schema.name': e.type }, position: pos(99) });
+    expect(back).toEqual(decodeEvent(stored('person-1', p, 0, 99)));
+    expect(verifyChain('person-1', [back])).toMatchObject({ ok: true });
   });
 
   it('reads an event written behind the adapter’s back (no or binary metadata) and lets verify report it', () => {

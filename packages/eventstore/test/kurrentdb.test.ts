@@ -189,7 +189,8 @@ function adapterSpecifics(open: () => Promise<KurrentEventStore>): void {
  * revision, and the server's own dedupe of a retried batch at an exact
  * expected revision; StreamNotFoundError on reading a missing stream;
  * `$maxCount` and `$tb` stream metadata; a live `$all` subscription from the
- * end. It is not KurrentDB: it runs the adapter's own logic here, where no
+ * end; 25.1's multiStreamAppend, all or nothing, string-valued metadata
+ * only. It is not KurrentDB: it runs the adapter's own logic here, where no
  * server is available; the real contract run is the block above.
  */
 class KurrentModel {
@@ -254,6 +255,46 @@ class KurrentModel {
     if (state === 'stream_exists' && current < 0n) {
       throw Object.assign(new Error('wrong expected version'), { type: 'wrong-expected-version', actualState: 'no_stream' });
     }
+    return { success: true, nextExpectedRevision: this.write(streamName, events) };
+  }
+
+  /**
+   * KurrentDB 25.1's multi-stream append: every stream's expected state is
+   * checked before anything is written, and a conflict fails the whole write
+   * (the client's WrongExpectedVersionError from a StreamRevisionConflict
+   * names the stream); metadata must be string values, as the client enforces.
+   */
+  async multiStreamAppend(requests: Array<{ streamName: string; events: Array<{ id: string; type: string; data: unknown; metadata?: unknown }>; expectedState: bigint | string }>) {
+    for (const r of requests) {
+      for (const e of r.events) {
+        const m = e.metadata;
+        if (m != null && (typeof m !== 'object' || Array.isArray(m) || Object.values(m).some((v) => typeof v !== 'string'))) {
+          throw new Error('multiStreamAppend requires metadata to be a plain object with string keys and string values.');
+        }
+      }
+    }
+    await KurrentModel.tick();
+    for (const r of requests) {
+      const current = BigInt((this.streams.get(r.streamName) ?? []).length) - 1n;
+      const st = r.expectedState;
+      const ok = st === 'any' || (st === 'no_stream' ? current === -1n : st === 'stream_exists' ? current >= 0n : current === st);
+      if (!ok) {
+        throw Object.assign(new Error('wrong expected version'), {
+          type: 'wrong-expected-version',
+          streamName: r.streamName,
+          expectedState: st,
+          actualState: current < 0n ? 'no_stream' : current,
+        });
+      }
+    }
+    const responses = requests.map((r) => ({ streamName: r.streamName, revision: this.write(r.streamName, r.events) }));
+    return { position: this.log.at(-1)!.position, responses };
+  }
+
+  /** Appends to the log and the stream, and feeds live subscriptions; the stream's new revision. */
+  private write(streamName: string, events: Array<{ id: string; type: string; data: unknown; metadata?: unknown }>): bigint {
+    const indexes = this.streams.get(streamName) ?? [];
+    const current = BigInt(indexes.length) - 1n;
     for (const [i, e] of events.entries()) {
       const data = JSON.stringify(e.data);
       const metadata = e.metadata === undefined ? '' : JSON.stringify(e.metadata);
@@ -268,7 +309,7 @@ class KurrentModel {
         if (KurrentModel.passes(sub.filter, this.log[i]!)) setImmediate(() => sub.emitter.emit('data', this.toRecorded(i)));
       }
     }
-    return { success: true, nextExpectedRevision: current + BigInt(events.length) };
+    return current + BigInt(events.length);
   }
 
   async setStreamMetadata(streamName: string, metadata: { maxCount?: number; truncateBefore?: number }) {
