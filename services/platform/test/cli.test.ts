@@ -152,7 +152,7 @@ describe('onestop on the embedded store', () => {
   it('verifies every hash chain, signs a digest and checks it offline', async () => {
     const verified = await onestop(['verify'], env);
     expect(verified.code, shown(verified)).toBe(0);
-    expect(verified.stdout).toMatch(/^All hash chains hold: \d+ streams, \d+ events, up to position \d+\.\n$/);
+    expect(verified.stdout).toMatch(/^All hash chains hold: \d+ streams, \d+ events, up to position \d+\.\nNo digest was signed yet to compare the log with/);
     expect(verified.stderr).toMatch(/verify: 100% \(\d+\/\d+ streams\)/);
 
     const file = join(dir, 'digest.json');
@@ -215,7 +215,7 @@ describe('onestop on PostgreSQL', () => {
   let infra: Awaited<ReturnType<typeof openTestInfrastructure>>;
   const dir = tempDir('postgres');
   let env: Record<string, string>;
-  let before: { position: number };
+  let before: { position: number; signedAt: string };
   const oldDigest = join(dir, 'old-digest.json');
 
   beforeAll(async () => {
@@ -240,6 +240,10 @@ describe('onestop on PostgreSQL', () => {
     before = JSON.parse(readFileSync(oldDigest, 'utf8'));
     const ok = await onestop(['verify-digest', oldDigest], env);
     expect(ok.code, shown(ok)).toBe(0);
+    // the digest is recorded: a healthy store holds everything it named
+    const again = await onestop(['verify'], env);
+    expect(again.code, shown(again)).toBe(0);
+    expect(again.stdout).toContain(`The log holds everything the last signed digest named (signed ${before.signedAt}`);
   }, 240_000);
 
   it("exports a case's full history as JSON and records the read in its audit stream", async () => {
@@ -324,6 +328,54 @@ describe('onestop on PostgreSQL', () => {
     expect(rebuilt.stderr).toMatch(/rebuild: 100% \(\d+\/\d+ events\)/);
     expect(rebuilt.stdout).toContain('Read models rebuilt');
   }, 120_000);
+
+  it('warns (exit 1) when events were deleted behind the store’s back, naming the streams missing or behind the last digest', async () => {
+    const signedFile = join(dir, 'last-digest.json');
+    expect((await onestop(['digest', '--out', signedFile], env)).code).toBe(0);
+    const signed = JSON.parse(readFileSync(signedFile, 'utf8')) as { signedAt: string; position: number };
+    const { rows: gone } = await sql.query<{ stream_id: string }>(
+      "DELETE FROM eventstore.events WHERE stream_id = (SELECT min(stream_id) FROM eventstore.events WHERE stream_id LIKE 'referral-%') RETURNING stream_id",
+    );
+    const { rows: cut } = await sql.query<{ stream_id: string; stream_position: string }>(
+      `DELETE FROM eventstore.events e USING (
+         SELECT stream_id, max(stream_position) AS p FROM eventstore.events
+          WHERE stream_id LIKE 'person-%' GROUP BY stream_id HAVING max(stream_position) > 0 ORDER BY stream_id DESC LIMIT 1) head
+        WHERE e.stream_id = head.stream_id AND e.stream_position = head.p
+       RETURNING e.stream_id, e.stream_position::text`,
+    );
+    const missing = gone[0]!.stream_id;
+    const behind = cut[0]!;
+
+    const verified = await onestop(['verify'], env);
+    expect(verified.code, shown(verified)).toBe(1);
+    const warning = verified.stdout.split('\n').find((l) => l.startsWith('WARNING: '));
+    expect(warning).toMatch(new RegExp(`^WARNING: the log holds less than the digest signed ${signed.signedAt} \\(position ${signed.position}: `));
+    expect(warning).toContain(`1 stream of the digest is missing: ${missing}`);
+    expect(warning).toContain(`${behind.stream_id} at revision ${Number(behind.stream_position) - 1}, not ${behind.stream_position}`);
+
+    const json = await onestop(['verify', '--json'], env);
+    expect(json.code, shown(json)).toBe(1);
+    const body = JSON.parse(json.stdout);
+    expect(body).toMatchObject({ ok: false, warning: warning!.slice('WARNING: '.length), digest: { missingStreams: [missing], shrunkStreams: [{ streamId: behind.stream_id }] } });
+    expect(json.stderr).toContain(warning);
+  }, 240_000);
+
+  it('an emptied store warns against the last digest (exit 1), and digest refuses to sign it (exit 2) unless --allow-empty', async () => {
+    await sql.query('DELETE FROM eventstore.events');
+    const verified = await onestop(['verify'], env);
+    expect(verified.code, shown(verified)).toBe(1);
+    expect(verified.stdout).toContain('The hash chains of the 0 streams hold (0 events, up to position 0), but that is not a success:');
+    expect(verified.stdout).toMatch(/\nWARNING: the log is empty \(0 streams, 0 events\), yet the digest signed \S+ \(position \d+: \d+ streams, \d+ events\) names \d+ streams/);
+
+    const refused = await onestop(['digest'], env);
+    expect(refused.code, shown(refused)).toBe(2);
+    expect(refused.stderr).toMatch(/refused: the log of .* has no event, and a signed digest of it would vouch for nothing .*--allow-empty/);
+    const forced = await onestop(['digest', '--allow-empty'], env);
+    expect(forced.code, shown(forced)).toBe(0);
+    expect(JSON.parse(forced.stdout)).toMatchObject({ position: 0, streams: 0 });
+    // signing the empty log on purpose does not hide the digest of what it held
+    expect((await onestop(['verify'], env)).code).toBe(1);
+  }, 240_000);
 
   it('exits 3 when the database cannot be reached or the configuration is invalid', async () => {
     const down = await onestop(['verify'], { ...env, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere' });

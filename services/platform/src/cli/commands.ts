@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { InjectOptions } from 'fastify';
-import { NotFoundError, Uuid } from '@onestop/events';
+import { NotFoundError, RuleViolation, Uuid } from '@onestop/events';
 import { buildServiceApp, recordCaseHistoryRead, parseMasterKeys, rotateMasterKey, type Clock } from '@onestop/kit';
 import { AuditSigningKey, loadAuditConfig, verifyDigest, type StreamHeadsDigest } from '@onestop/projections';
 import { DemoClock, demoTokens, seedDemo } from '../demo.js';
@@ -113,13 +113,27 @@ export async function verify(io: CliIo, values: Values): Promise<ExitCode> {
     bar.finish();
     if (values.json) {
       output(io, r, undefined, 'verification');
-    } else if (r.ok) {
-      line(io, `All hash chains hold: ${r.streams} streams, ${r.events} events, up to position ${r.position}.`);
-    } else {
-      for (const b of r.broken) {
-        line(io, `BROKEN ${b.streamId}: first broken link at stream position ${b.brokenAt} (${b.reason}: ${REASONS[b.reason] ?? b.reason}); the stream has ${b.events} events.`);
-      }
+      // the warning on stderr too, where a script piping the JSON still shows it
+      if (r.warning) note(io, `WARNING: ${r.warning}`);
+      return r.ok ? EXIT.ok : EXIT.failed;
+    }
+    for (const b of r.broken) {
+      line(io, `BROKEN ${b.streamId}: first broken link at stream position ${b.brokenAt} (${b.reason}: ${REASONS[b.reason] ?? b.reason}); the stream has ${b.events} events.`);
+    }
+    if (r.broken.length) {
       line(io, `${r.broken.length} of ${r.streams} streams have a broken hash chain (${r.events} events checked, up to position ${r.position}).`);
+    } else if (r.warning) {
+      line(io, `The hash chains of the ${r.streams} streams hold (${r.events} events, up to position ${r.position}), but that is not a success:`);
+    } else {
+      line(io, `All hash chains hold: ${r.streams} streams, ${r.events} events, up to position ${r.position}.`);
+    }
+    if (r.warning) {
+      line(io, `WARNING: ${r.warning}`);
+    } else if (r.digest) {
+      const d = r.digest.comparedWith;
+      line(io, `The log holds everything the last signed digest named (signed ${d.signedAt}: ${d.streams} streams, ${d.events} events at position ${d.position}).`);
+    } else {
+      line(io, 'No digest was signed yet to compare the log with (`onestop digest` signs one and records it).');
     }
     return r.ok ? EXIT.ok : EXIT.failed;
   });
@@ -128,8 +142,20 @@ export async function verify(io: CliIo, values: Values): Promise<ExitCode> {
 // ── digest, public-key, verify-digest ───────────────────────────────────────
 export async function digest(io: CliIo, values: Values): Promise<ExitCode> {
   const position = positionOption(values.position);
-  return withInfra(io, async ({ projections }) => {
-    const d = await projections.digest(position);
+  return withInfra(io, async ({ projections, infra }) => {
+    let d: StreamHeadsDigest;
+    try {
+      d = await projections.digest(position, { allowEmpty: values['allow-empty'] === true });
+    } catch (err) {
+      if (err instanceof RuleViolation && err.code === 'empty_log') {
+        throw new CliError(
+          `refused: the log of ${describeStore(infra.config)} has no event${position === undefined ? '' : ` up to position ${position}`}, and a signed digest of it would vouch for nothing ` +
+            '(is this the store you meant? was it restored?). Pass --allow-empty to sign it anyway.',
+          EXIT.usage,
+        );
+      }
+      throw err;
+    }
     output(io, d, values.out as string | undefined, `signed digest of ${d.streams} stream heads at position ${d.position} (key ${d.keyId})`);
     return EXIT.ok;
   });
