@@ -45,7 +45,7 @@ const toPlaces: string[] = [];
 const cases: Array<{ personId: string; assessmentId: string }> = [];
 
 beforeAll(async () => {
-  t = await startTopology({ label: 'replicas' });
+  t = await startTopology({ label: 'replicas', ownKafkaPort: process.env.ONESTOP_REPLICAS_KAFKA_PORT ?? '19792' });
   tk = await roleTokens(t, [PARTNER]);
   await partnerInAgreement(t, tk, PARTNER, [PLACES, DESK, ...SMALL], 1);
 }, 300_000);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { AssignerProtocol, Kafka, logLevel, type Admin } from 'kafkajs';
 import { issueToken, type Principal } from '@onestop/kit';
-import { createTestDatabase, eventually, REPO_ROOT, testKafkaBrokers, type TestDatabase } from '@onestop/testkit';
+import { createTestDatabase, eventually, kafkaControl, REPO_ROOT, testKafkaBrokers, type TestDatabase } from '@onestop/testkit';
 
 // The production topology in a test: N real processes of each service (intake,
 // assessment, referral, projections), each `node … service-main.ts` (the
@@ -48,6 +48,12 @@ export interface TopologyOptions {
   env?: Record<string, string>;
   /** broker to use (default: testKafkaBrokers()) */
   brokers?: string[];
+  /**
+   * Run on a test broker of its own (infra/kafka on this port and its own data
+   * directory), started here and stopped by close(): other test runs stop the
+   * shared one when they end. Ignored when KAFKA_BROKERS names a cluster.
+   */
+  ownKafkaPort?: string;
   /** how long all processes may take to answer /ready (default 180 s) */
   readyTimeoutMs?: number;
 }
@@ -122,6 +128,9 @@ export type Topology = Awaited<ReturnType<typeof startTopology>>;
 /** Starts the topology; call close() in afterAll (it also runs when the test process exits). */
 export async function startTopology(o: TopologyOptions) {
   const replicas: Record<ServiceName, number> = { intake: 3, assessment: 3, referral: 3, projections: 3, ...o.replicas };
+  const ownBroker = !o.brokers && o.ownKafkaPort !== undefined && !process.env.KAFKA_BROKERS;
+  const previousPort = process.env.ONESTOP_TEST_KAFKA_PORT;
+  if (ownBroker) process.env.ONESTOP_TEST_KAFKA_PORT = o.ownKafkaPort;
   const brokers = o.brokers ?? (await testKafkaBrokers());
   const run = randomBytes(4).toString('hex');
   const prefix = REAL_MAIN ? '' : `t.topo.${o.label}.${run}.`;
@@ -320,7 +329,7 @@ export async function startTopology(o: TopologyOptions) {
               /* another protocol's metadata */
             }
           }
-          for (const t of await admin.fetchOffsets({ groupId: g.groupId })) if (t.partitions.some((p) => Number(p.offset) >= 0)) topics.add(t.topic);
+          for (const t of await admin.fetchOffsets({ groupId: g.groupId })) topics.add(t.topic);
           let lag = 0;
           const list = [...topics].sort();
           if (list.length) {
@@ -399,6 +408,11 @@ export async function startTopology(o: TopologyOptions) {
         }).catch((e) => console.warn(`topology ${o.label}: cleaning the Kafka namespace failed: ${(e as Error).message}`));
       }
       await pool.end().catch(() => undefined);
+      if (ownBroker) {
+        await kafkaControl('stop').catch((e) => console.warn(`topology ${o.label}: stopping its broker failed: ${(e as Error).message}`));
+        if (previousPort === undefined) delete process.env.ONESTOP_TEST_KAFKA_PORT;
+        else process.env.ONESTOP_TEST_KAFKA_PORT = previousPort;
+      }
       if (process.env.ONESTOP_TOPOLOGY_KEEP_DB) console.warn(`topology ${o.label}: database kept: ${db.url}`);
       else await db.drop().catch((e) => console.warn(`topology ${o.label}: dropping the database failed: ${(e as Error).message}`));
     },
