@@ -20,6 +20,8 @@ interface Command {
   details?: string[];
   options: Options;
   positionals: string[];
+  /** the positionals are checked by the command itself (e.g. `dlq redrive <id>` or `--all`) */
+  positionalsChecked?: boolean;
   run(io: CliIo, values: Record<string, string | boolean | undefined>, positionals: string[]): Promise<ExitCode>;
 }
 
@@ -86,6 +88,33 @@ export const COMMANDS: Record<string, Command> = {
     positionals: [],
     run: async (io) => (await commands()).seedDemoCommand(io),
   },
+  'dlq list': {
+    summary: 'dead letters, newest first: id, when, consumer group, status, origin, reason (no payload)',
+    usage: 'dlq list [--json] [--group <group>] [--limit <n>]',
+    details: ['--limit: at most this many (default 100)'],
+    options: { json: { type: 'boolean' }, group: { type: 'string' }, limit: { type: 'string' } },
+    positionals: [],
+    run: async (io, v) => (await commands()).dlqList(io, v),
+  },
+  'dlq show': {
+    summary: 'one dead letter as stored (JSON): reason, headers, key, the value as stored (ids and ciphertext), and every re-drive',
+    usage: 'dlq show <id>',
+    options: {},
+    positionals: ['id'],
+    run: async (io, _v, p) => (await commands()).dlqShow(io, p),
+  },
+  'dlq redrive': {
+    summary: 'hand dead letters back to the consumer group they failed in (applied once: handlers are idempotent); each re-drive is recorded',
+    usage: 'dlq redrive (<id> | --all [--group <group>]) --reason <text> [--as <who>]',
+    details: [
+      '--all: every open dead letter (of --group, if given)',
+      '--as: who re-drives, recorded with the reason (default: $ONESTOP_CLI_ACTOR or cli:<user>)',
+    ],
+    options: { all: { type: 'boolean' }, group: { type: 'string' }, reason: { type: 'string' }, as: { type: 'string' } },
+    positionals: ['id'],
+    positionalsChecked: true,
+    run: async (io, v, p) => (await commands()).dlqRedrive(io, v, p),
+  },
   'rotate-keys': {
     summary: "re-wrap every person's data key with the first (new) master key of ONESTOP_MASTER_KEYS (progress bar)",
     usage: 'rotate-keys',
@@ -129,7 +158,9 @@ function usageError(message: string, command?: string): CliError {
 
 /** Runs the CLI on these arguments; resolves to the exit code. */
 export async function main(argv: readonly string[], io: CliIo): Promise<ExitCode> {
-  const [name, ...rest] = argv;
+  let [name, ...rest] = argv;
+  // `dlq list`, `dlq show`, `dlq redrive`: a command of two words
+  if (name === 'dlq' && rest[0] !== undefined && !rest[0].startsWith('-')) [name, rest] = [`dlq ${rest[0]}`, rest.slice(1)];
   try {
     if (name === undefined) {
       io.stderr.write(helpText());
@@ -157,7 +188,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<ExitCode
     } catch (err) {
       throw usageError((err as Error).message, name);
     }
-    if (parsed.positionals.length !== command.positionals.length) {
+    if (!command.positionalsChecked && parsed.positionals.length !== command.positionals.length) {
       throw usageError(
         command.positionals.length === 0
           ? `${name} takes no arguments (got "${parsed.positionals.join(' ')}")`

@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEvent, RuleViolation, TOPICS } from '@onestop/events';
 import { openTestInfrastructure } from '@onestop/kit/testing';
-import { createTestDatabase, REPO_ROOT, type TestDatabase } from '@onestop/testkit';
+import { createTestDatabase, eventually, REPO_ROOT, type TestDatabase } from '@onestop/testkit';
 import { Progress } from '../src/cli/progress.js';
 
 // The real `onestop` command, run as a child process through its bin shim
@@ -376,6 +377,78 @@ describe('onestop on PostgreSQL', () => {
     // signing the empty log on purpose does not hide the digest of what it held
     expect((await onestop(['verify'], env)).code).toBe(1);
   }, 240_000);
+
+  it('lists, shows and re-drives dead letters; the group applies a re-driven message once, and every re-drive is recorded', async () => {
+    // a consumer of this database whose handler refuses one event until it is "fixed"
+    const personId = randomUUID();
+    const event = createEvent('ConsentGiven', { scope: 'assessment', legalBasis: 'explicit_consent', recordedBy: 'op-1' }, `person-${personId}`, personId, {
+      source: '/onestop/intake',
+      actor: { id: 'op-1', role: 'operator' },
+      correlationId: randomUUID(),
+      time: new Date().toISOString(),
+    });
+    await infra.store.append(event.subject, [event], 'no_stream');
+    let fixed = false;
+    const applied: string[] = [];
+    const group = `cli-dlq-${randomUUID().slice(0, 8)}`;
+    const consumer = await infra.bus.consume({
+      group,
+      topics: [TOPICS.intake],
+      handle: async (batch) => {
+        for (const e of batch.filter((x) => x.id === event.id)) {
+          if (!fixed) throw new RuleViolation('not_yet', 'the view cannot take it yet');
+          if (!applied.includes(e.id)) applied.push(e.id);
+        }
+      },
+    });
+    try {
+      await eventually(async () => expect(await infra.bus.deadLetters(group)).toHaveLength(1), 30_000);
+      const [letter] = await infra.bus.deadLetters(group);
+
+      const listed = await onestop(['dlq', 'list', '--json', '--group', group], env);
+      expect(listed.code, shown(listed)).toBe(0);
+      const rows = JSON.parse(listed.stdout) as Array<Record<string, unknown>>;
+      expect(rows).toEqual([expect.objectContaining({ id: letter!.id, group, status: 'open', reason: 'handler_failed: not_yet: the view cannot take it yet' })]);
+      expect(rows[0]).not.toHaveProperty('payload');
+      const plain = await onestop(['dlq', 'list', '--group', group, '--limit', '5'], env);
+      expect(plain.code, shown(plain)).toBe(0);
+      expect(plain.stdout).toContain(`${letter!.id}  `);
+
+      const show = await onestop(['dlq', 'show', letter!.id], env);
+      expect(show.code, shown(show)).toBe(0);
+      expect(JSON.parse(show.stdout)).toMatchObject({ id: letter!.id, group, key: personId, payload: { id: event.id }, redrives: [] });
+
+      // usage: exit 2
+      for (const args of [['dlq', 'redrive', letter!.id], ['dlq', 'redrive', '--reason', 'x'], ['dlq', 'show', 'abc'], ['dlq', 'show', '99999999'], ['dlq', 'list', '--limit', '0'], ['dlq', 'frob']]) {
+        const r = await onestop(args, env);
+        expect(r.code, `${args.join(' ')}: ${shown(r)}`).toBe(2);
+      }
+
+      fixed = true;
+      const redriven = await onestop(['dlq', 'redrive', letter!.id, '--reason', 'view fixed in 1.4.2', '--as', 'ops:rosa'], env);
+      expect(redriven.code, shown(redriven)).toBe(0);
+      expect(redriven.stdout).toContain(`Dead letter ${letter!.id} re-driven by ops:rosa`);
+      await eventually(async () => expect((await infra.bus.deadLetter(letter!.id))!.status).toBe('resolved'), 30_000);
+      expect(applied).toEqual([event.id]);
+
+      // --all takes the open ones only: this one is resolved
+      const all = await onestop(['dlq', 'redrive', '--all', '--group', group, '--reason', 'sweep'], env);
+      expect(all.code, shown(all)).toBe(0);
+      expect(all.stdout).toContain('0 dead letters re-driven');
+      // re-driven twice: applied once
+      const again = await onestop(['dlq', 'redrive', letter!.id, '--reason', 'once more'], env);
+      expect(again.code, shown(again)).toBe(0);
+      await eventually(async () => expect((await infra.bus.deadLetter(letter!.id))!.status).toBe('resolved'), 30_000);
+      expect(applied).toEqual([event.id]);
+      const shownAfter = await onestop(['dlq', 'show', letter!.id], env);
+      expect(JSON.parse(shownAfter.stdout).redrives).toEqual([
+        expect.objectContaining({ by: 'ops:rosa', reason: 'view fixed in 1.4.2' }),
+        expect.objectContaining({ by: expect.stringMatching(/^cli:/), reason: 'once more' }),
+      ]);
+    } finally {
+      await consumer.stop();
+    }
+  }, 120_000);
 
   it('exits 3 when the database cannot be reached or the configuration is invalid', async () => {
     const down = await onestop(['verify'], { ...env, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere' });

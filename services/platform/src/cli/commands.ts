@@ -384,3 +384,87 @@ export async function rotateKeys(io: CliIo): Promise<ExitCode> {
     return EXIT.ok;
   });
 }
+
+// ── dlq ─────────────────────────────────────────────────────────────────────
+// Dead letters are what a consumer could not handle (bus.dead_letters). Their
+// values are ids and ciphertext (no plain personal data goes to the bus); the
+// CLI prints them as stored and never decrypts anything.
+
+function limitOption(v: string | boolean | undefined): number {
+  if (v === undefined) return 100;
+  if (typeof v !== 'string' || !/^\d{1,6}$/.test(v) || Number(v) < 1) throw new CliError(`--limit must be a whole number from 1 to 999999, not "${String(v)}"`, EXIT.usage);
+  return Number(v);
+}
+
+function deadLetterId(v: string | undefined): string {
+  if (v === undefined || !/^\d{1,18}$/.test(v)) throw new CliError(`"${v ?? ''}" is not a dead letter id (a whole number, as \`onestop dlq list\` shows)`, EXIT.usage);
+  return v;
+}
+
+const oneLine = (s: string, max: number) => {
+  const t = s.replace(/\s+/g, ' ');
+  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+};
+
+export async function dlqList(io: CliIo, values: Values): Promise<ExitCode> {
+  const limit = limitOption(values.limit);
+  return withInfra(io, async ({ infra }) => {
+    const letters = await infra.bus.deadLetters(values.group as string | undefined, limit);
+    // the list leaves the value and headers out: `dlq show` has them
+    const rows = letters.map(({ payload: _payload, headers: _headers, ...rest }) => rest);
+    if (values.json) {
+      output(io, rows, undefined, 'dead letters');
+      return EXIT.ok;
+    }
+    if (rows.length === 0) {
+      line(io, `No dead letters${values.group ? ` of ${values.group as string}` : ''}.`);
+      return EXIT.ok;
+    }
+    for (const l of rows) {
+      line(io, `${l.id.padStart(6)}  ${l.recordedAt}  ${l.group}  ${l.status}${l.redriveOf ? ` (re-drive of ${l.redriveOf})` : ''}  ${l.origin}  ${oneLine(l.reason, 160)}`);
+    }
+    note(io, `${rows.length} dead letter${rows.length === 1 ? '' : 's'}${rows.length === limit ? ` (the newest ${limit}; --limit for more)` : ''}.`);
+    return EXIT.ok;
+  });
+}
+
+export async function dlqShow(io: CliIo, [id]: string[]): Promise<ExitCode> {
+  const letterId = deadLetterId(id);
+  return withInfra(io, async ({ infra }) => {
+    const letter = await infra.bus.deadLetter(letterId);
+    if (!letter) throw new CliError(`no dead letter ${letterId}`, EXIT.usage);
+    output(io, letter, undefined, `dead letter ${letterId}`);
+    return EXIT.ok;
+  });
+}
+
+export async function dlqRedrive(io: CliIo, values: Values, positionals: string[]): Promise<ExitCode> {
+  const reason = typeof values.reason === 'string' ? values.reason.trim() : '';
+  if (!reason) throw new CliError('a re-drive needs --reason <text> (it is recorded with who and when)\nusage: onestop dlq redrive (<id> | --all [--group <group>]) --reason <text>', EXIT.usage);
+  if (values.all ? positionals.length > 0 : positionals.length !== 1) {
+    throw new CliError('give one dead letter id, or --all\nusage: onestop dlq redrive (<id> | --all [--group <group>]) --reason <text>', EXIT.usage);
+  }
+  if (!values.all && values.group) throw new CliError('--group goes with --all', EXIT.usage);
+  const ids = values.all ? undefined : [deadLetterId(positionals[0])];
+  const actor = (values.as as string | undefined) ?? io.env.ONESTOP_CLI_ACTOR ?? `cli:${safeUser()}`;
+  return withInfra(io, async ({ infra }) => {
+    let targets: string[];
+    if (ids) {
+      if (!(await infra.bus.deadLetter(ids[0]!))) throw new CliError(`no dead letter ${ids[0]!}`, EXIT.usage);
+      targets = ids;
+    } else {
+      const open = (await infra.bus.deadLetters(values.group as string | undefined, 1_000_000)).filter((l) => l.status === 'open');
+      // oldest first: the order they failed in
+      targets = open.map((l) => l.id).reverse();
+    }
+    for (const id of targets) {
+      const r = await infra.bus.redrive(id, { actor, reason });
+      line(io, `Dead letter ${id} re-driven by ${r.by} at ${r.at}.`);
+    }
+    if (values.all) line(io, `${targets.length} dead letter${targets.length === 1 ? '' : 's'} re-driven${values.group ? ` for ${values.group as string}` : ''}.`);
+    if (targets.length > 0) {
+      note(io, infra.bus.kind === 'kafka' ? 'Their groups handle them now.' : 'Their groups handle them within a second of running (npm start, or the service).');
+    }
+    return EXIT.ok;
+  });
+}
