@@ -10,9 +10,26 @@ export interface ContractSubject {
   secondStore?: EventStore;
   /** raw SQL behind the store's back (tampering); only where `capabilities.rawSqlTampering` */
   sql?(text: string, params?: unknown[]): Promise<unknown[]>;
-  /** appends one event in a transaction that stays open for `holdMs` after taking its position */
-  slowAppend(streamId: string, event: RawEnvelope, holdMs: number): Promise<void>;
+  /** appends one event in a transaction that takes its (early) position and stays open until released */
+  slowAppend(streamId: string, event: RawEnvelope): SlowAppend;
   close(): Promise<void>;
+}
+
+/** An append held open after it took its position (the gap-safety test). */
+export interface SlowAppend {
+  /** resolves with the event's global position once the append statement returned inside the still open transaction */
+  holding: Promise<number>;
+  /** commits the held transaction */
+  release(): void;
+  /** resolves once committed */
+  committed: Promise<void>;
+  /**
+   * How other writers fare meanwhile: `concurrent` (PostgreSQL: they append and
+   * commit while it is open), `serial` (PGlite, one connection: they wait for
+   * its release), `immediate` (KurrentDB: no client transactions, the append is
+   * committed as soon as it has its position).
+   */
+  mode: 'concurrent' | 'serial' | 'immediate';
 }
 
 /** What an adapter can be put through beyond the port itself. */
@@ -294,19 +311,41 @@ export function eventStoreContract(
         const slowEvent = ev(slowStream, { recordedBy: 'slow' });
         const writer = s.secondStore ?? s.store;
         // the slow transaction takes its (early) position first, then holds it uncommitted
-        const slow = s.slowAppend(slowStream, slowEvent, 1500);
-        await new Promise((r) => setTimeout(r, 100));
-        const writers = 16;
-        const per = scale.appends / writers;
-        await Promise.all(
-          Array.from({ length: writers }, async (_, w) => {
-            for (let i = 0; i < per; i++) {
-              const stream = `${prefix}-${w}-${i % 10}`;
-              await writer.append(stream, [ev(stream, { recordedBy: `w${w}-${i}` })], 'any');
-            }
-          }),
-        );
-        await slow;
+        const slow = s.slowAppend(slowStream, slowEvent);
+        try {
+          const slowPosition = await slow.holding;
+          expect(slowPosition).toBeGreaterThan(start);
+          const writers = 16;
+          const per = scale.appends / writers;
+          // released once a tenth of the appends committed behind it (where they can: `concurrent`)
+          const behind = Math.max(1, Math.floor(scale.appends / 10));
+          let committed = 0;
+          let signal = () => undefined as void;
+          const enoughBehind = new Promise<void>((resolve) => (signal = resolve));
+          const writing = Promise.all(
+            Array.from({ length: writers }, async (_, w) => {
+              for (let i = 0; i < per; i++) {
+                const stream = `${prefix}-${w}-${i % 10}`;
+                await writer.append(stream, [ev(stream, { recordedBy: `w${w}-${i}` })], 'any');
+                if (++committed >= behind) signal();
+              }
+            }),
+          );
+          writing.catch(() => undefined);
+          if (slow.mode === 'concurrent') {
+            await Promise.race([enoughBehind, writing]);
+            // appends after the held position are committed, yet nothing from it on may be seen
+            expect(committed).toBeGreaterThanOrEqual(behind);
+            expect(await s.store.headPosition()).toBeLessThan(slowPosition);
+            expect(await s.store.readAll({ after: start, streamPrefix: `${prefix}-`, maxCount: 10 })).toEqual([]);
+            expect(sub.position).toBeLessThan(slowPosition);
+          }
+          slow.release();
+          await writing;
+          await slow.committed;
+        } finally {
+          slow.release();
+        }
         const head = await s.store.headPosition();
         await sub.reached(head, 60_000);
         await sub.stop();

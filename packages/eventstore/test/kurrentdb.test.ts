@@ -2,11 +2,12 @@ import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type * as Kurrent from '@kurrent/kurrentdb-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RawEnvelope } from '@onestop/events';
 import { dockerAvailable } from '@onestop/testkit';
 import { createKurrentEventStore } from '../src/index.js';
 import { KurrentEventStore } from '../src/kurrentdb.js';
 import { EVENT_ID_CLAIM_TYPE, encodeEvent, eventIdClaimStream, type ProposedEvent } from '../src/kurrentdb-mapping.js';
-import { ev, eventStoreContract } from './contract.js';
+import { ev, eventStoreContract, type SlowAppend } from './contract.js';
 
 /**
  * KurrentDB at KURRENTDB_URL (e.g. `kurrentdb://localhost:2113?tls=false`),
@@ -43,6 +44,13 @@ async function startServer(): Promise<Server> {
   };
 }
 
+/** KurrentDB's "slow" append: it holds nothing, its position is committed as soon as it is taken. */
+function committedAtOnce(store: KurrentEventStore, streamId: string, event: RawEnvelope): SlowAppend {
+  const holding = store.append(streamId, [event], 'any').then((r) => r.globalPositions[0]!);
+  holding.catch(() => undefined);
+  return { holding, release: () => undefined, committed: holding.then(() => undefined), mode: 'immediate' };
+}
+
 describe.skipIf(!available)('KurrentDB', () => {
   let server: Promise<Server> | undefined;
   const url = async () => (await (server ??= startServer())).url;
@@ -62,11 +70,8 @@ describe.skipIf(!available)('KurrentDB', () => {
         // KurrentDB has no client transactions: an append takes its $all position
         // and commits in one step, so no event can take an early position and
         // commit late. The nearest equivalent keeps the hook's shape: the event
-        // takes an early position, and this writer stays busy for holdMs.
-        async slowAppend(streamId, event, holdMs) {
-          await store.append(streamId, [event], 'any');
-          await new Promise((r) => setTimeout(r, holdMs));
-        },
+        // takes an early position, committed at once.
+        slowAppend: (streamId, event) => committedAtOnce(store, streamId, event),
         async close() {
           await store.close();
           await secondStore.close();
@@ -386,10 +391,7 @@ describe('KurrentDB adapter logic against an in-memory model of the server (no K
       return {
         store,
         secondStore,
-        async slowAppend(streamId, event, holdMs) {
-          await store.append(streamId, [event], 'any');
-          await new Promise((r) => setTimeout(r, holdMs));
-        },
+        slowAppend: (streamId, event) => committedAtOnce(store, streamId, event),
         async close() {
           await store.close();
           await secondStore.close();

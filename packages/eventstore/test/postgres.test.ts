@@ -16,17 +16,30 @@ eventStoreContract('PostgreSQL (pg)', async () => {
     store,
     secondStore,
     sql: async (text, params) => (await raw.query(text, params)).rows,
-    async slowAppend(streamId, event, holdMs) {
-      const c = await raw.connect();
-      try {
-        await c.query('BEGIN');
-        const call = rawAppend(streamId, event);
-        await c.query(call.text, call.values);
-        await new Promise((r) => setTimeout(r, holdMs));
-        await c.query('COMMIT');
-      } finally {
-        c.release();
-      }
+    slowAppend(streamId, event) {
+      let release = () => undefined as void;
+      const released = new Promise<void>((r) => (release = r));
+      let holding!: (position: number) => void;
+      let failed!: (e: unknown) => void;
+      const held = new Promise<number>((resolve, reject) => ((holding = resolve), (failed = reject)));
+      const committed = (async () => {
+        const c = await raw.connect();
+        try {
+          await c.query('BEGIN');
+          const call = rawAppend(streamId, event);
+          const { rows } = await c.query<{ global_positions: string[] }>(call.text, call.values);
+          holding(Number(rows[0]!.global_positions[0]));
+          await released;
+          await c.query('COMMIT');
+        } catch (e) {
+          failed(e);
+          throw e;
+        } finally {
+          c.release();
+        }
+      })();
+      committed.catch(() => undefined);
+      return { holding: held, release, committed, mode: 'concurrent' as const };
     },
     async close() {
       await store.close();
