@@ -241,9 +241,10 @@ export class SqlEventStore implements EventStore {
         if (err.code === 'P0409') {
           // DETAIL '<stream>|<actual revision>': the stream that failed
           const detail = String(err.detail);
-          const streamId = detail.slice(0, detail.lastIndexOf('|'));
+          const cut = detail.lastIndexOf('|');
+          const streamId = detail.slice(0, cut);
           const part = appends.find((a) => a.streamId === streamId);
-          throw new WrongExpectedVersion(streamId, part?.expected ?? 'any', Number(detail.slice(detail.lastIndexOf('|') + 1)));
+          throw new WrongExpectedVersion(streamId, part?.expected ?? 'any', Number(detail.slice(cut + 1)));
         }
         // a concurrent writer took one of the positions first: see append
         if (attempt < 20) continue;
