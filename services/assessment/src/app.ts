@@ -1,4 +1,5 @@
-import { CaseFactsView, type ServiceModule } from '@onestop/kit';
+import { CaseFactsView, type ServiceContext, type ServiceModule } from '@onestop/kit';
+import { Assessments } from './assessments.js';
 import { consentWatch } from './consent-watch.js';
 import { assessmentRoutes } from './http/routes.js';
 import { PersonAssessments } from './person-assessments.js';
@@ -8,12 +9,13 @@ export const FACTS_GROUP = 'assessment-facts';
 
 /** Assessment: the multidimensional assessment of a person by the multidisciplinary team. */
 export function assessmentModule(): ServiceModule {
-  let facts: CaseFactsView | undefined;
-  let assessments: PersonAssessments | undefined;
-  const tables = (db: ConstructorParameters<typeof PersonAssessments>[0]) => {
-    facts ??= new CaseFactsView(db, 'assessment_view', 7411090);
-    assessments ??= new PersonAssessments(db);
-    return { facts, assessments };
+  let parts: { facts: CaseFactsView; assessments: PersonAssessments; commands: Assessments } | undefined;
+  const tables = (ctx: ServiceContext) => {
+    if (!parts) {
+      const facts = new CaseFactsView(ctx.db, 'assessment_view', 7411090);
+      parts = { facts, assessments: new PersonAssessments(ctx.db), commands: new Assessments(ctx, facts) };
+    }
+    return parts;
   };
   return {
     name: 'assessment',
@@ -21,17 +23,17 @@ export function assessmentModule(): ServiceModule {
     description:
       'The assessment of a person by a multidisciplinary team across seven life domains, with the goals of the personal plan (DESIGN §4 Assessment).',
     async migrate(ctx) {
-      const t = tables(ctx.db);
+      const t = tables(ctx);
       await t.facts.migrate();
       await t.assessments.migrate();
     },
     routes: async (app, opts) => {
-      const t = tables(opts.ctx.db);
-      await app.register(assessmentRoutes(t.facts, t.assessments), opts);
+      const t = tables(opts.ctx);
+      await app.register(assessmentRoutes(t.commands, t.assessments), opts);
     },
     async start(ctx) {
-      const t = tables(ctx.db);
-      const consumer = await t.facts.consume(ctx.bus, FACTS_GROUP, consentWatch(ctx, t.facts, t.assessments));
+      const t = tables(ctx);
+      const consumer = await t.facts.consume(ctx.bus, FACTS_GROUP, consentWatch(t.commands, t.assessments));
       return () => consumer.stop();
     },
   };

@@ -2,17 +2,9 @@ import { applySchema, type SqlDriver } from '@onestop/eventstore';
 
 const SCHEMA = `
 CREATE SCHEMA IF NOT EXISTS assessment;
--- One open assessment per person: the primary key is what refuses a second
--- one, even when two starts arrive at the same time. Claimed before
--- AssessmentStarted is appended, released when the assessment closes.
-CREATE TABLE IF NOT EXISTS assessment.open_assessments (
-  person_id     uuid PRIMARY KEY,
-  assessment_id uuid NOT NULL,
-  claimed_at    timestamptz NOT NULL DEFAULT now()
-);
--- Every assessment of a person, for listing. Written when an assessment
--- starts, and again (idempotently) by the bus consumer, so a crash between the
--- append and the insert loses nothing.
+-- Every assessment of a person, for listing: a read-only view written by the
+-- bus consumer alone (the one-open-assessment rule is the person's case
+-- stream's, DESIGN §9).
 CREATE TABLE IF NOT EXISTS assessment.by_person (
   assessment_id uuid PRIMARY KEY,
   person_id     uuid NOT NULL,
@@ -20,57 +12,16 @@ CREATE TABLE IF NOT EXISTS assessment.by_person (
   start_position bigint NOT NULL
 );
 CREATE INDEX IF NOT EXISTS by_person_person ON assessment.by_person (person_id, start_position);
+-- earlier versions claimed the open assessment in a table with a lease
+DROP TABLE IF EXISTS assessment.open_assessments;
 `;
 
-/** What the claim holder's stream says: still open, closed, or never written. */
-export type ClaimHolderStatus = 'open' | 'closed' | 'absent';
-
-/** The assessment service's own tables: open-assessment claims and the assessments of each person. */
+/** The assessments of each person, as the bus tells them (the details are read from each assessment's stream). */
 export class PersonAssessments {
   constructor(private readonly db: SqlDriver) {}
 
   async migrate(): Promise<void> {
     await applySchema(this.db, 7411091, SCHEMA);
-  }
-
-  /**
-   * Claims the person's one open assessment. Returns the assessment that
-   * already holds it, or undefined when the claim is ours. A claim is taken
-   * over when its assessment is closed (a release that a crash left undone),
-   * or when its stream was never written and the claim is older than a
-   * minute; a younger one belongs to a start still in flight.
-   */
-  async claimOpen(personId: string, assessmentId: string, statusOf: (assessmentId: string) => Promise<ClaimHolderStatus>): Promise<string | undefined> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const mine = await this.db.query(
-        `INSERT INTO assessment.open_assessments (person_id, assessment_id) VALUES ($1, $2)
-         ON CONFLICT (person_id) DO NOTHING RETURNING assessment_id`,
-        [personId, assessmentId],
-      );
-      if (mine.length === 1) return undefined;
-      const rows = await this.db.query<{ assessment_id: string; stale: boolean }>(
-        `SELECT assessment_id, claimed_at < now() - interval '60 seconds' AS stale
-           FROM assessment.open_assessments WHERE person_id = $1`,
-        [personId],
-      );
-      const holder = rows[0];
-      if (!holder) continue; // released meanwhile: try again
-      if (holder.assessment_id === assessmentId) return undefined;
-      const status = await statusOf(holder.assessment_id);
-      if (status === 'open' || (status === 'absent' && !holder.stale)) return holder.assessment_id;
-      await this.release(personId, holder.assessment_id);
-    }
-    throw new Error('could not claim the open assessment of the person');
-  }
-
-  /** Releases the claim, if this assessment holds it. */
-  async release(personId: string, assessmentId: string): Promise<void> {
-    await this.db.query('DELETE FROM assessment.open_assessments WHERE person_id = $1 AND assessment_id = $2', [personId, assessmentId]);
-  }
-
-  /** Releases whatever claim this assessment holds (from the bus, where only the assessment id is at hand). */
-  async releaseAssessment(assessmentId: string): Promise<void> {
-    await this.db.query('DELETE FROM assessment.open_assessments WHERE assessment_id = $1', [assessmentId]);
   }
 
   async recordStarted(assessmentId: string, personId: string, startPosition: number): Promise<void> {
@@ -87,5 +38,15 @@ export class PersonAssessments {
       [personId],
     );
     return rows.map((r) => r.assessment_id);
+  }
+
+  /**
+   * For reads that wait for a client's own write: once an assessment is
+   * listed here, the list shows all of it (the rest is read from its stream).
+   */
+  async appliedRevision(streamId: string): Promise<number | undefined> {
+    if (!streamId.startsWith('assessment-')) return undefined;
+    const rows = await this.db.query('SELECT 1 FROM assessment.by_person WHERE assessment_id::text = $1', [streamId.slice('assessment-'.length)]);
+    return rows.length ? Number.MAX_SAFE_INTEGER : -1;
   }
 }

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { LIFE_DOMAINS, NotFoundError, type Encrypted, type LifeDomain } from '@onestop/events';
 import { deciderSpec } from '@onestop/testkit';
 import {
-  AssessmentAlreadyOpen,
   AssessmentAlreadyStarted,
   AssessmentConsentMissing,
   AssessmentNotOpen,
@@ -34,6 +33,8 @@ const team = [
 const consenting: PersonFact = { known: true, erased: false, assessmentConsent: true };
 const start: StartAssessment = { type: 'StartAssessment', assessmentId, personId, team, person: consenting };
 const started: AssessmentEvent = { type: 'AssessmentStarted', data: { assessmentId, personId, team } };
+const consentGiven = '99999999-9999-4999-8999-999999999999';
+const startedUnderConsent: AssessmentEvent = { type: 'AssessmentStarted', data: { assessmentId, personId, team, consentEventId: consentGiven } };
 const evaluated = (domain: LifeDomain, needLevel: number, evaluatedBy = 'sw-1'): AssessmentEvent => ({
   type: 'DomainEvaluated',
   data: { domain, needLevel, evaluatedBy },
@@ -87,11 +88,11 @@ describe('When not started', () => {
   it('refuses a person whose personal data was erased', () =>
     spec.given([]).when({ ...start, person: { known: true, erased: true, assessmentConsent: false } }).thenThrows(PersonDataErased, 'personal_data_erased'));
 
-  it('refuses a second open assessment for the person and names the open one', () => {
-    const open = '11111111-2222-4333-8444-555555555555';
-    const err = spec.given([]).when({ ...start, openAssessmentOfPerson: open }).thenThrows(AssessmentAlreadyOpen, 'assessment_already_open');
-    expect(err.details).toEqual({ openAssessmentId: open });
-  });
+  it('records the consent it rests on', () =>
+    spec
+      .given([])
+      .when({ ...start, person: { ...consenting, consentEventId: consentGiven } })
+      .then([{ type: 'AssessmentStarted', data: { assessmentId, personId, team, consentEventId: consentGiven } }]));
 
   it('refuses a team of one member', () =>
     spec.given([]).when({ ...start, team: [team[0]!] }).thenThrows(TeamNotMultidisciplinary, 'team_not_multidisciplinary'));
@@ -218,6 +219,18 @@ describe('When open', () => {
       .when({ type: 'CancelAutomatically', reason: 'personal_data_erased' })
       .then([{ type: 'AssessmentCancelled', data: { reason: 'personal_data_erased' } }]);
   });
+
+  it('is cancelled when the consent it was started under is withdrawn', () =>
+    spec
+      .given([startedUnderConsent])
+      .when({ type: 'CancelAutomatically', reason: 'consent_withdrawn', endedConsent: consentGiven })
+      .then([{ type: 'AssessmentCancelled', data: { reason: 'consent_withdrawn' } }]));
+
+  it('is not cancelled by the withdrawal of an earlier consent, delivered late or again', () =>
+    spec
+      .given([startedUnderConsent])
+      .when({ type: 'CancelAutomatically', reason: 'consent_withdrawn', endedConsent: '88888888-8888-4888-8888-888888888888' })
+      .thenNothing());
 });
 
 describe('When completed', () => {

@@ -1,37 +1,43 @@
 import { TOPICS } from '@onestop/events';
-import type { ServiceModule } from '@onestop/kit';
+import type { ServiceContext, ServiceModule } from '@onestop/kit';
 import { intakeRoutes } from './http/routes.js';
 import { PartnerReferrals } from './partner-referrals.js';
 import { PersonIndex } from './person-index.js';
 
 /** The bus consumer group that keeps intake's view of partners' referrals. */
 export const PARTNER_REFERRALS_GROUP = 'intake-partner-referrals';
+/** The bus consumer group that keeps intake's likely-duplicate index. */
+export const DUPLICATES_GROUP = 'intake-duplicates';
 
 /** Intake: person registration, consent, contact details (and their audited disclosure to partners), subject-access export, erasure. */
 export function intakeModule(): ServiceModule {
   let index: PersonIndex | undefined;
   let referrals: PartnerReferrals | undefined;
+  const indexOf = (ctx: ServiceContext) => (index ??= new PersonIndex(ctx.db, ctx.keyring, ctx.indexKey));
   return {
     name: 'intake',
     title: 'OneStop intake',
     description:
       'Person registration at the access point, consents, contact details (disclosed to partners only through an audited read), the subject-access export and erasure (DESIGN §4 Intake, §6).',
     async migrate(ctx) {
-      index = new PersonIndex(ctx.db);
       referrals = new PartnerReferrals(ctx.db);
-      await index.migrate();
+      await indexOf(ctx).migrate();
       await referrals.migrate();
     },
     routes: async (app, opts) => {
-      index ??= new PersonIndex(opts.ctx.db);
       referrals ??= new PartnerReferrals(opts.ctx.db);
-      await app.register(intakeRoutes(index, referrals), opts);
+      await app.register(intakeRoutes(indexOf(opts.ctx), referrals), opts);
     },
     async start(ctx) {
       // which partner has an open referral of whom: contact details are disclosed only to them
       const view = (referrals ??= new PartnerReferrals(ctx.db));
       const consumer = await ctx.bus.consume({ group: PARTNER_REFERRALS_GROUP, topics: [TOPICS.referral], handle: (batch) => view.apply(batch) });
-      return () => consumer.stop();
+      const duplicates = indexOf(ctx);
+      const indexer = await ctx.bus.consume({ group: DUPLICATES_GROUP, topics: [TOPICS.intake], handle: (batch) => duplicates.apply(batch) });
+      return async () => {
+        await indexer.stop();
+        await consumer.stop();
+      };
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { RecordedEvent } from '@onestop/events';
+import { OPEN_REFERRAL_STATUSES_SQL, taskStatusAfter, type RecordedEvent } from '@onestop/events';
 import { applySchema, type SqlDriver } from '@onestop/eventstore';
 
 const SCHEMA = `
@@ -21,14 +21,6 @@ CREATE TABLE IF NOT EXISTS intake.partner_referrals (
 CREATE INDEX IF NOT EXISTS partner_referrals_person ON intake.partner_referrals (person_id, partner_id);
 `;
 
-const STATUS_OF: Partial<Record<string, string>> = {
-  ReferralAccepted: 'accepted',
-  ReferralDeclined: 'rejected',
-  ServiceStarted: 'in-progress',
-  ServiceCompleted: 'completed',
-  ReferralCancelled: 'cancelled',
-};
-
 /** Intake's view of the referrals of each person and partner, fed by the bus. */
 export class PartnerReferrals {
   constructor(private readonly db: SqlDriver) {}
@@ -49,7 +41,7 @@ export class PartnerReferrals {
         );
         continue;
       }
-      const status = STATUS_OF[e.type];
+      const status = taskStatusAfter(e.type);
       if (!status) continue;
       await this.db.query(
         `UPDATE intake.partner_referrals SET status = $2, stream_position = $3 WHERE referral_id = $1 AND stream_position < $3`,
@@ -62,7 +54,7 @@ export class PartnerReferrals {
   async openReferrals(personId: string, partnerId: string): Promise<Array<{ referralId: string; consentEventId: string }>> {
     const rows = await this.db.query<{ referral_id: string; consent_event_id: string }>(
       `SELECT referral_id, consent_event_id FROM intake.partner_referrals
-        WHERE person_id = $1 AND partner_id = $2 AND status IN ('requested', 'accepted', 'in-progress')
+        WHERE person_id = $1 AND partner_id = $2 AND status IN ${OPEN_REFERRAL_STATUSES_SQL}
         ORDER BY referred_at DESC, referral_id`,
       [personId, partnerId],
     );

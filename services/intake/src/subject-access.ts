@@ -3,8 +3,10 @@ import {
   ConsentScope,
   LifeDomain,
   NeedLevel,
+  ReferralStatus,
   TeamRole,
   liftRecorded,
+  taskStatusAfter,
   type Encrypted,
   type RecordedEvent,
 } from '@onestop/events';
@@ -82,7 +84,7 @@ export const SubjectAccessExport = z.object({
       serviceId: z.string(),
       domain: LifeDomain,
       priority: z.string(),
-      status: z.enum(['requested', 'accepted', 'rejected', 'in-progress', 'completed', 'cancelled']),
+      status: ReferralStatus,
       overdue: z.boolean(),
       reason: Text,
       referredAt: z.string(),
@@ -122,13 +124,6 @@ export type SubjectAccessExport = z.infer<typeof SubjectAccessExport>;
 type Assessment = SubjectAccessExport['assessments'][number];
 type Referral = SubjectAccessExport['referrals'][number];
 
-const STATUS_OF: Partial<Record<string, Referral['status']>> = {
-  ReferralAccepted: 'accepted',
-  ReferralDeclined: 'rejected',
-  ServiceStarted: 'in-progress',
-  ServiceCompleted: 'completed',
-  ReferralCancelled: 'cancelled',
-};
 
 /**
  * Every event of the streams keyed by the person (person, assessment, referral
@@ -308,7 +303,7 @@ export async function subjectAccessExport(
           else if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') details[k] = v;
         }
         referral.history.push({ eventId: e.id, type: e.type, at: e.time, ...actor(e), details });
-        const status = STATUS_OF[e.type];
+        const status = taskStatusAfter(e.type);
         if (status) referral.status = status;
         if (e.type === 'ReferralOverdue') referral.overdue = true;
         break;

@@ -1,4 +1,4 @@
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { NotFoundError } from '@onestop/events';
 import { deciderSpec } from '@onestop/testkit';
 import {
@@ -11,6 +11,7 @@ import {
   type PersonEvent,
   type RegisterPerson,
 } from '../src/domain/person.js';
+import { fiscalCodeDecider, type FiscalCodeEvent } from '../src/domain/fiscal-code-reservation.js';
 import { registerCommand, samplePii } from './fixtures.js';
 
 const spec = deciderSpec(personDecider);
@@ -57,11 +58,6 @@ describe('Person: when not yet registered', () => {
   it('refuses a fiscal code that encodes another birth date', () =>
     spec.given([]).when({ ...register, birthDate: '1985-12-11' }).thenThrows(InvalidFiscalCode));
 
-  it('refuses a second registration with the same fiscal code and names the existing person', () => {
-    const existing = 'a7a6b5c4-0000-4000-8000-000000000001';
-    const err = spec.given([]).when({ ...register, personWithSameFiscalCode: existing }).thenThrows(DuplicateFiscalCode, 'duplicate_fiscal_code');
-    if (err.details?.existingPersonId !== existing) throw new Error('the existing person is not named');
-  });
 
   it('refuses consents and updates for a person it does not know', () => {
     spec.given([]).when({ type: 'GiveConsent', scope: 'assessment', legalBasis: 'explicit_consent', recordedBy: 'op-1' }).thenThrows(NotFoundError);
@@ -93,6 +89,19 @@ describe('Person: when registered', () => {
       .when({ type: 'WithdrawConsent', scope: 'referral_sharing', recordedBy: 'op-1' })
       .then([{ type: 'ConsentWithdrawn', data: { scope: 'referral_sharing', legalBasis: 'explicit_consent', recordedBy: 'op-1' } }]));
 
+  it('a withdrawal names the consent it ends', () => {
+    const given = { ...consent('referral_sharing'), id: '12121212-1212-4121-8121-121212121212' } as unknown as PersonEvent;
+    spec
+      .given([registered, given])
+      .when({ type: 'WithdrawConsent', scope: 'referral_sharing', recordedBy: 'op-1' })
+      .then([
+        {
+          type: 'ConsentWithdrawn',
+          data: { scope: 'referral_sharing', legalBasis: 'explicit_consent', recordedBy: 'op-1', consentEventId: '12121212-1212-4121-8121-121212121212' },
+        },
+      ]);
+  });
+
   it('refuses to withdraw a consent that is not active', () =>
     spec.given([registered, consent('assessment')]).when({ type: 'WithdrawConsent', scope: 'referral_sharing', recordedBy: 'op-1' }).thenThrows(ConsentNotActive));
 
@@ -122,4 +131,44 @@ describe('Person: when erased', () => {
     spec.given(history).when({ type: 'ErasePersonalData', requestedBy: 'a', reason: 'other' }).thenThrows(PersonDataErased);
     spec.given(history).when(register).thenThrows(PersonAlreadyRegistered);
   });
+});
+
+// ── Fiscal-code reservation: stream fiscalcode-<blind index> ───────────────
+const reservation = deciderSpec(fiscalCodeDecider);
+const holder = 'a7a6b5c4-0000-4000-8000-000000000001';
+const newcomer = 'b8b7c6d5-0000-4000-8000-000000000002';
+const reserved = (personId: string): FiscalCodeEvent => ({ type: 'FiscalCodeReserved', data: { personId } });
+
+describe('Fiscal code: when nobody holds it', () => {
+  it('a registration reserves it', () =>
+    reservation.given([]).when({ type: 'ReserveFiscalCode', personId: newcomer, holderErased: false }).then([reserved(newcomer)]));
+});
+
+describe('Fiscal code: when a registered person holds it', () => {
+  it('refuses a second registration and names the existing person', () => {
+    const err = reservation
+      .given([reserved(holder)])
+      .when({ type: 'ReserveFiscalCode', personId: newcomer, holderErased: false })
+      .thenThrows(DuplicateFiscalCode, 'duplicate_fiscal_code');
+    expect(err.details).toEqual({ existingPersonId: holder });
+  });
+  it('reserving it again for its holder changes nothing (a retried registration)', () =>
+    reservation.given([reserved(holder)]).when({ type: 'ReserveFiscalCode', personId: holder, holderErased: false }).thenNothing());
+  it("the erasure of the holder's data releases it", () =>
+    reservation
+      .given([reserved(holder)])
+      .when({ type: 'ReleaseFiscalCode', personId: holder })
+      .then([{ type: 'FiscalCodeReleased', data: { personId: holder, reason: 'personal_data_erased' } }]));
+  it('a release for someone else changes nothing', () =>
+    reservation.given([reserved(holder)]).when({ type: 'ReleaseFiscalCode', personId: newcomer }).thenNothing());
+});
+
+describe('Fiscal code: when its holder was erased', () => {
+  it('a new registration takes over a reservation an erasure left behind', () =>
+    reservation.given([reserved(holder)]).when({ type: 'ReserveFiscalCode', personId: newcomer, holderErased: true }).then([reserved(newcomer)]));
+  it('a released fiscal code can be reserved again', () =>
+    reservation
+      .given([reserved(holder), { type: 'FiscalCodeReleased', data: { personId: holder, reason: 'personal_data_erased' } }])
+      .when({ type: 'ReserveFiscalCode', personId: newcomer, holderErased: false })
+      .then([reserved(newcomer)]));
 });

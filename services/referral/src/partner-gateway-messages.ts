@@ -7,8 +7,10 @@ import {
   LifeDomain,
   Outcome,
   ReferralPriority,
+  ReferralStatus,
   ShortText,
   Slug,
+  taskStatusAfter,
   Uuid,
   type EventData,
   type RecordedEvent,
@@ -34,16 +36,8 @@ export const PARTNER_REFERRAL_EVENTS = [
 ] as const;
 export type PartnerReferralEvent = (typeof PARTNER_REFERRAL_EVENTS)[number];
 
-/** FHIR Task.status after each event (an overdue referral is still requested). */
-export const TASK_STATUS_AFTER: Record<PartnerReferralEvent, 'requested' | 'accepted' | 'rejected' | 'in-progress' | 'completed' | 'cancelled'> = {
-  ReferredToPartner: 'requested',
-  ReferralAccepted: 'accepted',
-  ReferralDeclined: 'rejected',
-  ServiceStarted: 'in-progress',
-  ServiceCompleted: 'completed',
-  ReferralCancelled: 'cancelled',
-  ReferralOverdue: 'requested',
-};
+/** FHIR Task.status after each event (the vocabulary of packages/events; an overdue referral is still requested). */
+export const taskStatusOfPartnerEvent = (e: PartnerReferralEvent): ReferralStatus => taskStatusAfter(e) ?? 'requested';
 
 /**
  * One message of a partner's referrals topic (value, JSON). `messageId` is the
@@ -56,7 +50,7 @@ export const PartnerReferralMessage = z.strictObject({
   partnerId: Slug,
   event: z.enum(PARTNER_REFERRAL_EVENTS),
   /** FHIR Task.status after the event */
-  status: z.enum(['requested', 'accepted', 'rejected', 'in-progress', 'completed', 'cancelled']),
+  status: ReferralStatus,
   /** pseudonymous: contact details only through the audited HTTP API */
   personId: Uuid,
   serviceId: Slug,
@@ -113,7 +107,7 @@ export function partnerReferralMessage(e: RecordedEvent & { type: PartnerReferra
     referralId: f.referralId,
     partnerId: f.partnerId,
     event: e.type,
-    status: TASK_STATUS_AFTER[e.type],
+    status: taskStatusOfPartnerEvent(e.type),
     personId: f.personId,
     serviceId: f.serviceId,
     domain: f.domain,

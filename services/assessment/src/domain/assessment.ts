@@ -1,3 +1,4 @@
+import { AssessmentAlreadyOpen } from '@onestop/case';
 import {
   ConflictError,
   ForbiddenError,
@@ -16,7 +17,8 @@ import type { Decider, DomainEvent } from '@onestop/kit';
 // personId), DESIGN §4 "Assessment":
 // - it needs the person's active `assessment` consent, and a person who is
 //   known and whose personal data has not been erased;
-// - one open assessment per person;
+// - one open assessment per person: a rule of the person's case
+//   (@onestop/case), decided in the same atomic append as the start;
 // - a team of at least two members with at least two distinct roles, no
 //   member listed twice;
 // - only team members evaluate and complete; re-evaluating a domain is
@@ -28,7 +30,9 @@ import type { Decider, DomainEvent } from '@onestop/kit';
 //   domain) and has a target date after today;
 // - withdrawing the `assessment` consent or erasing the personal data stops
 //   the assessment: evaluation and completion are refused, and the bus
-//   consumer cancels it (CancelAutomatically: a no-op once it is closed);
+//   consumer cancels it (CancelAutomatically: a no-op once it is closed). An
+//   assessment rests on the consent it was started under: a withdrawal of an
+//   earlier consent, even delivered late or again, does not cancel it;
 // - the team (a member) or an admin may cancel; nothing changes once an
 //   assessment is completed or cancelled.
 
@@ -54,6 +58,8 @@ export interface PersonFact {
   erased: boolean;
   /** the `assessment` consent is active */
   assessmentConsent: boolean;
+  /** the ConsentGiven event of the active consent, if this service knows it */
+  consentEventId?: string | null;
 }
 
 /** Why an assessment is cancelled: codes, never free text, so no personal data reaches the log in clear. */
@@ -69,6 +75,8 @@ export interface AssessmentState {
   team: TeamMember[];
   /** latest level per evaluated domain */
   levels: Partial<Record<LifeDomain, NeedLevel>>;
+  /** the ConsentGiven event the assessment was started under (null for assessments recorded before it was kept) */
+  consentEventId: string | null;
 }
 
 export const initialAssessmentState: AssessmentState = {
@@ -77,6 +85,7 @@ export const initialAssessmentState: AssessmentState = {
   personId: null,
   team: [],
   levels: {},
+  consentEventId: null,
 };
 
 /** A need level of 3 or 4 makes a domain a priority of the personal plan. */
@@ -89,8 +98,6 @@ export interface StartAssessment {
   personId: string;
   team: TeamMember[];
   person: PersonFact;
-  /** an assessment already open for this person, if any */
-  openAssessmentOfPerson?: string;
 }
 export interface EvaluateDomain {
   type: 'EvaluateDomain';
@@ -119,6 +126,8 @@ export interface CancelAssessment {
 export interface CancelAutomatically {
   type: 'CancelAutomatically';
   reason: AutomaticCancelReason;
+  /** for a withdrawn consent: the ConsentGiven event the withdrawal ends; only an assessment started under it is cancelled */
+  endedConsent?: string;
 }
 export type AssessmentCommand = StartAssessment | EvaluateDomain | CompleteAssessment | CancelAssessment | CancelAutomatically;
 
@@ -133,11 +142,7 @@ export class PersonDataErased extends RuleViolation {
     super('personal_data_erased', `the personal data of person ${personId} has been erased`, { personId });
   }
 }
-export class AssessmentAlreadyOpen extends ConflictError {
-  constructor(readonly openAssessmentId: string) {
-    super('assessment_already_open', `the person already has an open assessment: ${openAssessmentId}`, { openAssessmentId });
-  }
-}
+export { AssessmentAlreadyOpen };
 export class AssessmentAlreadyStarted extends ConflictError {
   constructor(assessmentId: string) {
     super('assessment_already_started', `assessment ${assessmentId} has already been started`, { assessmentId });
@@ -201,10 +206,8 @@ function start(c: StartAssessment, s: AssessmentState): AssessmentEvent[] {
   const roles = new Set(c.team.map((m) => m.role)).size;
   if (c.team.length < 2 || roles < 2) throw new TeamNotMultidisciplinary(c.team.length, roles);
   mayAssess(c.personId, c.person);
-  if (c.openAssessmentOfPerson && c.openAssessmentOfPerson !== c.assessmentId) {
-    throw new AssessmentAlreadyOpen(c.openAssessmentOfPerson);
-  }
-  return [{ type: 'AssessmentStarted', data: { assessmentId: c.assessmentId, personId: c.personId, team: c.team } }];
+  const consentEventId = c.person.consentEventId;
+  return [{ type: 'AssessmentStarted', data: { assessmentId: c.assessmentId, personId: c.personId, team: c.team, ...(consentEventId ? { consentEventId } : {}) } }];
 }
 
 function mustBeStarted(s: AssessmentState): void {
@@ -265,6 +268,8 @@ function cancel(c: CancelAssessment, s: AssessmentState): AssessmentEvent[] {
 function cancelAutomatically(c: CancelAutomatically, s: AssessmentState): AssessmentEvent[] {
   // the consumer may see the same fact twice, or after the team closed it
   if (s.status !== 'open') return [];
+  // a withdrawal ends one consent: an assessment under a consent given later goes on
+  if (c.endedConsent !== undefined && s.consentEventId !== null && c.endedConsent !== s.consentEventId) return [];
   return [{ type: 'AssessmentCancelled', data: { reason: c.reason } }];
 }
 
@@ -296,6 +301,7 @@ export function evolve(state: AssessmentState, event: AssessmentEvent): Assessme
         assessmentId: event.data.assessmentId,
         personId: event.data.personId,
         team: event.data.team,
+        consentEventId: event.data.consentEventId ?? null,
       };
     case 'DomainEvaluated':
       return { ...state, levels: { ...state.levels, [event.data.domain]: event.data.needLevel } };

@@ -4,14 +4,16 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { IsoDate, LifeDomain, NeedLevel, NotFoundError, TeamRole, Uuid, type Encrypted, type RecordedEvent } from '@onestop/events';
 import {
+  AfterPosition,
+  awaitOwnWrite,
   eventContextOf,
-  handleCommand,
+  EVENTUALLY_CONSISTENT,
   loadAggregate,
   principalOf,
   PersonDataErased as KeyDestroyed,
-  type CaseFactsView,
   type ServiceContext,
 } from '@onestop/kit';
+import type { Assessments } from '../assessments.js';
 import {
   assessmentDecider,
   assessmentStream,
@@ -71,19 +73,16 @@ const Summary = z.object({
 const Recorded = z.object({ assessmentId: z.string(), status: Status, revision: z.number(), position: z.number().optional() });
 
 export const assessmentRoutes = (
-  facts: CaseFactsView,
+  commands: Assessments,
   assessments: PersonAssessments,
 ): FastifyPluginAsync<{ ctx: ServiceContext }> =>
   async (app, { ctx }) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
     const { store, keyring, clock } = ctx;
+    const { facts } = commands;
 
     const run = (assessmentId: string, personId: string, command: AssessmentCommand, req: Parameters<typeof eventContextOf>[0], newStream = false) =>
-      handleCommand(store, assessmentStream(assessmentId), assessmentDecider, command, {
-        partitionKey: personId,
-        ctx: eventContextOf(req, SOURCE, clock.now()),
-        newStream,
-      });
+      commands.run(assessmentId, personId, command, eventContextOf(req, SOURCE, clock.now()), newStream);
     const recorded = (assessmentId: string, res: { state: AssessmentState; revision: number; globalPositions: number[] }) => ({
       assessmentId,
       status: res.state.status as z.infer<typeof Status>,
@@ -93,7 +92,12 @@ export const assessmentRoutes = (
     /** The person as this service has heard of them (eventually consistent with intake). */
     const personFact = async (personId: string): Promise<PersonFact> => {
       const f = await facts.person(personId);
-      return { known: f !== undefined, erased: f?.erased ?? false, assessmentConsent: f?.assessmentConsent.active ?? false };
+      return {
+        known: f !== undefined,
+        erased: f?.erased ?? false,
+        assessmentConsent: f?.assessmentConsent.active ?? false,
+        consentEventId: f?.assessmentConsent.active ? f.assessmentConsent.eventId : null,
+      };
     };
     const existing = async (assessmentId: string) => {
       const loaded = await loadAggregate(store, assessmentStream(assessmentId), assessmentDecider);
@@ -119,32 +123,16 @@ export const assessmentRoutes = (
           summary: 'Start the assessment of a person by a multidisciplinary team',
           description: 'Needs the person’s active `assessment` consent; one open assessment per person; at least two members with two distinct roles.',
           body: z.object({ personId: Uuid, team: z.array(Member.strict()).min(1).max(20) }).strict(),
-          response: { 201: z.object({ assessmentId: z.string() }) },
+          response: { 201: z.object({ assessmentId: z.string(), position: z.number() }) },
         },
       },
       async (req, reply) => {
         const { personId, team } = req.body;
         const assessmentId = randomUUID();
         const person = await personFact(personId);
-        const open = await assessments.claimOpen(personId, assessmentId, async (id) => {
-          const { state } = await loadAggregate(store, assessmentStream(id), assessmentDecider);
-          return state.status === 'open' ? 'open' : state.status === 'not_started' ? 'absent' : 'closed';
-        });
-        let started;
-        try {
-          started = await run(
-            assessmentId,
-            personId,
-            { type: 'StartAssessment', assessmentId, personId, team, person, ...(open ? { openAssessmentOfPerson: open } : {}) },
-            req,
-            true,
-          );
-        } catch (e) {
-          if (!open) await assessments.release(personId, assessmentId);
-          throw e;
-        }
-        await assessments.recordStarted(assessmentId, personId, started.globalPositions[0]!);
-        return reply.code(201).header('location', `/assessments/${assessmentId}`).send({ assessmentId });
+        const started = await run(assessmentId, personId, { type: 'StartAssessment', assessmentId, personId, team, person }, req, true);
+        const position = started.globalPositions[0]!;
+        return reply.code(201).header('location', `/assessments/${assessmentId}`).send({ assessmentId, position });
       },
     );
 
@@ -175,12 +163,15 @@ export const assessmentRoutes = (
         schema: {
           tags: ['assessments'],
           summary: 'The assessments of a person, oldest first',
+          description: EVENTUALLY_CONSISTENT,
           params: PersonParams,
+          querystring: z.object({ after: AfterPosition }),
           response: { 200: z.object({ personId: z.string(), assessments: z.array(Summary) }) },
         },
       },
       async (req) => {
         const { personId } = req.params;
+        await awaitOwnWrite(store, assessments, req.query.after);
         const ids = await assessments.ofPerson(personId);
         if (ids.length === 0 && !(await personFact(personId)).known) throw new NotFoundError('person', personId);
         const list = [];
@@ -272,9 +263,8 @@ export const assessmentRoutes = (
           { type: 'CompleteAssessment', goals, completedBy: principalOf(req).sub, today: localDate(clock.now()), person },
           req,
         );
-        await assessments.release(personId, assessmentId);
-        const completed = res.events[0]!;
-        const priorityDomains = completed.type === 'AssessmentCompleted' ? completed.data.priorityDomains : [];
+        const completed = res.events[0] as RecordedEvent | undefined;
+        const priorityDomains = completed?.type === 'AssessmentCompleted' ? completed.data.priorityDomains : [];
         return {
           ...recorded(assessmentId, res),
           priorityDomains,
@@ -301,7 +291,6 @@ export const assessmentRoutes = (
         const { personId } = await existing(assessmentId);
         const p = principalOf(req);
         const res = await run(assessmentId, personId, { type: 'CancelAssessment', reason: req.body.reason, cancelledBy: { id: p.sub, role: p.role } }, req);
-        await assessments.release(personId, assessmentId);
         return recorded(assessmentId, res);
       },
     );

@@ -6,7 +6,9 @@ import { validateFiscalCode, type FiscalCodeError } from './fiscal-code.js';
 // - an Italian fiscal code, when given, must be valid (format, month and day
 //   encoding, omocodia, check character) and must match the birth date;
 // - a second registration with the same fiscal code is refused and names the
-//   existing person; likely duplicates are reported by the caller, not refused;
+//   existing person: a rule of the fiscal code's reservation stream
+//   (fiscal-code-reservation.ts), decided in the same atomic append; likely
+//   duplicates are reported by the caller, not refused;
 // - consent can be given and withdrawn at any time, per scope;
 // - once the personal data is erased, nothing more can be recorded.
 
@@ -43,8 +45,6 @@ export interface RegisterPerson {
   /** plain, only to be validated here; it is stored inside `pii`, encrypted */
   fiscalCode?: string;
   pii: Encrypted;
-  /** a person already registered with the same fiscal code, if any */
-  personWithSameFiscalCode?: string;
 }
 export interface GiveConsent {
   type: 'GiveConsent';
@@ -108,9 +108,6 @@ function register(c: RegisterPerson, s: PersonState): PersonEvent[] {
     if (fc.birth.year2 !== year % 100 || fc.birth.month !== month || fc.birth.day !== day) {
       throw new InvalidFiscalCode('birth_date_mismatch', 'the fiscal code does not encode this birth date');
     }
-    if (c.personWithSameFiscalCode && c.personWithSameFiscalCode !== c.personId) {
-      throw new DuplicateFiscalCode(c.personWithSameFiscalCode);
-    }
   }
   return [
     {
@@ -141,8 +138,15 @@ function giveConsent(c: GiveConsent, s: PersonState): PersonEvent[] {
 
 function withdrawConsent(c: WithdrawConsent, s: PersonState): PersonEvent[] {
   mustBeRegistered(s);
-  if (!s.consents[c.scope].active) throw new ConsentNotActive(c.scope);
-  return [{ type: 'ConsentWithdrawn', data: { scope: c.scope, legalBasis: 'explicit_consent', recordedBy: c.recordedBy } }];
+  const consent = s.consents[c.scope];
+  if (!consent.active) throw new ConsentNotActive(c.scope);
+  // names the consent it ends: what was done under it stops, what a later consent covers does not
+  return [
+    {
+      type: 'ConsentWithdrawn',
+      data: { scope: c.scope, legalBasis: 'explicit_consent', recordedBy: c.recordedBy, ...(consent.eventId ? { consentEventId: consent.eventId } : {}) },
+    },
+  ];
 }
 
 function updateContactDetails(c: UpdateContactDetails, s: PersonState): PersonEvent[] {

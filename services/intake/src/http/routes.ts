@@ -20,10 +20,11 @@ import {
   loadAggregate,
   principalOf,
   recordCaseHistoryRead,
+  transact,
   type ServiceContext,
 } from '@onestop/kit';
+import { fiscalCodeDecider, fiscalCodeStream } from '../domain/fiscal-code-reservation.js';
 import { decodeOmocode, validateFiscalCode } from '../domain/fiscal-code.js';
-import { duplicateKey } from '../domain/person-names.js';
 import { personDecider, personStream, PersonDataErased, type PersonCommand, type PersonState } from '../domain/person.js';
 import { ContactDetails, PersonalData } from '../domain/personal-data.js';
 import type { PartnerReferrals } from '../partner-referrals.js';
@@ -45,6 +46,7 @@ const PersonView = z.object({
 });
 const Registered = z.object({
   personId: z.string(),
+  position: z.number().describe('global position of PersonRegistered: pass it as `after` to the reads of other services to see this person'),
   likelyDuplicates: z.array(z.string()).describe('people with the same normalised names and birth date (reported, not refused)'),
 });
 const Recorded = z.object({ personId: z.string(), recorded: z.boolean(), revision: z.number(), position: z.number().optional() });
@@ -65,6 +67,13 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
     const r = app.withTypeProvider<ZodTypeProvider>();
     const { store, keyring, clock } = ctx;
     const fiscalDigest = (code: string) => blindIndex(ctx.indexKey, decodeOmocode(code));
+    /** the registered person a fiscal code belongs to, from its reservation stream (the store, not a view) */
+    const holderOf = async (digest: string): Promise<string | undefined> => {
+      const { state } = await loadAggregate(store, fiscalCodeStream(digest), fiscalCodeDecider);
+      if (!state.holder) return undefined;
+      const holder = await loadAggregate(store, personStream(state.holder), personDecider);
+      return holder.state.status === 'registered' ? state.holder : undefined;
+    };
 
     const run = (personId: string, command: PersonCommand, req: Parameters<typeof eventContextOf>[0], newStream = false) =>
       handleCommand(store, personStream(personId), personDecider, command, {
@@ -97,39 +106,32 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
         const fc = personal.fiscalCode !== undefined ? validateFiscalCode(personal.fiscalCode) : undefined;
         const pii = { ...personal, ...(fc?.ok ? { fiscalCode: fc.code } : {}) };
         const digest = fc?.ok ? fiscalDigest(fc.code) : undefined;
-        const existing = digest
-          ? await index.claimFiscalCode(digest, personId, async (id) => {
-              const { state } = await loadAggregate(store, personStream(id), personDecider);
-              return state.status === 'registered';
-            })
-          : undefined;
-        try {
-          await keyring.createKey(personId);
-          await run(
+        await keyring.createKey(personId);
+        const encrypted = await keyring.encrypt(personId, pii);
+        // the person and the fiscal code's reservation in one atomic append: the reservation
+        // stream's revision refuses the second of two simultaneous registrations
+        const { appended } = await transact(store, eventContextOf(req, SOURCE, clock.now()), async (uow) => {
+          const person = await uow.load(personStream(personId), personDecider, { partitionKey: personId, newStream: true });
+          person.decide({
+            type: 'RegisterPerson',
             personId,
-            {
-              type: 'RegisterPerson',
-              personId,
-              accessPoint,
-              municipality,
-              registeredBy: actor.sub,
-              birthDate: personal.birthDate,
-              ...(personal.fiscalCode !== undefined ? { fiscalCode: personal.fiscalCode } : {}),
-              pii: await keyring.encrypt(personId, pii),
-              ...(existing ? { personWithSameFiscalCode: existing } : {}),
-            },
-            req,
-            true,
-          );
-        } catch (e) {
-          if (digest && !existing) await index.releaseFiscalCode(digest, personId);
-          throw e;
-        }
-        const likelyDuplicates = await index.recordAndFindLikelyDuplicates(
-          personId,
-          blindIndex(ctx.indexKey, duplicateKey(personal)),
-        );
-        return reply.code(201).header('location', `/persons/${personId}`).send({ personId, likelyDuplicates });
+            accessPoint,
+            municipality,
+            registeredBy: actor.sub,
+            birthDate: personal.birthDate,
+            ...(personal.fiscalCode !== undefined ? { fiscalCode: personal.fiscalCode } : {}),
+            pii: encrypted,
+          });
+          if (!digest) return;
+          const reservation = await uow.load(fiscalCodeStream(digest), fiscalCodeDecider, { partitionKey: personId });
+          const holder = reservation.state.holder;
+          const holderErased = holder !== null && holder !== personId && (await loadAggregate(store, personStream(holder), personDecider)).state.status === 'erased';
+          reservation.decide({ type: 'ReserveFiscalCode', personId, holderErased });
+        });
+        const position = appended.find((a) => a.streamId === personStream(personId))!.globalPositions[0]!;
+        // reported, never refused: the index is a view of earlier registrations
+        const likelyDuplicates = await index.likelyDuplicates(personId, index.digestOf(personal));
+        return reply.code(201).header('location', `/persons/${personId}`).send({ personId, position, likelyDuplicates });
       },
     );
 
@@ -173,7 +175,7 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
       async (req) => {
         const fc = validateFiscalCode(req.query.fiscalCode);
         if (!fc.ok) throw new ValidationError(fc.message, [{ path: 'querystring.fiscalCode', message: fc.message }]);
-        const personId = await index.personByFiscalCode(fiscalDigest(fc.code));
+        const personId = await holderOf(fiscalDigest(fc.code));
         if (!personId) throw new NotFoundError('person with fiscal code', '(given)');
         return { personId };
       },
@@ -325,15 +327,28 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
       },
       async (req) => {
         const { personId } = req.params;
+        const ec = eventContextOf(req, SOURCE, clock.now());
+        // the fiscal code is known only from the personal data, so it is read before the key goes
+        const { events } = await loadAggregate(store, personStream(personId), personDecider);
+        const fiscalCode = (await currentPersonalData(keyring, events))?.fiscalCode;
         let res = { events: [] as unknown[], revision: -1, globalPositions: [] as number[] };
         try {
-          res = await run(personId, { type: 'ErasePersonalData', requestedBy: principalOf(req).sub, reason: req.body.reason }, req);
+          // the erasure and the release of the fiscal code's reservation in one atomic append
+          const { appended } = await transact(store, ec, async (uow) => {
+            const person = await uow.load(personStream(personId), personDecider, { partitionKey: personId });
+            person.decide({ type: 'ErasePersonalData', requestedBy: principalOf(req).sub, reason: req.body.reason });
+            if (!fiscalCode) return person;
+            const reservation = await uow.load(fiscalCodeStream(fiscalDigest(fiscalCode)), fiscalCodeDecider, { partitionKey: personId });
+            reservation.decide({ type: 'ReleaseFiscalCode', personId });
+            return person;
+          });
+          const own = appended.find((a) => a.streamId === personStream(personId));
+          if (own) res = { events: own.events, revision: own.revision, globalPositions: own.globalPositions };
         } catch (e) {
           // already erased: finish what a crashed erasure may have left undone
           if (!(e instanceof PersonDataErased)) throw e;
         }
         await keyring.erase(personId);
-        await index.forget(personId);
         return recorded(personId, res);
       },
     );

@@ -187,7 +187,7 @@ export const auditRoutes = (projections: Projections): FastifyPluginAsync<{ ctx:
         const read = await record(req, personId, 'as_of_replay');
         const asOf = await projections.cases.asOf(personId, new Date(req.query.at));
         // decider states are interfaces; the loose schemas above describe (and check) them
-        return { ...asOf, read } as z.infer<typeof CaseAsOf>;
+        return { ...asOf, read } as unknown as z.infer<typeof CaseAsOf>;
       },
     );
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ConflictError, LifeDomain, NotFoundError, Slug, Uuid } from '@onestop/events';
+import { ConflictError, LifeDomain, NotFoundError, ReferralStatus, Slug, Uuid } from '@onestop/events';
 import type { Role, ServiceContext } from '@onestop/kit';
 import type { Projections } from '../projections.js';
 
@@ -9,7 +9,6 @@ import type { Projections } from '../projections.js';
 // models: eventually consistent with the event store, never with personal data.
 
 const READERS: readonly Role[] = ['operator', 'team', 'admin', 'auditor'];
-const TASK_STATUS = z.enum(['requested', 'accepted', 'rejected', 'in-progress', 'completed', 'cancelled']);
 const Paging = { limit: z.coerce.number().int().min(1).max(1000).default(100), offset: z.coerce.number().int().min(0).max(1_000_000).default(0) };
 const count = z.number().int();
 const hours = z.number().nullable();
@@ -160,7 +159,7 @@ export const dashboardRoutes = (projections: Projections): FastifyPluginAsync<{ 
           tags: ['dashboards'],
           summary: 'Referrals with status, timestamps and overdue flag, newest first',
           querystring: z.object({
-            status: TASK_STATUS.optional(),
+            status: ReferralStatus.optional(),
             overdue: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
             partnerId: Slug.optional(),
             ...Paging,

@@ -18,6 +18,8 @@
 // - No personal data: the read models hold ids, codes, dates and levels.
 //   Encrypted payload members are stripped before events reach the database.
 
+import { OPEN_REFERRAL_STATUSES_SQL } from '@onestop/events';
+
 /** A schema name we are willing to splice into SQL. */
 export function assertSchemaName(schema: string): string {
   if (!/^[a-z_][a-z0-9_]{0,50}$/.test(schema)) throw new Error(`invalid read-model schema name: ${schema}`);
@@ -25,7 +27,7 @@ export function assertSchemaName(schema: string): string {
 }
 
 /** Statuses of a FHIR Task that are still open. */
-export const OPEN_REFERRAL = `('requested', 'accepted', 'in-progress')`;
+export const OPEN_REFERRAL = OPEN_REFERRAL_STATUSES_SQL;
 
 /** A referral row; the date column is read as text, or drivers turn it into a local midnight. */
 const REFERRAL_COLUMNS = `*, expected_start::text AS expected_start_text`;
