@@ -551,6 +551,24 @@ export function eventStoreContract(
     });
 
     describe('subscriptions and checkpoints', () => {
+      it('a checkpoint only moves forward; resetCheckpoint moves it back on purpose', async () => {
+        const name = `forward-${randomUUID().slice(0, 8)}`;
+        await s.store.saveCheckpoint(name, 10);
+        await s.store.saveCheckpoint(name, 5);
+        expect(await s.store.loadCheckpoint(name)).toBe(10);
+        // a second instance (another process) that last saw an older position
+        await (s.secondStore ?? s.store).saveCheckpoint(name, 7);
+        expect(await s.store.loadCheckpoint(name)).toBe(10);
+        await s.store.saveCheckpoint(name, 12);
+        expect(await s.store.loadCheckpoint(name)).toBe(12);
+        await s.store.resetCheckpoint(name, 3);
+        expect(await s.store.loadCheckpoint(name)).toBe(3);
+        await s.store.saveCheckpoint(name, 2);
+        expect(await s.store.loadCheckpoint(name)).toBe(3);
+        await Promise.all([9, 4, 8, 6].map((p) => s.store.saveCheckpoint(name, p)));
+        expect(await s.store.loadCheckpoint(name)).toBe(9);
+      });
+
       it('resumes from its named checkpoint after a restart', async () => {
         const prefix = `cp${randomUUID().slice(0, 8)}`;
         const checkpoint = `test-${prefix}`;
