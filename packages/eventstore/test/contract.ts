@@ -452,6 +452,27 @@ export function eventStoreContract(
         expect(await s.store.readStream(c)).toEqual([]);
       });
 
+      it('writers naming the same two streams in opposite orders all get through with any (no deadlock), both chains intact', async () => {
+        const a = sid('multi');
+        const b = sid('multi');
+        const other: unknown[] = [];
+        await Promise.all(
+          Array.from({ length: 8 }, async (_, w) => {
+            for (let round = 0; round < 5; round++) {
+              const parts = [
+                { streamId: a, events: [ev(a, { recordedBy: `w${w}-r${round}` })], expected: 'any' as const },
+                { streamId: b, events: [ev(b, { recordedBy: `w${w}-r${round}` })], expected: 'any' as const },
+              ];
+              const store = w % 2 === 0 ? s.store : (s.secondStore ?? s.store);
+              await store.appendToStreams(w % 2 === 0 ? parts : parts.reverse()).catch((e: unknown) => void other.push(e));
+            }
+          }),
+        );
+        expect(other).toEqual([]);
+        expect(await s.store.verifyStream(a)).toMatchObject({ ok: true, events: 40 });
+        expect(await s.store.verifyStream(b)).toMatchObject({ ok: true, events: 40 });
+      });
+
       it('20 writers race on a shared guard stream, each with a new stream of its own: exactly the winners are stored, in both', async () => {
         const prefix = `mrace${randomUUID().slice(0, 8)}`;
         const guard = `${prefix}-guard`;
