@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kafka } from 'kafkajs';
-import { REPO_ROOT, testKafkaBrokers } from '@onestop/testkit';
+import { REPO_ROOT, eventually, testKafkaBrokers } from '@onestop/testkit';
 import { rawKafka, runPrefix } from './helpers.js';
 
 // infra/kafka/kafka.sh beyond start and stop: the operator tools it runs
@@ -33,17 +33,18 @@ describe('kafka.sh tool: the operator tools against the test broker', () => {
     raw = rawKafka(brokers);
     const admin = raw.admin();
     await admin.connect();
-    try {
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 2 }] });
-      // a group with committed offsets: 1 of 3 messages of partition 0 read
-      await admin.setOffsets({ groupId: group, topic, partitions: [{ partition: 0, offset: '1' }] });
-    } finally {
-      await admin.disconnect();
-    }
     const producer = raw.producer();
     await producer.connect();
-    await producer.send({ topic, messages: ['a', 'b', 'c'].map((value) => ({ value, partition: 0 })) });
-    await producer.disconnect();
+    try {
+      // a fresh (or busy) broker may not serve the new partitions or the offsets topic yet: retried
+      await eventually(() => admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 2 }] }), 60_000, 500);
+      await eventually(() => producer.send({ topic, messages: ['a', 'b', 'c'].map((value) => ({ value, partition: 0 })) }), 60_000, 500);
+      // a group with committed offsets: 1 of 3 messages of partition 0 read
+      await eventually(() => admin.setOffsets({ groupId: group, topic, partitions: [{ partition: 0, offset: '1' }] }), 60_000, 500);
+    } finally {
+      await producer.disconnect();
+      await admin.disconnect();
+    }
   }, 240_000);
 
   afterAll(async () => {
