@@ -160,7 +160,8 @@ describe('POST /assessments', () => {
     expect(results.map((r) => r.statusCode).sort()).toEqual([201, 409, 409, 409, 409, 409]);
     const winner = results.find((r) => r.statusCode === 201)!.json().assessmentId;
     for (const r of results.filter((x) => x.statusCode === 409)) expect(r.json().openAssessmentId).toBe(winner);
-    expect((await call('GET', `/persons/${personId}/assessments`, 'sw')).json().assessments).toHaveLength(1);
+    const position = results.find((r) => r.statusCode === 201)!.json().position;
+    expect((await call('GET', `/persons/${personId}/assessments?after=${position}`, 'sw')).json().assessments).toHaveLength(1);
   });
 
   it('refuses without an active assessment consent (422)', async () => {
@@ -291,7 +292,8 @@ describe('the full assessment: two roles, seven domains, completion', () => {
   it('frees the person for a new assessment once completed', async () => {
     const next = await call('POST', '/assessments', 'sw', { personId, team });
     expect(next.statusCode).toBe(201);
-    const list = (await call('GET', `/persons/${personId}/assessments`, 'operator')).json();
+    // the list is a view: `after` waits for the start just made
+    const list = (await call('GET', `/persons/${personId}/assessments?after=${next.json().position}`, 'operator')).json();
     expect(list.assessments.map((a: { assessmentId: string; status: string }) => [a.assessmentId, a.status])).toEqual([
       [assessmentId, 'completed'],
       [next.json().assessmentId, 'open'],
@@ -399,46 +401,62 @@ describe('consent withdrawn, personal data erased', () => {
     expect(events[1]).toMatchObject({ data: { reason: 'person_request' } });
   });
 
-  it('cancels an assessment whose start raced the withdrawal, even when the start crashed before listing it', async () => {
+  it('cancels an assessment whose start raced the withdrawal (the view had not heard of it yet)', async () => {
     const personId = await person();
     await stopConsumer();
     await call('POST', `/persons/${personId}/consents/assessment/withdrawal`, 'operator');
     // the view has not heard yet: the start is accepted
     const assessmentId = await startFor(personId);
-    await infra.db.query('DELETE FROM assessment.by_person WHERE assessment_id = $1', [assessmentId]);
     stopConsumer = await assessment.start!(infra);
     await eventually(async () => expect(await statusOf(assessmentId)).toBe('cancelled'));
-    expect((await call('GET', `/persons/${personId}/assessments`, 'sw')).json().assessments).toMatchObject([{ assessmentId, status: 'cancelled' }]);
+    const [, cancelled] = await infra.store.readStream(`assessment-${assessmentId}`);
+    expect(cancelled).toMatchObject({ actor: { id: 'assessment-consent-watch', role: 'system' } });
+    await eventually(async () =>
+      expect((await call('GET', `/persons/${personId}/assessments`, 'sw')).json().assessments).toMatchObject([{ assessmentId, status: 'cancelled' }]),
+    );
+  });
+
+  it('a withdrawal delivered again, after the consent was given again, cancels nothing new', async () => {
+    const personId = await person();
+    const first = await startFor(personId);
+    await call('POST', `/persons/${personId}/consents/assessment/withdrawal`, 'operator');
+    await eventually(async () => expect(await statusOf(first)).toBe('cancelled'));
+    await call('POST', `/persons/${personId}/consents`, 'operator', { scope: 'assessment', legalBasis: 'explicit_consent' });
+    await eventually(async () => expect((await factsOf(personId))?.assessment_consent).toBe(true));
+    const second = await startFor(personId);
+    // the consumer is sent back to the start of the log: every event comes again, the old withdrawal too
+    await stopConsumer();
+    await infra.store.resetCheckpoint('consumer:assessment-facts', 0);
+    stopConsumer = await assessment.start!(infra);
+    await caughtUp();
+    expect(await statusOf(second)).toBe('open');
+    const history = await infra.store.readStream(`assessment-${second}`);
+    expect(history.map((e) => e.type)).toEqual(['AssessmentStarted']);
   });
 });
 
-describe('the open-assessment claim', () => {
-  const claim = (personId: string, assessmentId: string, age: string) =>
-    infra.db.query(
-      `INSERT INTO assessment.open_assessments (person_id, assessment_id, claimed_at) VALUES ($1, $2, now() - $3::interval)
-       ON CONFLICT (person_id) DO UPDATE SET assessment_id = excluded.assessment_id, claimed_at = excluded.claimed_at`,
-      [personId, assessmentId, age],
-    );
-
-  it('is respected while a start may still be in flight (409)', async () => {
-    const personId = await person();
-    await claim(personId, UNKNOWN, '5 seconds');
-    const res = await call('POST', '/assessments', 'sw', { personId, team });
-    expect(res.json()).toMatchObject({ status: 409, code: 'assessment_already_open', openAssessmentId: UNKNOWN });
-  });
-
-  it('is taken over when its start never happened and it is older than a minute', async () => {
-    const personId = await person();
-    await claim(personId, UNKNOWN, '2 minutes');
-    expect((await call('POST', '/assessments', 'sw', { personId, team })).statusCode).toBe(201);
-  });
-
-  it('is taken over when its assessment is closed (a release a crash left undone)', async () => {
+describe("the person's case stream keeps one open assessment", () => {
+  it('records the opening and the closing of each assessment, in the same append as its start and its end', async () => {
     const personId = await person();
     const first = await startFor(personId);
     await call('POST', `/assessments/${first}/cancellation`, 'sw', { reason: 'team_decision' });
-    await caughtUp();
-    await claim(personId, first, '1 second');
+    const second = await startFor(personId);
+    const kase = await infra.store.readStream(`case-${personId}`);
+    expect(kase.map((e) => [e.type, e.data])).toEqual([
+      ['CaseAssessmentOpened', { assessmentId: first }],
+      ['CaseAssessmentClosed', { assessmentId: first, status: 'cancelled' }],
+      ['CaseAssessmentOpened', { assessmentId: second }],
+    ]);
+    // the case's events are appended atomically with the assessment's: the same transaction, consecutive positions
+    const [started] = await infra.store.readStream(`assessment-${second}`);
+    expect(Math.abs(kase[2]!.globalPosition - started!.globalPosition)).toBe(1);
+  });
+
+  it('a start the rules refuse leaves the case as it was', async () => {
+    const personId = await person();
+    const refused = await call('POST', '/assessments', 'sw', { personId, team: [team[0]] });
+    expect(refused.statusCode).toBe(422);
+    expect(await infra.store.readStream(`case-${personId}`)).toEqual([]);
     expect((await call('POST', '/assessments', 'sw', { personId, team })).statusCode).toBe(201);
   });
 });
@@ -523,6 +541,8 @@ describe('reading assessments', () => {
   });
 
   it('lists the assessments of a person (200), empty for a person without any', async () => {
+    // the list is a view of the bus: wait until it has heard of the start
+    await eventually(async () => expect((await call('GET', `/persons/${personId}/assessments`, 'sw')).json().assessments).toHaveLength(1));
     for (const who of ['operator', 'sw', 'admin', 'auditor']) {
       const res = await call('GET', `/persons/${personId}/assessments`, who);
       expect(res.statusCode).toBe(200);

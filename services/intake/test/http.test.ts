@@ -1,7 +1,7 @@
 import { validate } from '@readme/openapi-parser';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '@onestop/testkit';
+import { createTestDatabase, eventually, type TestDatabase } from '@onestop/testkit';
 import { buildServiceApp } from '@onestop/kit';
 import { openTestInfrastructure } from '@onestop/kit/testing';
 import { computeCheckCharacter } from '../src/domain/fiscal-code.js';
@@ -11,6 +11,7 @@ let db: TestDatabase;
 let infra: Awaited<ReturnType<typeof openTestInfrastructure>>;
 let app: FastifyInstance;
 const tokens: Record<string, string> = {};
+let stopConsumers: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
   db = await createTestDatabase('intake');
@@ -19,6 +20,7 @@ beforeAll(async () => {
   await intake.migrate!(infra);
   app = await buildServiceApp({ title: intake.title, description: intake.description, modules: [intake], ctx: infra });
   await app.ready();
+  stopConsumers = await intake.start!(infra);
   tokens.operator = await infra.token({ sub: 'op-1', role: 'operator' });
   tokens.team = await infra.token({ sub: 'sw-1', role: 'team', teamRole: 'social_worker' });
   tokens.partner = await infra.token({ sub: 'p-1', role: 'partner', partnerId: 'caritas' });
@@ -27,6 +29,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await stopConsumers?.();
   await app?.close();
   await infra?.close();
   await db?.drop();
@@ -87,6 +90,11 @@ describe('POST /persons', () => {
 
   it('reports likely duplicates (same normalised names and birth date) without refusing', async () => {
     const a = await call('POST', '/persons', 'operator', { accessPoint: 'pistoia-nord', municipality: 'Pistoia', givenName: 'Anna Maria', familyName: "D'Angelo", birthDate: '1960-01-02' });
+    // the index is a view of the intake topic: the first registration is indexed a moment later
+    await eventually(async () => {
+      const rows = await infra.db.query('SELECT 1 FROM intake.duplicate_index WHERE person_id = $1', [a.json().personId]);
+      expect(rows).toHaveLength(1);
+    });
     const b = await call('POST', '/persons', 'operator', { accessPoint: 'capannori', municipality: 'Capannori', givenName: 'ANNA  MARÌA', familyName: 'd angelo', birthDate: '1960-01-02' });
     expect(b.statusCode).toBe(201);
     expect(b.json().likelyDuplicates).toEqual([a.json().personId]);
