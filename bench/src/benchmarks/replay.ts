@@ -18,10 +18,10 @@ export const replayBenchmark: Benchmark = {
   id: 'replay',
   title: 'Case replay',
   method: [
-    "One person's case of 10,000 events across 252 streams (a person stream of 3,000 events — contact updates and consent changes over the years —, 50 assessments, 200 referrals, and the audit stream of every read of the case), appended through `store.append()` and applied to the read models, which tell which streams make up the case. Each operation is timed on its own, back to back.",
+    "One person's case of 10,000 events across 252 streams (a person stream of 3,000 events — contact updates and consent changes over the years —, 50 assessments, 200 referrals, and the audit stream of every read of the case), appended through `store.append()`, every event carrying the person's partition key (the store's case index finds them). Each operation is timed on its own, back to back.",
     '',
-    "- **OneStop**: `projections.cases.asOf(personId, now)` of the projections service: the case's streams from the read models, their events up to the instant read from the store in one query (`store.readForFold`: global order, only the columns a fold needs — no hashes, no metadata beyond the time), lifted (upcast) and folded through the deciders' `evolve` into the state of the person, assessments and referrals.",
-    '- **OneStop history()**: the auditor’s full history (`cases.history(personId)`: every column, hashes included, one read per stream), for reference.',
+    "- **OneStop**: `projections.cases.asOf(personId, now)` of the projections service: the case's events up to the instant read from the store in one query on its case index (`store.readCaseForFold`: global order, only the columns a fold needs — no hashes, no metadata beyond the time), lifted (upcast) and folded through the deciders' `evolve` into the state of the person, assessments and referrals.",
+    '- **OneStop history()**: the auditor’s full history (`cases.history(personId)`: every column, hashes included, one `store.readCase` read), for reference.',
     '- **raw SELECT**: one `SELECT <columns> FROM eventstore.events WHERE stream_id = ANY($1) ORDER BY global_position` of the same events through `pg`, no fold.',
   ].join('\n'),
   budget: () => ({ plannedMs: 45_000, minMs: 12_000 }),

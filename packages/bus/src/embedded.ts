@@ -1,6 +1,6 @@
 import { ConflictError, NotFoundError, topicForStream, type RecordedEvent } from '@onestop/events';
 import type { EventStore, SqlDriver, Subscription } from '@onestop/eventstore';
-import { SqlDeadLetters } from './dead-letters.js';
+import { SqlDeadLetters, deadLetterFilter, type DeadLetterFilter } from './dead-letters.js';
 import { DEFAULT_TRANSIENT_RETRY_MS, handleWithRetries, validateBatch, type Incoming } from './handling.js';
 import type { ConsumeOptions, DeadLetter, EventBus, NewDeadLetter, Redrive, RunningConsumer } from './port.js';
 
@@ -9,6 +9,8 @@ export interface EmbeddedBusOptions {
   transientRetryMs?: number;
   /** how often a consumer looks for dead letters re-driven to its group (default 1 s) */
   redrivePollMs?: number;
+  /** pause before a consumer whose subscription failed for good starts over (default 5 s) */
+  restartAfterMs?: number;
 }
 
 export interface BusLogger {
@@ -48,20 +50,38 @@ export class EmbeddedBus implements EventBus {
       stopped: () => stopped,
       onError: (e: unknown, attempt: number, kind: string) => this.logger?.warn({ err: e, group: options.group, attempt, kind }, 'consumer handler failed'),
     };
-    const sub = this.store.subscribeToAll({
-      checkpoint: `bus:${options.group}`,
-      batchSize: options.batchSize ?? 500,
-      handle: async (events) => {
-        const incoming: Incoming[] = events
-          .filter((e) => topics.has(topicForStream(e.subject) ?? ''))
-          .map((e) => ({ origin: `store@${e.globalPosition}`, key: e.partitionKey, value: e, headers: {} }));
-        const { valid, rejected } = validateBatch(incoming);
-        for (const r of rejected) await this.recordDeadLetter(options.group, r.message, r.reason);
-        await handleWithRetries(valid, options.handle, (r) => this.recordDeadLetter(options.group, r.message, r.reason), retry);
-      },
-      onError: (e) => this.logger?.error({ err: e, group: options.group }, 'embedded consumer error'),
-    });
+    const subscribe = () =>
+      this.store.subscribeToAll({
+        checkpoint: `bus:${options.group}`,
+        batchSize: options.batchSize ?? 500,
+        handle: async (events) => {
+          const incoming: Incoming[] = events
+            .filter((e) => topics.has(topicForStream(e.subject) ?? ''))
+            .map((e) => ({ origin: `store@${e.globalPosition}`, key: e.partitionKey, value: e, headers: {} }));
+          const { valid, rejected } = validateBatch(incoming);
+          for (const r of rejected) await this.recordDeadLetter(options.group, r.message, r.reason);
+          await handleWithRetries(valid, options.handle, (r) => this.recordDeadLetter(options.group, r.message, r.reason), retry);
+        },
+        onError: (e) => this.logger?.error({ err: e, group: options.group }, 'embedded consumer error'),
+      });
+    let sub = subscribe();
+    let restart: NodeJS.Timeout | undefined;
+    // a subscription that failed for good (its checkpoint could not be loaded)
+    // starts over from the stored checkpoint after a pause, never from the start
+    const watch = (s: typeof sub) =>
+      s.ended.catch((e: unknown) => {
+        if (stopped) return;
+        this.logger?.error({ err: e, group: options.group }, 'embedded consumer failed; starting over from its checkpoint in 5 s');
+        this.running.delete(s);
+        restart = setTimeout(() => {
+          if (stopped) return;
+          sub = subscribe();
+          this.running.add(sub);
+          void watch(sub);
+        }, this.options.restartAfterMs ?? 5_000);
+      });
     this.running.add(sub);
+    void watch(sub);
     // dead letters re-driven to this group (by this process or the CLI): handled beside the log
     let polling: Promise<void> = Promise.resolve();
     const poll = setInterval(() => {
@@ -78,6 +98,7 @@ export class EmbeddedBus implements EventBus {
       stop: async () => {
         stopped = true;
         clearInterval(poll);
+        clearTimeout(restart);
         this.running.delete(sub);
         await Promise.all([sub.stop(), polling]);
       },
@@ -116,8 +137,8 @@ export class EmbeddedBus implements EventBus {
     await this.dlq.record(letter);
   }
 
-  deadLetters(group?: string, limit?: number): Promise<DeadLetter[]> {
-    return this.dlq.list({ group, limit });
+  deadLetters(filter?: DeadLetterFilter | string, limit?: number): Promise<DeadLetter[]> {
+    return this.dlq.list(deadLetterFilter(filter, limit));
   }
 
   deadLetter(id: string): Promise<(DeadLetter & { redrives: Redrive[] }) | undefined> {

@@ -213,6 +213,13 @@ export class KurrentEventStore implements EventStore {
       .map(({ id, type, schemaVersion, subject, time, data, globalPosition }) => ({ id, type, schemaVersion, subject, time, data, globalPosition }));
   }
 
+  async readCaseForFold(personId: string, until: Date): Promise<FoldEvent[]> {
+    const limit = until.getTime();
+    return (await this.readCase(personId))
+      .filter((e) => Date.parse(e.time) <= limit)
+      .map(({ id, type, schemaVersion, subject, time, data, globalPosition }) => ({ id, type, schemaVersion, subject, time, data, globalPosition }));
+  }
+
   private async readEvents(streamId: string, options: ReadStreamOptions, leader: boolean): Promise<RawRecordedEvent[]> {
     const backwards = options.direction === 'backwards';
     const events = await this.read(

@@ -120,6 +120,8 @@ export interface EventStore {
    * thousands of them: no hashes, no metadata beyond the time).
    */
   readForFold(streamIds: readonly string[], until: Date): Promise<FoldEvent[]>;
+  /** readForFold of a person's whole case (every event with their partition key), by its index. */
+  readCaseForFold(personId: string, until: Date): Promise<FoldEvent[]>;
   /** Reads the global log in order, gap-safe: nothing can later appear before what it returns. */
   readAll(options?: ReadAllOptions): Promise<RawRecordedEvent[]>;
   /** Catch-up then live subscription to the global log. */

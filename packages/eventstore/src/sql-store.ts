@@ -48,6 +48,18 @@ interface EventRow {
 
 type FoldRow = Pick<EventRow, 'global_position' | 'stream_id' | 'event_id' | 'event_type' | 'schema_version' | 'data'> & { time: string };
 
+function toFoldEvent(r: FoldRow): FoldEvent {
+  return {
+    id: r.event_id,
+    type: r.event_type,
+    schemaVersion: r.schema_version,
+    subject: r.stream_id,
+    time: r.time,
+    data: r.data,
+    globalPosition: toNumber(r.global_position),
+  };
+}
+
 function toEvent(r: EventRow): RawRecordedEvent {
   return {
     id: r.event_id,
@@ -314,15 +326,20 @@ export class SqlEventStore implements EventStore {
       [streamIds, until.toISOString()],
       'eventstore_read_for_fold',
     );
-    return rows.map((r) => ({
-      id: r.event_id,
-      type: r.event_type,
-      schemaVersion: r.schema_version,
-      subject: r.stream_id,
-      time: r.time,
-      data: r.data,
-      globalPosition: toNumber(r.global_position),
-    }));
+    return rows.map(toFoldEvent);
+  }
+
+  async readCaseForFold(personId: string, until: Date): Promise<FoldEvent[]> {
+    const rows = await this.driver.query<FoldRow>(
+      `SELECT global_position, stream_id, event_id, event_type, schema_version, data, metadata->>'time' AS time
+         FROM eventstore.events
+        WHERE partition_key = $1
+          AND date_trunc('milliseconds', (metadata->>'time')::timestamptz) <= $2::timestamptz
+        ORDER BY global_position`,
+      [personId, until.toISOString()],
+      'eventstore_read_case_for_fold',
+    );
+    return rows.map(toFoldEvent);
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<RawRecordedEvent[]> {

@@ -137,16 +137,9 @@ type Referral = SubjectAccessExport['referrals'][number];
  * times a month; when the log grows large, the projections' index of a case's
  * streams (or a store-side index on the partition key) should replace it.
  */
-export async function eventsOfPerson(store: EventStore, personId: string, pageSize = 2_000): Promise<RecordedEvent[]> {
-  const streams = new Set([`person-${personId}`, `audit-${personId}`]);
-  for (let after = 0; ; ) {
-    const page = await store.readAll({ after, maxCount: pageSize });
-    if (page.length === 0) break;
-    for (const e of page) if (e.partitionKey === personId) streams.add(e.subject);
-    after = page.at(-1)!.globalPosition;
-  }
-  const events = (await Promise.all([...streams].map((s) => store.readStream(s)))).flat();
-  return events.sort((a, b) => a.globalPosition - b.globalPosition).map(liftRecorded);
+export async function eventsOfPerson(store: EventStore, personId: string): Promise<RecordedEvent[]> {
+  // the store's case index: never a scan of the global log, never a read model
+  return (await store.readCase(personId)).map(liftRecorded);
 }
 
 /** The person's current personal data (registration merged with later contact details), or null once erased. */

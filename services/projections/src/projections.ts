@@ -65,7 +65,7 @@ export class Projections {
     private readonly options: ProjectionsOptions = {},
   ) {
     this.readModels = new ReadModels(ctx.db, options.schema ?? 'projections');
-    this.cases = new CaseHistory(ctx.store, this.readModels);
+    this.cases = new CaseHistory(ctx.store);
     this.signedDigests = new SignedDigests(ctx.db);
     this.key = options.signingKey;
   }

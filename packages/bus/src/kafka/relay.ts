@@ -197,11 +197,22 @@ export class KafkaRelay {
       },
     });
     this.subscription = sub;
+    // a subscription that failed for good (its checkpoint could not be loaded)
+    // gives the lock up: this relay, or another, starts over after the stand-by
+    // pause, from the stored checkpoint, never from the start of the log
+    let failed = false;
+    sub.ended.catch((e: unknown) => {
+      failed = true;
+      this.counters.failures += 1;
+      this.counters.lastError = (e as Error)?.message ?? String(e);
+      this.log('error', { err: e, checkpoint: this.checkpoint }, 'relay subscription failed; giving the lock up to start over');
+      this.wake.notify();
+    });
     try {
       const checkMs = this.options.lockCheckMs ?? 2000;
-      while (!this.stopped && !lost()) {
+      while (!this.stopped && !lost() && !failed) {
         await this.wake.wait(checkMs);
-        if (this.stopped || lost()) break;
+        if (this.stopped || lost() || failed) break;
         try {
           await withTimeout(client.query('SELECT 1'), 10_000, 'lock connection check timed out');
         } catch (e) {

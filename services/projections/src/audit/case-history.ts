@@ -1,7 +1,6 @@
 import { liftStored, NotFoundError, streamCategory, type EventContext, type RawRecordedEvent } from '@onestop/events';
 import type { EventStore } from '@onestop/eventstore';
 import { readAuditStream, recordCaseHistoryRead } from '@onestop/kit';
-import type { ReadModels } from '../read-models/read-models.js';
 import {
   assessmentDecider,
   personDecider,
@@ -44,15 +43,13 @@ export const personStreamOf = (personId: string): string => `person-${personId}`
 const idOf = (streamId: string) => streamId.slice(streamId.indexOf('-') + 1);
 
 /**
- * The audit trail of a case, read from the event store (the source of truth).
- * The read models only say which streams belong to the case; the events come
- * from the store, with their positions and hashes.
+ * The audit trail of a case, read from the event store alone (the source of
+ * truth): every event carrying the person's partition key, through the
+ * store's case index, with their positions and hashes. No read model decides
+ * what belongs to a case.
  */
 export class CaseHistory {
-  constructor(
-    private readonly store: EventStore,
-    private readonly readModels: ReadModels,
-  ) {}
+  constructor(private readonly store: EventStore) {}
 
   /** Throws NotFoundError unless the person has a stream in the store. */
   async mustExist(personId: string): Promise<void> {
@@ -60,10 +57,10 @@ export class CaseHistory {
     if (first.length === 0) throw new NotFoundError('case', personId);
   }
 
-  /** The case's streams: those the read models know, and always the person and audit streams. */
+  /** The case's streams, as the store's case index has them (always the person and audit streams). */
   async streamsOf(personId: string): Promise<string[]> {
-    const known = await this.readModels.caseStreams(personId);
-    return [...new Set([personStreamOf(personId), readAuditStream(personId), ...known])].sort();
+    const events = await this.store.readCase(personId);
+    return [...new Set([personStreamOf(personId), readAuditStream(personId), ...events.map((e) => e.subject)])].sort();
   }
 
   /** Records a read of the case history (DESIGN §6) in the case's audit stream. */
@@ -73,10 +70,10 @@ export class CaseHistory {
 
   /** Every event of the case across its streams, in global order. */
   async history(personId: string): Promise<CaseHistoryView> {
-    const streamIds = await this.streamsOf(personId);
-    const perStream = await Promise.all(streamIds.map((id) => this.store.readStream(id)));
-    const streams = streamIds.map((streamId, i) => ({ streamId, events: perStream[i]!.length })).filter((s) => s.events > 0);
-    const events = perStream.flat().sort((a, b) => a.globalPosition - b.globalPosition);
+    const events = await this.store.readCase(personId);
+    const counts = new Map<string, number>();
+    for (const e of events) counts.set(e.subject, (counts.get(e.subject) ?? 0) + 1);
+    const streams = [...counts].sort(([a], [b]) => (a < b ? -1 : 1)).map(([streamId, n]) => ({ streamId, events: n }));
     return { personId, streams, events };
   }
 
@@ -87,7 +84,7 @@ export class CaseHistory {
   async asOf(personId: string, at: Date): Promise<CaseAsOf> {
     // the fold needs neither hashes nor the rest of the metadata: reading only
     // what it needs, in one query, halves the time of a large case
-    const until = (await this.store.readForFold(await this.streamsOf(personId), at)).map(liftStored);
+    const until = (await this.store.readCaseForFold(personId, at)).map(liftStored);
     let person = personDecider.initialState;
     const assessments = new Map<string, AssessmentState>();
     const referrals = new Map<string, ReferralState>();
