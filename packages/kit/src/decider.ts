@@ -11,6 +11,7 @@ import {
   type RecordedEvent,
 } from '@onestop/events';
 import type { EventStore, ExpectedRevision, StreamAppend } from '@onestop/eventstore';
+import { commandEventIds } from './request-scope.js';
 
 /** A domain event as deciders see it: type and payload, no envelope. */
 export type DomainEvent<T extends EventType = EventType> = T extends EventType ? { type: T; data: EventData<T> } : never;
@@ -106,13 +107,25 @@ export interface Appended {
 }
 
 export interface TransactOptions {
-  /** event ids, e.g. derived from an Idempotency-Key; random by default */
-  eventId?: (streamId: string, index: number) => string;
+  /**
+   * makes the ids of each attempt's events: `() => (streamId, index) => id`;
+   * by default derived from the request's Idempotency-Key when it has one
+   * (request-scope.ts), random otherwise
+   */
+  eventId?: () => (streamId: string, index: number) => string;
   /** attempts before ConcurrencyRetriesExhausted (default 40: enough for a crowd racing for a service's last places) */
   maxAttempts?: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Numbers a command's events across its streams, in append order, with the request's derived ids. */
+function eventIdsFrom(scoped: NonNullable<ReturnType<typeof commandEventIds>>): () => (streamId: string, index: number) => string {
+  return () => {
+    let k = 0;
+    return () => scoped.at(k++);
+  };
+}
 
 /**
  * Runs a command across the streams it reads (DESIGN §9): `work` loads the
@@ -129,12 +142,19 @@ export async function transact<R>(
   options: TransactOptions = {},
 ): Promise<{ result: R; appended: Appended[] }> {
   const maxAttempts = options.maxAttempts ?? 40;
+  // under an Idempotency-Key: the ids of this command's events, the same in every retry of the request
+  const scoped = options.eventId ? undefined : commandEventIds();
+  const eventId = options.eventId ?? (scoped ? eventIdsFrom(scoped) : undefined);
   for (let attempt = 0; ; attempt++) {
     const parts: Array<StreamPart<unknown, DomainEvent, unknown>> = [];
     const uow: UnitOfWork = {
       async load(streamId, decider, o) {
         if (parts.some((p) => p.streamId === streamId)) throw new Error(`stream ${streamId} loaded twice in one command`);
-        const history = attempt === 0 && o.newStream ? [] : (await store.readStream(streamId)).map(liftRecorded);
+        let history = attempt === 0 && o.newStream ? [] : (await store.readStream(streamId)).map(liftRecorded);
+        // a retry of a request whose command was recorded already decides on the state before
+        // its own events: the same decision, the same ids, and the store hands back the first result
+        const own = scoped ? history.findIndex((e) => scoped.mine(e.id)) : -1;
+        if (own >= 0) history = history.slice(0, own);
         const part = new StreamPart(streamId, decider, fold(decider, history as never), history.length - 1, o.partitionKey);
         parts.push(part as never);
         return part;
@@ -143,13 +163,15 @@ export async function transact<R>(
     const result = await work(uow);
     const writing = parts.filter((p) => p.events.length > 0);
     if (writing.length === 0) return { result, appended: [] };
+    const ids = eventId?.();
     const appends: StreamAppend[] = writing.map((p) => ({
       streamId: p.streamId,
-      events: p.envelopes(ctx, options.eventId) as unknown as RawEnvelope[],
+      events: p.envelopes(ctx, ids) as unknown as RawEnvelope[],
       expected: (p.revision < 0 ? 'no_stream' : p.revision) satisfies ExpectedRevision,
     }));
     try {
       const results = appends.length === 1 ? [await store.append(appends[0]!.streamId, appends[0]!.events, appends[0]!.expected)] : await store.appendToStreams(appends);
+      scoped?.commit(appends.reduce((n, a) => n + a.events.length, 0));
       return {
         result,
         appended: appends.map((a, i) => ({
@@ -193,7 +215,7 @@ export async function handleCommand<C, E extends DomainEvent, S>(
       p.decide(command);
       return p;
     },
-    { maxAttempts: 6, ...(envelope.ids ? { eventId: (_s: string, i: number) => envelope.ids![i]! } : {}) },
+    { maxAttempts: 6, ...(envelope.ids ? { eventId: () => (_s: string, i: number) => envelope.ids![i]! } : {}) },
   );
   const a = appended[0];
   return {

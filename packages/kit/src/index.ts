@@ -14,3 +14,4 @@ export * from './views/case-facts.js';
 export * from './privacy/read-audit.js';
 export * from './privacy/rotation.js';
 export * from './own-writes.js';
+export * from './request-scope.js';

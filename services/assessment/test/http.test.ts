@@ -215,6 +215,48 @@ describe('POST /assessments', () => {
     expect(retry.headers['idempotent-replayed']).toBe('true');
     expect(retry.json()).toEqual(first.json());
   });
+
+  // the process that recorded a command died before it could keep its answer: the retry runs again
+  const answerLost = (key: string) => infra.db.query('DELETE FROM kit.idempotency_keys WHERE key = $1', [key]);
+
+  it('a retry whose first answer was lost records nothing twice and answers the same (a new stream)', async () => {
+    const personId = await person();
+    const key = `start-lost-${personId}`;
+    const first = await call('POST', '/assessments', 'sw', { personId, team }, { 'idempotency-key': key });
+    await answerLost(key);
+    const retry = await call('POST', '/assessments', 'sw', { personId, team }, { 'idempotency-key': key });
+    expect(first.statusCode).toBe(201);
+    expect(retry.statusCode, retry.body).toBe(201);
+    expect(retry.headers['idempotent-replayed']).toBeUndefined();
+    expect(retry.json()).toEqual(first.json());
+    const started = (await infra.store.readCase(personId)).filter((e) => e.type === 'AssessmentStarted');
+    expect(started).toHaveLength(1);
+  });
+
+  it('a retry whose first answer was lost records nothing twice and answers the same (an evaluation of an open assessment)', async () => {
+    const personId = await person();
+    const assessmentId = await startFor(personId);
+    const key = `eval-lost-${assessmentId}`;
+    const body = { needLevel: 3, notes: 'Sfratto esecutivo a gennaio' };
+    const first = await call('PUT', `/assessments/${assessmentId}/domains/housing`, 'sw', body, { 'idempotency-key': key });
+    // someone else records an evaluation in between: the retry still decides on the state its first attempt saw
+    await call('PUT', `/assessments/${assessmentId}/domains/economic`, 'eo', { needLevel: 1 });
+    await answerLost(key);
+    const retry = await call('PUT', `/assessments/${assessmentId}/domains/housing`, 'sw', body, { 'idempotency-key': key });
+    expect(retry.statusCode, retry.body).toBe(200);
+    expect(retry.json()).toEqual(first.json());
+    const evaluated = (await infra.store.readStream(`assessment-${assessmentId}`)).filter((e) => e.type === 'DomainEvaluated');
+    expect(evaluated.map((e) => e.data)).toMatchObject([{ domain: 'housing' }, { domain: 'economic' }]);
+  });
+
+  it('the same request sent at once to the service five times records one start, and every answer is the same', async () => {
+    const personId = await person();
+    const key = `start-burst-${personId}`;
+    const answers = await Promise.all(Array.from({ length: 5 }, () => call('POST', '/assessments', 'sw', { personId, team }, { 'idempotency-key': key })));
+    expect(answers.map((a) => a.statusCode)).toEqual([201, 201, 201, 201, 201]);
+    expect(new Set(answers.map((a) => a.json().assessmentId)).size).toBe(1);
+    expect((await infra.store.readCase(personId)).filter((e) => e.type === 'AssessmentStarted')).toHaveLength(1);
+  });
 });
 
 describe('the full assessment: two roles, seven domains, completion', () => {

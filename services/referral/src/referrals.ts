@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { NotFoundError, PLACE_HOLDING_STATUSES, type EventContext, type OneStopEvent, type RecordedEvent } from '@onestop/events';
 import { caseDecider, caseStream } from '@onestop/case';
-import { handleCommand, loadAggregate, transact, type Appended, type CaseFactsView, type ServiceContext, type UnitOfWork } from '@onestop/kit';
+import { handleCommand, loadAggregate, newId, transact, type Appended, type CaseFactsView, type ServiceContext, type UnitOfWork } from '@onestop/kit';
 import { partnerDecider, partnerStream, type PartnerCommand } from './domain/partner.js';
 import { placesDecider, placesStream } from './domain/places.js';
 import { referralDecider, referralStream, type CancelReferral, type ReferralState } from './domain/referral.js';
@@ -72,7 +71,8 @@ export class Referrals {
 
   /** Records a referral after checking every precondition of DESIGN §4; the person's case takes the service's slot. */
   async refer(input: NewReferral, ec: EventContext): Promise<{ referralId: string; respondBy: string; position: number }> {
-    const referralId = randomUUID();
+    // derived from the Idempotency-Key when there is one: a retried request refers the same referral
+    const referralId = newId();
     const [person, assessment] = await Promise.all([this.facts.person(input.personId), this.facts.assessment(input.assessmentId)]);
     // an unknown or erased person has no key; the decider refuses such a referral before the reason is used
     const reason =

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -9,6 +8,7 @@ import {
   eventContextOf,
   EVENTUALLY_CONSISTENT,
   loadAggregate,
+  newId,
   principalOf,
   PersonDataErased as KeyDestroyed,
   type ServiceContext,
@@ -128,7 +128,7 @@ export const assessmentRoutes = (
       },
       async (req, reply) => {
         const { personId, team } = req.body;
-        const assessmentId = randomUUID();
+        const assessmentId = newId();
         const person = await personFact(personId);
         const started = await run(assessmentId, personId, { type: 'StartAssessment', assessmentId, personId, team, person }, req, true);
         const position = started.globalPositions[0]!;
@@ -255,7 +255,7 @@ export const assessmentRoutes = (
         const person = await personFact(personId);
         const goals = [];
         for (const g of req.body.goals) {
-          goals.push({ goalId: randomUUID(), domain: g.domain, targetDate: g.targetDate, description: await encrypt(personId, g.description) });
+          goals.push({ goalId: newId(), domain: g.domain, targetDate: g.targetDate, description: await encrypt(personId, g.description) });
         }
         const res = await run(
           assessmentId,

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -18,6 +17,7 @@ import {
   eventContextOf,
   handleCommand,
   loadAggregate,
+  newId,
   principalOf,
   recordCaseHistoryRead,
   transact,
@@ -101,7 +101,7 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
       },
       async (req, reply) => {
         const { accessPoint, municipality, ...personal } = req.body;
-        const personId = randomUUID();
+        const personId = newId();
         const actor = principalOf(req);
         const fc = personal.fiscalCode !== undefined ? validateFiscalCode(personal.fiscalCode) : undefined;
         const pii = { ...personal, ...(fc?.ok ? { fiscalCode: fc.code } : {}) };
