@@ -5,6 +5,9 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => new Date() };
 
+/** The system clock moved by a fixed offset (ONESTOP_CLOCK_OFFSET_MS, development and tests only). */
+export const offsetClock = (offsetMs: number): Clock => (offsetMs === 0 ? systemClock : { now: () => new Date(Date.now() + offsetMs) });
+
 /** A clock tests set and advance by hand. */
 export class ManualClock implements Clock {
   constructor(private current: Date = new Date('2026-11-26T09:00:00.000Z')) {}

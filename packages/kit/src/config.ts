@@ -43,6 +43,10 @@ export const BaseConfigSchema = z.object({
   /** Ed25519 private key signing audit digests (base64 PKCS#8 DER, base64 32-byte seed, or PEM); its format is checked by projections */
   ONESTOP_AUDIT_SIGNING_KEY: z.string().trim().min(1).optional(),
   ONESTOP_AGREEMENT_ID: z.string().regex(/^[a-z0-9-]{2,64}$/).default('accordo-pistoia'),
+  /** how often the SLA watcher looks for late answers */
+  ONESTOP_SLA_INTERVAL_MS: z.coerce.number().int().min(100).max(24 * 3600_000).default(60_000),
+  /** development and tests only: the process clock runs this far ahead of the system clock (refused in production) */
+  ONESTOP_CLOCK_OFFSET_MS: z.coerce.number().int().min(-100 * 365 * 24 * 3600_000).max(100 * 365 * 24 * 3600_000).default(0),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
 });
@@ -66,6 +70,7 @@ function checkModes(c: BaseConfig): string[] {
     if (!c.ONESTOP_MASTER_KEYS) p.push('ONESTOP_MASTER_KEYS: required in production');
     if (!c.ONESTOP_INDEX_KEY) p.push('ONESTOP_INDEX_KEY: required in production');
     if (!c.ONESTOP_AUDIT_SIGNING_KEY) p.push('ONESTOP_AUDIT_SIGNING_KEY: required in production');
+    if (c.ONESTOP_CLOCK_OFFSET_MS !== 0) p.push('ONESTOP_CLOCK_OFFSET_MS: development and tests only, refused in production');
   }
   return p;
 }

@@ -13,7 +13,7 @@ import {
   type SqlDriver,
 } from '@onestop/eventstore';
 import { Authenticator } from './auth.js';
-import { systemClock, type Clock } from './clock.js';
+import { offsetClock, type Clock } from './clock.js';
 import type { BaseConfig } from './config.js';
 import { migrateIdempotency } from './idempotency.js';
 import type { Logger } from './logger.js';
@@ -153,7 +153,7 @@ export async function openInfrastructure(
     keyring,
     indexKey: config.ONESTOP_INDEX_KEY,
     auth,
-    clock: options.clock ?? systemClock,
+    clock: options.clock ?? offsetClock(config.ONESTOP_CLOCK_OFFSET_MS),
     async close() {
       for (const c of closers) await c().catch((err) => logger.warn({ err }, 'error while closing'));
     },

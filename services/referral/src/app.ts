@@ -57,6 +57,7 @@ export function referralModule(options: ReferralModuleOptions = {}): ServiceModu
       const own = await ctx.bus.consume({ group: 'referral-view', topics: [TOPICS.referral, TOPICS.directory], handle: (batch) => r.view.apply(batch) });
       // the partner topics of DESIGN §5 exist only on Kafka
       const gateway = ctx.bus.kind === 'kafka' ? await PartnerGateway.start(ctx, r) : undefined;
+      const interval = options.slaIntervalMs ?? ctx.config.ONESTOP_SLA_INTERVAL_MS;
       let timer: NodeJS.Timeout | undefined;
       let stopped = false;
       const tick = async () => {
@@ -65,10 +66,10 @@ export function referralModule(options: ReferralModuleOptions = {}): ServiceModu
         } catch (err) {
           ctx.logger.warn({ err }, 'SLA watcher pass failed');
         }
-        if (!stopped) timer = setTimeout(() => void tick(), options.slaIntervalMs ?? 60_000);
+        if (!stopped) timer = setTimeout(() => void tick(), interval);
       };
       // a first pass soon after start: answers may have become late while the service was down
-      timer = setTimeout(() => void tick(), Math.min(options.slaIntervalMs ?? 60_000, 1_000));
+      timer = setTimeout(() => void tick(), Math.min(interval, 1_000));
       return async () => {
         stopped = true;
         clearTimeout(timer);
