@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEvent, liftRecorded, topicForStream, type RawEnvelope, type RecordedEvent } from '@onestop/events';
+import { canonicalEnvelope, createEvent, liftRecorded, topicForStream, type RawEnvelope, type RecordedEvent } from '@onestop/events';
 import { buildServiceApp } from '@onestop/kit';
 import { openTestInfrastructure } from '@onestop/kit/testing';
 import { createTestDatabase, eventually, type TestDatabase } from '@onestop/testkit';
@@ -358,9 +358,20 @@ describe('rebuild', () => {
   it('leaves out what the live consumer dead-letters (an invalid event), instead of stopping', async () => {
     const before = await projections.readModels.dump();
     const referralId = randomUUID();
-    // the store checks the envelope only; the payload breaks the catalog (respondBy is no instant)
+    // the payload breaks the catalog (dueAt is no instant): the store refuses such an append, so it is
+    // written the way an older version or a hand behind the store's back would, through the SQL function
     const invalid = { ...createEvent('ReferralOverdue', { dueAt: at(1) }, `referral-${referralId}`, scenario.persons.A, { source: '/onestop/referral', actor: { id: 'sla', role: 'system' }, correlationId: 'bad', time: at(502) }), data: { dueAt: 'tomorrow' } };
-    await infra.store.append(`referral-${referralId}`, [invalid as RawEnvelope], 'no_stream');
+    await expect(infra.store.append(`referral-${referralId}`, [invalid as RawEnvelope], 'no_stream')).rejects.toMatchObject({ code: 'invalid_event' });
+    const { subject: _s, id, type, schemaVersion, data, ...metadata } = invalid;
+    await infra.db.query('SELECT * FROM eventstore.append($1, -1, $2::uuid[], $3::text[], $4::int[], $5::jsonb[], $6::jsonb[], $7::text[], NULL)', [
+      `referral-${referralId}`,
+      [id],
+      [type],
+      [schemaVersion],
+      [JSON.stringify(data)],
+      [JSON.stringify(metadata)],
+      [canonicalEnvelope(invalid as RawEnvelope)],
+    ]);
     await eventually(async () => expect((await infra.bus.deadLetters('projections')).map((d) => d.origin)).toHaveLength(1));
     const report = await projections.rebuild();
     expect(report.skipped).toBe(1);
