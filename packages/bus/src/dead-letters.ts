@@ -86,10 +86,18 @@ function letterOf(r: Row): DeadLetter {
   };
 }
 
+/** Which dead letters to list: newest first, `limit` (default 100) of them; `before` (an id) for the next page. */
 export interface DeadLetterFilter {
   group?: string | undefined;
   status?: DeadLetterStatus | undefined;
   limit?: number | undefined;
+  /** only letters with a lower id (the last id of the previous page) */
+  before?: string | undefined;
+}
+
+/** The filter of `EventBus.deadLetters`, given as a filter or (the older form) as a group and a limit. */
+export function deadLetterFilter(filter?: DeadLetterFilter | string, limit?: number): DeadLetterFilter {
+  return typeof filter === 'object' ? filter : { group: filter, limit };
 }
 
 /** Dead letters kept in SQL (the embedded bus has no DLQ topic), with their re-drives. */
@@ -151,10 +159,12 @@ export class SqlDeadLetters {
 
   /** Newest first. */
   async list(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
+    if (filter.before !== undefined && !/^\d{1,18}$/.test(filter.before)) return [];
     const rows = await this.db.query<Row>(
       `SELECT ${COLUMNS} FROM bus.dead_letters
-        WHERE ($1::text IS NULL OR consumer_group = $1) AND ($2::text IS NULL OR status = $2) ORDER BY id DESC LIMIT $3`,
-      [filter.group ?? null, filter.status ?? null, filter.limit ?? 100],
+        WHERE ($1::text IS NULL OR consumer_group = $1) AND ($2::text IS NULL OR status = $2) AND ($4::bigint IS NULL OR id < $4::bigint)
+        ORDER BY id DESC LIMIT $3`,
+      [filter.group ?? null, filter.status ?? null, filter.limit ?? 100, filter.before ?? null],
     );
     return rows.map(letterOf);
   }

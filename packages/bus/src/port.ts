@@ -1,4 +1,5 @@
 import type { RecordedEvent } from '@onestop/events';
+import type { DeadLetterFilter } from './dead-letters.js';
 
 /** Where a dead letter stands: see bus.dead_letters in dead-letters.ts. */
 export type DeadLetterStatus = 'open' | 'redrive_requested' | 'redriven' | 'resolved' | 'redrive_failed';
@@ -78,6 +79,8 @@ export interface RunningConsumer {
 export interface EventBus {
   readonly kind: 'embedded' | 'kafka';
   consume(options: ConsumeOptions): Promise<RunningConsumer>;
+  /** dead letters, newest first: those the filter selects (a page of them, see DeadLetterFilter) */
+  deadLetters(filter?: DeadLetterFilter): Promise<DeadLetter[]>;
   /** dead letters recorded for a group (newest first) */
   deadLetters(group?: string, limit?: number): Promise<DeadLetter[]>;
   /** one dead letter with every re-drive of it; undefined when there is none with this id */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SqlDeadLetters } from '@onestop/bus';
 import { issueToken, type Principal, type Role } from '@onestop/kit';
 import { eventually, REPO_ROOT } from '@onestop/testkit';
 import { openPlatform, OWN, WHO, type Case, type Platform, type Who } from './platform.js';
@@ -102,6 +103,13 @@ const newPartner = async () => {
   return partnerId;
 };
 const referral = async () => p.cases.referral(await nextCase());
+/** An open dead letter of a group no consumer runs (so it stays as re-driven); its id. */
+const deadLetter = async (group = 'authz-dead-letters') => {
+  const letters = new SqlDeadLetters(p.infra.db);
+  const origin = `store@${randomUUID()}`;
+  await letters.record({ group, reason: 'refused by a rule', origin, key: randomUUID(), payload: { id: randomUUID(), type: 'ConsentGiven' }, headers: {} });
+  return (await letters.list({ group, limit: 100 })).find((l) => l.origin === origin)!.id;
+};
 const accepted = async () => {
   const id = await referral();
   await p.ok('partnerOwn', 'POST', `/referrals/${id}/acceptance`, {});
@@ -180,7 +188,14 @@ const EXERCISES: Record<string, Exercise> = {
       return { url: '/referrals', body: { personId: c.personId, assessmentId: c.assessmentId, partnerId: OWN.partnerId, serviceId: OWN.serviceId, reason: 'sfratto' } };
     },
   },
-  'GET /referrals/{referralId}': { repeatable: true, prepare: async () => ({ url: `/referrals/${await referral()}` }) },
+  'GET /referrals/{referralId}': {
+    repeatable: true,
+    prepare: async () => {
+      const id = await referral();
+      await p.settled(); // the referral view only consumes: it hears of the new referral through the bus
+      return { url: `/referrals/${id}` };
+    },
+  },
   'GET /persons/{personId}/referrals': { repeatable: true, prepare: async () => ({ url: `/persons/${(await nextCase()).personId}/referrals` }) },
   'POST /referrals/{referralId}/cancellation': { prepare: async () => ({ url: `/referrals/${await referral()}/cancellation`, body: { reason: 'team_decision' } }) },
   'GET /partners/{partnerId}/referrals': { repeatable: true, prepare: async () => ({ url: `/partners/${OWN.partnerId}/referrals` }) },
@@ -224,6 +239,17 @@ const EXERCISES: Record<string, Exercise> = {
   'GET /audit/verification': { repeatable: true, prepare: async () => ({ url: '/audit/verification?limit=10' }) },
   'GET /audit/digest': { repeatable: true, prepare: async () => ({ url: '/audit/digest' }) },
   'GET /audit/public-key': { repeatable: true, prepare: async () => ({ url: '/audit/public-key' }) },
+  // projections: dead letters (admins)
+  'GET /admin/dead-letters': { repeatable: true, prepare: async () => ({ url: '/admin/dead-letters?limit=10' }) },
+  'GET /admin/dead-letters/{deadLetterId}': { repeatable: true, prepare: async () => ({ url: `/admin/dead-letters/${await deadLetter()}` }) },
+  'POST /admin/dead-letters/{deadLetterId}/redrive': { prepare: async () => ({ url: `/admin/dead-letters/${await deadLetter()}/redrive`, body: { reason: 'handler fixed' } }) },
+  'POST /admin/dead-letters/redrive': {
+    prepare: async () => {
+      const group = `authz-${randomUUID().slice(0, 8)}`;
+      await deadLetter(group);
+      return { url: '/admin/dead-letters/redrive', body: { reason: 'handler fixed', group } };
+    },
+  },
 };
 
 beforeAll(async () => {

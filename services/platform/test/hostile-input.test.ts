@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import type { InjectOptions } from 'fastify';
+import { SqlDeadLetters } from '@onestop/bus';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MountedRoute, Role } from '@onestop/kit';
 import { openPlatform, OWN, TEAM, type Platform, type Who } from './platform.js';
@@ -135,6 +136,8 @@ const TEMPLATES: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
   'POST /referrals/:referralId/decline': fc.constant({ reason: 'other', note: 'lista d’attesa' }),
   'POST /referrals/:referralId/acceptance': fc.constant({ expectedStart: '2027-01-10' }),
   'POST /referrals/:referralId/completion': fc.constant({ outcome: 'achieved' }),
+  'POST /admin/dead-letters/:deadLetterId/redrive': fc.constant({ reason: 'handler fixed' }),
+  'POST /admin/dead-letters/redrive': fc.constant({ reason: 'handler fixed', group: 'hostile-dead-letters' }),
 };
 
 /** Every path to a leaf of a JSON value. */
@@ -240,6 +243,13 @@ beforeAll(async () => {
   });
   // an open assessment too, so that the routes that change one get past their state checks
   realValues.assessmentId = [c.assessmentId, await p.cases.openAssessment(other.personId)];
+  // open dead letters (of a group no consumer runs), so that re-drives get past their checks
+  const letters = new SqlDeadLetters(p.infra.db);
+  for (let i = 0; i < 20; i++) {
+    await letters.record({ group: 'hostile-dead-letters', reason: 'refused by a rule', origin: `store@${i}`, key: c.personId, payload: { id: `e-${i}`, type: 'ConsentGiven' }, headers: {} });
+  }
+  realValues.deadLetterId = (await letters.list({ group: 'hostile-dead-letters' })).map((l) => l.id);
+  real.deadLetterId = realValues.deadLetterId[0]!;
   await p.settled();
   await p.stopBackground();
   routes = p.app.routeTable.filter((r) => r.method !== 'HEAD');

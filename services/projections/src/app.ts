@@ -2,11 +2,13 @@ import type { ServiceContext, ServiceModule } from '@onestop/kit';
 import { auditRoutes } from './http/audit-routes.js';
 import { dashboardPage } from './http/dashboard-page.js';
 import { dashboardRoutes } from './http/dashboard-routes.js';
+import { deadLetterRoutes } from './http/dead-letter-routes.js';
 import { Projections, type ProjectionsOptions } from './projections.js';
 
 /**
- * Projections: read models fed by the bus, dashboards, rebuild on command, and
- * the auditors' trail (history, as-of replay, verification, signed digests).
+ * Projections: read models fed by the bus, dashboards, rebuild on command,
+ * the auditors' trail (history, as-of replay, verification, signed digests),
+ * and the admins' dead letters (list, show, re-drive).
  * `projections(ctx)` gives the object the CLI and tests drive directly.
  */
 export function projectionsModule(options: ProjectionsOptions = {}): ServiceModule & { projections(ctx: ServiceContext): Projections } {
@@ -16,7 +18,7 @@ export function projectionsModule(options: ProjectionsOptions = {}): ServiceModu
     name: 'projections',
     title: 'OneStop projections',
     description:
-      'Read models for the dashboards of the network agreement, rebuilt from the event store on command; the audit trail: case history, as-of replay, hash-chain verification and signed digests (DESIGN §7).',
+      'Read models for the dashboards of the network agreement, rebuilt from the event store on command; the audit trail: case history, as-of replay, hash-chain verification and signed digests (DESIGN §7); dead letters and their re-drive for admins.',
     projections: get,
     async migrate(ctx) {
       await get(ctx).migrate();
@@ -26,6 +28,7 @@ export function projectionsModule(options: ProjectionsOptions = {}): ServiceModu
       await app.register(dashboardRoutes(p), opts);
       await app.register(auditRoutes(p), opts);
       await app.register(dashboardPage(), opts);
+      await app.register(deadLetterRoutes(), opts);
     },
     async start(ctx) {
       return get(ctx).start();

@@ -1,7 +1,7 @@
 import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaConfig, type KafkaMessage, type Message, type Producer } from 'kafkajs';
 import { ConflictError, NotFoundError, TOPICS, type RecordedEvent } from '@onestop/events';
 import type { EventStore, SqlDriver } from '@onestop/eventstore';
-import { SqlDeadLetters } from '../dead-letters.js';
+import { SqlDeadLetters, deadLetterFilter, type DeadLetterFilter } from '../dead-letters.js';
 import type { BusLogger } from '../embedded.js';
 import { DEFAULT_TRANSIENT_RETRY_MS, handleWithRetries, validateBatch, type Incoming, type Rejected } from '../handling.js';
 import type { ConsumeOptions, DeadLetter, EventBus, NewDeadLetter, Redrive, RunningConsumer } from '../port.js';
@@ -609,8 +609,8 @@ export class KafkaBus implements EventBus {
     return this.dlqProducer;
   }
 
-  deadLetters(group?: string, limit?: number): Promise<DeadLetter[]> {
-    return this.dlq.list({ group, limit });
+  deadLetters(filter?: DeadLetterFilter | string, limit?: number): Promise<DeadLetter[]> {
+    return this.dlq.list(deadLetterFilter(filter, limit));
   }
 
   deadLetter(id: string): Promise<(DeadLetter & { redrives: Redrive[] }) | undefined> {
