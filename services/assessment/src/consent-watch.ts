@@ -35,12 +35,12 @@ export function consentWatch(assessments: Assessments, byPerson: PersonAssessmen
         case 'AssessmentStarted': {
           await byPerson.recordStarted(e.data.assessmentId, e.data.personId, e.globalPosition);
           const { consentEventId, personId, assessmentId } = e.data;
-          if (consentEventId && (await facts.consentEnded(personId, consentEventId))) {
-            const erased = (await facts.person(personId))?.erased ?? false;
+          const ended = consentEventId ? await facts.consentEndReason(personId, consentEventId) : undefined;
+          if (ended) {
             await assessments.cancelAutomatically(
               assessmentId,
               personId,
-              erased ? { type: 'CancelAutomatically', reason: 'personal_data_erased' } : { type: 'CancelAutomatically', reason: 'consent_withdrawn', endedConsent: consentEventId },
+              ended === 'personal_data_erased' ? { type: 'CancelAutomatically', reason: ended } : { type: 'CancelAutomatically', reason: ended, endedConsent: consentEventId },
               e,
             );
           }

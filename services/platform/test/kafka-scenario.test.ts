@@ -180,7 +180,11 @@ describe('the One Stop Shop path on Kafka', () => {
       'ReferredToPartner', 'ReferredToPartner', 'ReferralAccepted', 'ServiceStarted', 'ServiceCompleted', 'ReferralDeclined',
     ]);
     const byKafka = log.filter((e) => e.causationId === acceptance.responseId);
-    expect(byKafka.map((e) => [e.type, e.actor])).toEqual([['ReferralAccepted', { id: 'coeso-desk', role: 'partner', partnerId: COESO.partnerId }]]);
+    // the acceptance and the place it took, in one atomic append
+    expect(byKafka.map((e) => [e.type, e.actor]).sort()).toEqual([
+      ['PlaceTaken', { id: 'coeso-desk', role: 'partner', partnerId: COESO.partnerId }],
+      ['ReferralAccepted', { id: 'coeso-desk', role: 'partner', partnerId: COESO.partnerId }],
+    ]);
     await bus.relay!.reached(Math.max(...log.map((e) => e.globalPosition)), 30_000);
 
     // internal topics: every event on its topic once, keyed by person (partner for the directory), with its CloudEvents headers

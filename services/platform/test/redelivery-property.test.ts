@@ -473,19 +473,13 @@ describe('each consumer, fed random interleavings with duplicates of a real scen
       });
     }, 180_000);
 
-    // KNOWN BUG, reported (not fixed here): a start or referral seen under a
-    // consent that has ended is cancelled with a reason read from the facts
-    // view's state now (is the person erased?), services/assessment/src/
-    // consent-watch.ts:39 and services/referral/src/referrals.ts:176-180; the
-    // view applies the whole batch before the watch runs. So the withdrawal of
-    // C's consents and C's erasure in one batch (a lagging consumer) record
-    // `personal_data_erased`, one event at a time `consent_withdrawn` (what the
-    // live watch recorded). With the seed above the in-order delivery (batches
-    // of 500) already differs from the live effects, and the property fails
-    // with deliveries of one event per batch. Make this a plain `it` once the
-    // reason comes from the event (a withdrawal ends that consent →
-    // consent_withdrawn, else the erasure).
-    it.fails(`${group} (facts view and consent watch), on the store without its own cancellations: it makes them again, once, whatever the delivery`, async () => {
+    // A start or referral seen under a consent that has already ended is
+    // cancelled with the reason that ended it (CaseFactsView.consentEndReason:
+    // a withdrawal of that consent → consent_withdrawn, else the erasure),
+    // whatever else the batch held: a withdrawal and a later erasure in one
+    // batch once made it personal_data_erased, one event at a time
+    // consent_withdrawn.
+    it(`${group} (facts view and consent watch), on the store without its own cancellations: it makes them again, once, whatever the delivery`, async () => {
       const own = liveEffects[group]!;
       await property(group, replayed, log.filter((e) => !ownEffect(group)(e)), (reference) => {
         expect(reference.tables, 'the in-order delivery rebuilds the live facts').toEqual(liveTables[group]);

@@ -25,8 +25,9 @@ function consentWatch(r: Referrals) {
         await r.cancelOpenReferralsOf(e, await r.facts.consentEndedBy(e));
       } else if (e.type === 'PersonalDataErased') {
         await r.cancelOpenReferralsOf(e, undefined);
-      } else if (e.type === 'ReferredToPartner' && (await r.facts.consentEnded(e.data.personId, e.data.consentEventId))) {
-        await r.cancelLateReferral(e);
+      } else if (e.type === 'ReferredToPartner') {
+        const ended = await r.facts.consentEndReason(e.data.personId, e.data.consentEventId);
+        if (ended) await r.cancelLateReferral(e, ended);
       }
     }
   };

@@ -172,12 +172,12 @@ export class Referrals {
   }
 
   /** Cancels a referral recorded after the consent it was made under had ended (it raced the withdrawal). */
-  async cancelLateReferral(referred: RecordedEvent<'ReferredToPartner'>): Promise<number> {
-    const person = await this.facts.person(referred.data.personId);
+  async cancelLateReferral(referred: RecordedEvent<'ReferredToPartner'>, ended: 'consent_withdrawn' | 'personal_data_erased'): Promise<number> {
     const ec = this.systemContext(AUTOMATIC_ACTORS.consentWatch, referred.id, referred.correlationId);
-    const r = person?.erased
-      ? await this.cancel(referred.data.referralId, 'personal_data_erased', true, ec)
-      : await this.cancel(referred.data.referralId, 'consent_withdrawn', true, ec, referred.data.consentEventId);
+    const r =
+      ended === 'personal_data_erased'
+        ? await this.cancel(referred.data.referralId, ended, true, ec)
+        : await this.cancel(referred.data.referralId, ended, true, ec, referred.data.consentEventId);
     return r.events.length;
   }
 

@@ -177,17 +177,20 @@ export class CaseFactsView {
   }
 
   /**
-   * True once this view has seen the end of that consent: a withdrawal that
-   * ends it, or the erasure of the person. Stays true for good, so a late or
-   * repeated delivery cannot make it false again.
+   * How that consent ended, once this view has seen it end: a withdrawal that
+   * ends it (`consent_withdrawn`, even if an erasure came later), else the
+   * erasure of the person; undefined while it has not ended. Once defined it
+   * never changes, so the answer does not depend on how much of the log a
+   * batch held, nor on late or repeated deliveries.
    */
-  async consentEnded(personId: string, consentEventId: string): Promise<boolean> {
-    const rows = await this.db.query<{ ended: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM ${this.schema}.consent_events WHERE person_id = $1 AND ends = $2)
-           OR EXISTS (SELECT 1 FROM ${this.schema}.person_facts WHERE person_id = $1 AND erased) AS ended`,
+  async consentEndReason(personId: string, consentEventId: string): Promise<'consent_withdrawn' | 'personal_data_erased' | undefined> {
+    const rows = await this.db.query<{ withdrawn: boolean; erased: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM ${this.schema}.consent_events WHERE person_id = $1 AND ends = $2) AS withdrawn,
+              EXISTS (SELECT 1 FROM ${this.schema}.person_facts WHERE person_id = $1 AND erased) AS erased`,
       [personId, consentEventId],
     );
-    return rows[0]!.ended;
+    const r = rows[0]!;
+    return r.withdrawn ? 'consent_withdrawn' : r.erased ? 'personal_data_erased' : undefined;
   }
 
   /** The revision of a person or assessment stream this view has applied (-1: none yet; undefined: not a stream it follows), for reads that wait for a client's own write. */
