@@ -108,6 +108,14 @@ export const EVENT_TYPES = {
   ReferralCancelled: 'Invio annullato',
   ReferralOverdue: 'Risposta in ritardo',
   CaseHistoryRead: 'Consultazione registrata',
+  FiscalCodeReserved: 'Codice fiscale riservato alla persona',
+  FiscalCodeReleased: 'Codice fiscale liberato',
+  CaseAssessmentOpened: 'Valutazione aperta nel caso',
+  CaseAssessmentClosed: 'Valutazione chiusa nel caso',
+  CaseReferralOpened: 'Invio aperto nel caso',
+  CaseReferralClosed: 'Invio chiuso nel caso',
+  PlaceTaken: 'Posto occupato',
+  PlaceReleased: 'Posto liberato',
 };
 
 export const STREAM_CATEGORIES = {
@@ -116,6 +124,9 @@ export const STREAM_CATEGORIES = {
   referral: 'invio',
   audit: 'registro delle consultazioni',
   partner: 'partner',
+  case: 'caso',
+  fiscalcode: 'codice fiscale',
+  places: 'posti del servizio',
 };
 
 export const VERIFY_REASONS = {

@@ -117,14 +117,21 @@ const P1_TIMELINE = [
   ['ConsentGiven', 'person', 'operatore del punto di accesso'],
   ['ConsentGiven', 'person', 'operatore del punto di accesso'],
   ['AssessmentStarted', 'assessment', 'assistente sociale (équipe)'],
+  // the person's case stream takes and frees its slots in the same appends (DESIGN §9)
+  ['CaseAssessmentOpened', 'case', 'assistente sociale (équipe)'],
   ...Object.keys(PROFILES.P1).map((_, i) => ['DomainEvaluated', 'assessment', i % 2 ? 'operatore del Centro per l’impiego (équipe)' : 'assistente sociale (équipe)']),
   ['AssessmentCompleted', 'assessment', 'assistente sociale (équipe)'],
+  ['CaseAssessmentClosed', 'case', 'assistente sociale (équipe)'],
   ['ReferredToPartner', 'referral:r1', 'assistente sociale (équipe)'],
+  ['CaseReferralOpened', 'case', 'assistente sociale (équipe)'],
   ['ReferredToPartner', 'referral:r2', 'assistente sociale (équipe)'],
+  ['CaseReferralOpened', 'case', 'assistente sociale (équipe)'],
   ['ReferralAccepted', 'referral:r1', 'partner casa-accoglienza'],
   ['ReferralDeclined', 'referral:r2', 'partner cpi-pistoia'],
+  ['CaseReferralClosed', 'case', 'partner cpi-pistoia'],
   ['ServiceStarted', 'referral:r1', 'partner casa-accoglienza'],
   ['ServiceCompleted', 'referral:r1', 'partner casa-accoglienza'],
+  ['CaseReferralClosed', 'case', 'partner casa-accoglienza'],
   ['CaseHistoryRead', 'audit', 'revisore'],
 ] as const;
 
@@ -470,7 +477,7 @@ describe('the dashboard page', () => {
       await page.getByRole('button', { name: 'Mostra la cronologia' }).click();
       await page.locator('#case-body [data-verification]').waitFor();
       expect(await page.locator('#case-body [data-verification]').getAttribute('data-verification')).toBe('ok');
-      expect(await page.locator('#case-body [data-verification]').innerText()).toMatch(/Catena hash integra.*19 eventi in 5 flussi/s);
+      expect(await page.locator('#case-body [data-verification]').innerText()).toMatch(/Catena hash integra.*25 eventi in 6 flussi/s);
 
       const listed = await page.evaluate(() =>
         [...document.querySelectorAll('ol.timeline > li')].map((li) => ({
@@ -481,7 +488,8 @@ describe('the dashboard page', () => {
           fields: Object.fromEntries([...li.querySelectorAll('dl > div')].map((d) => [d.querySelector('dt')!.textContent, d.querySelector('dd')!.textContent])),
         })),
       );
-      const streamOf = (s: string) => (s === 'person' ? `person-${P1}` : s === 'audit' ? `audit-${P1}` : s.startsWith('referral:') ? `referral-${ids.referrals[s.slice(9)]}` : 'assessment');
+      const streamOf = (s: string) =>
+        s === 'person' || s === 'audit' || s === 'case' ? `${s}-${P1}` : s.startsWith('referral:') ? `referral-${ids.referrals[s.slice(9)]}` : 'assessment';
       expect(listed.map((e) => [e.type, e.stream!.startsWith('assessment-') ? 'assessment' : e.stream, e.actor])).toEqual(P1_TIMELINE.map(([type, s, actor]) => [type, streamOf(s), actor]));
       const times = listed.map((e) => Date.parse(e.time!));
       expect(times).toEqual([...times].sort((a, b) => a - b));
