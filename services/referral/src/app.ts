@@ -4,6 +4,7 @@ import { referralRoutes } from './http/routes.js';
 import { PartnerGateway } from './partner-gateway.js';
 import { ReferralView } from './referral-view.js';
 import { Referrals } from './referrals.js';
+import { backfillReservations } from './reservations-backfill.js';
 
 export interface ReferralModuleOptions {
   /** how often the SLA watcher looks for late answers (ms) */
@@ -46,6 +47,8 @@ export function referralModule(options: ReferralModuleOptions = {}): ServiceModu
       const r = get(ctx);
       await r.view.migrate();
       await r.facts.migrate();
+      // once per store: what events from before the reservation streams left open
+      await backfillReservations(ctx);
     },
     routes: async (app, opts) => {
       await app.register(referralRoutes(get(opts.ctx)), opts);
@@ -84,5 +87,6 @@ export function referralModule(options: ReferralModuleOptions = {}): ServiceModu
 
 export { Referrals, type PartnerAnswer, type NewReferral } from './referrals.js';
 export { ReferralView } from './referral-view.js';
+export { backfillReservations } from './reservations-backfill.js';
 export * from './domain/referral.js';
 export { partnerDecider, partnerStream, type PartnerState } from './domain/partner.js';
