@@ -378,3 +378,27 @@ describe('rebuild', () => {
     expect(await projections.readModels.dump()).toEqual(before);
   });
 });
+
+describe('reading one’s own write', () => {
+  it('a dashboard read with ?after= waits until the read models have applied that position', async () => {
+    const before = (await get('/api/overview')).json().persons.registered as number;
+    const personId = randomUUID();
+    const ctx = { source: '/onestop/intake', actor: { id: 'op-9', role: 'operator' as const }, correlationId: 'own-write', time: at(600) };
+    const registered = createEvent(
+      'PersonRegistered',
+      { personId, accessPoint: 'pistoia-centro', registeredBy: 'op-9', pii: { alg: 'A256GCM', kid: personId, iv: 'aXY=', ct: 'Y3Q=', tag: 'dGFn' }, municipality: 'Pistoia', birthYear: 1990 },
+      `person-${personId}`,
+      personId,
+      ctx,
+    );
+    const { globalPositions } = await infra.store.append(`person-${personId}`, [registered as unknown as RawEnvelope], 'no_stream');
+    const res = await get(`/api/overview?after=${globalPositions[0]}`);
+    expect(res.statusCode).toBe(200);
+    expect(res.json().persons.registered).toBe(before + 1);
+    // every dashboard route says it is eventually consistent
+    const doc = (await app.inject('/openapi.json')).json();
+    expect(doc.paths['/api/overview'].get.description).toMatch(/eventually consistent/);
+    expect(doc.paths['/api/overview'].get.parameters.map((p: { name: string }) => p.name)).toContain('after');
+  });
+});
+

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ConflictError, LifeDomain, NotFoundError, ReferralStatus, Slug, Uuid } from '@onestop/events';
-import type { Role, ServiceContext } from '@onestop/kit';
+import { AfterPosition, awaitOwnWrite, EVENTUALLY_CONSISTENT, type Role, type ServiceContext } from '@onestop/kit';
 import type { Projections } from '../projections.js';
 
 // The dashboards of the network agreement (DESIGN §7), read from the read
@@ -115,10 +115,20 @@ const RebuildStatus = z.object({
 });
 
 export const dashboardRoutes = (projections: Projections): FastifyPluginAsync<{ ctx: ServiceContext }> =>
-  async (app) => {
+  async (app, { ctx }) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
     const rm = projections.readModels;
     const get = { config: { roles: READERS } };
+    // every dashboard read is served from the read models, a view of the bus: each
+    // says so, and takes `after` to wait for the caller's own write
+    app.addHook('onRoute', (route) => {
+      if (route.method !== 'GET' || !route.url.startsWith('/api/') || route.url === '/api/rebuild') return;
+      const schema = (route.schema ??= {}) as { querystring?: z.ZodObject; description?: string };
+      schema.querystring = (schema.querystring ?? z.object({})).extend({ after: AfterPosition });
+      schema.description = schema.description ? `${schema.description} ${EVENTUALLY_CONSISTENT}` : EVENTUALLY_CONSISTENT;
+      const before = route.preHandler ? [route.preHandler].flat() : [];
+      route.preHandler = [...before, async (req) => awaitOwnWrite(ctx.store, rm, (req.query as { after?: number }).after)];
+    });
 
     r.get('/api/overview', { ...get, schema: { tags: ['dashboards'], summary: 'Totals of the network', response: { 200: Overview } } }, () =>
       rm.overview(),

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { RecordedEvent } from '@onestop/events';
+import { topicForStream, type RecordedEvent } from '@onestop/events';
 import { applySchema, sqlLiteral, toNumber, type SqlDriver } from '@onestop/eventstore';
 import { applyFunctionsSql, assertSchemaName, queries, TABLES, tablesSql } from './sql.js';
 
@@ -293,6 +293,18 @@ export class ReadModels {
       applied += num(rows[0]?.applied);
     }
     return applied;
+  }
+
+  /**
+   * The revision of a stream these read models have applied (-1: none yet;
+   * undefined: a stream category they do not project), for reads that wait for
+   * a client's own write (`?after=`).
+   */
+  async appliedRevision(streamId: string): Promise<number | undefined> {
+    // every stream relayed to a topic is projected; reservation streams stay in the store
+    if (topicForStream(streamId) === undefined) return undefined;
+    const rows = await this.db.query<{ position: unknown }>(`SELECT position FROM ${this.schema}.applied_streams WHERE stream_id = $1`, [streamId]);
+    return rows[0] ? num(rows[0].position) : -1;
   }
 
   /** Every table, every row, in key order: for comparing two builds of the read models. */

@@ -18,7 +18,8 @@
 // - No personal data: the read models hold ids, codes, dates and levels.
 //   Encrypted payload members are stripped before events reach the database.
 
-import { OPEN_REFERRAL_STATUSES_SQL } from '@onestop/events';
+// Task statuses come from the one vocabulary of packages/events
+import { OPEN_REFERRAL_STATUSES_SQL, TASK_STATUS_AFTER } from '@onestop/events';
 
 /** A schema name we are willing to splice into SQL. */
 export function assertSchemaName(schema: string): string {
@@ -239,22 +240,22 @@ BEGIN
       INSERT INTO ${s}.referrals (referral_id, person_id, assessment_id, partner_id, service_id, domain, priority,
                                   status, referred_by, referred_at, respond_by)
       VALUES (v_id::uuid, (d->>'personId')::uuid, (d->>'assessmentId')::uuid, d->>'partnerId', d->>'serviceId',
-              d->>'domain', d->>'priority', 'requested', d->>'referredBy', v_time, (d->>'respondBy')::timestamptz)
+              d->>'domain', d->>'priority', '${TASK_STATUS_AFTER.ReferredToPartner}', d->>'referredBy', v_time, (d->>'respondBy')::timestamptz)
       ON CONFLICT (referral_id) DO NOTHING;
     WHEN 'ReferralAccepted' THEN
-      UPDATE ${s}.referrals SET status = 'accepted', accepted_at = v_time, expected_start = (d->>'expectedStart')::date
+      UPDATE ${s}.referrals SET status = '${TASK_STATUS_AFTER.ReferralAccepted}', accepted_at = v_time, expected_start = (d->>'expectedStart')::date
       WHERE referral_id = v_id::uuid;
     WHEN 'ReferralDeclined' THEN
-      UPDATE ${s}.referrals SET status = 'rejected', declined_at = v_time, decline_reason = d->>'reason'
+      UPDATE ${s}.referrals SET status = '${TASK_STATUS_AFTER.ReferralDeclined}', declined_at = v_time, decline_reason = d->>'reason'
       WHERE referral_id = v_id::uuid;
     WHEN 'ServiceStarted' THEN
-      UPDATE ${s}.referrals SET status = 'in-progress', started_at = v_time
+      UPDATE ${s}.referrals SET status = '${TASK_STATUS_AFTER.ServiceStarted}', started_at = v_time
       WHERE referral_id = v_id::uuid;
     WHEN 'ServiceCompleted' THEN
-      UPDATE ${s}.referrals SET status = 'completed', completed_at = v_time, outcome = d->>'outcome'
+      UPDATE ${s}.referrals SET status = '${TASK_STATUS_AFTER.ServiceCompleted}', completed_at = v_time, outcome = d->>'outcome'
       WHERE referral_id = v_id::uuid;
     WHEN 'ReferralCancelled' THEN
-      UPDATE ${s}.referrals SET status = 'cancelled', cancelled_at = v_time, cancel_reason = d->>'reason'
+      UPDATE ${s}.referrals SET status = '${TASK_STATUS_AFTER.ReferralCancelled}', cancelled_at = v_time, cancel_reason = d->>'reason'
       WHERE referral_id = v_id::uuid;
     WHEN 'ReferralOverdue' THEN
       UPDATE ${s}.referrals SET overdue = true, overdue_at = v_time
