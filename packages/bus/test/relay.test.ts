@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kafka } from 'kafkajs';
 import { TOPICS, type OneStopEvent, type RecordedEvent } from '@onestop/events';
-import { PgDriver, createPostgresEventStore, type SqlEventStore } from '@onestop/eventstore';
+import { PgDriver, createPostgresEventStore, type SqlEventStore, type SubscribeOptions } from '@onestop/eventstore';
 import { createTestDatabase, testKafkaBrokers, type TestDatabase } from '@onestop/testkit';
 import { KafkaRelay, createKafkaBus, internalTopicsOutput, type KafkaBus } from '../src/index.js';
 import { assessmentCancelled, capacityChanged, consentGiven, deleteTopics, rawKafka, readTopic, runPrefix, testLogger, until } from './helpers.js';
@@ -136,6 +136,43 @@ describe('Kafka relay', () => {
       expect(received.find((r) => r.id === e.id)).toMatchObject({ type: 'ConsentGiven', subject: e.subject, hash: expect.any(String) });
     } finally {
       await consumer.stop();
+    }
+  });
+
+  it('a relay whose checkpoint cannot be loaded gives its lock up and starts over from the checkpoint, never from 0', async () => {
+    const name = `relay:restart-${randomUUID()}`;
+    const person = randomUUID();
+    const head = await append([consentGiven(person), consentGiven(person)]);
+    await store.saveCheckpoint(name, head - 1);
+    let failing = true;
+    // the real store, its checkpoint loads failing on demand, with a short load budget
+    const flaky = new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop === 'loadCheckpoint') return (n: string) => (failing ? Promise.reject(new Error('injected: connection reset')) : target.loadCheckpoint(n));
+        if (prop === 'subscribeToAll') return (o: SubscribeOptions) => target.subscribeToAll.call(receiver, { ...o, checkpointLoadTimeoutMs: 300 });
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    }) as SqlEventStore;
+    const errors: string[] = [];
+    const relay = new KafkaRelay({
+      kafka: bus.kafka,
+      store: flaky,
+      lockConnectionString: tdb.url,
+      checkpoint: name,
+      outputs: [internalTopicsOutput(prefix)],
+      standbyRetryMs: 200,
+      logger: { info: () => undefined, warn: () => undefined, error: (_o: object, m?: string) => void errors.push(m ?? '') },
+    });
+    try {
+      await until('the subscription to fail for good', () => errors.some((m) => m.includes('giving the lock up')), 15_000);
+      expect(relay.stats.published).toBe(0);
+      failing = false;
+      await relay.reached(head, 20_000);
+      // started over from the stored checkpoint: only the event after it was published
+      expect(relay.stats.published).toBe(1);
+      await until('the checkpoint stored', async () => (await store.loadCheckpoint(name)) === head, 5_000, 20);
+    } finally {
+      await relay.stop();
     }
   });
 
