@@ -78,23 +78,32 @@ describe('the One Stop Shop path', () => {
     });
 
     // each partner step: the other partner is refused, the addressed one succeeds
+    let position = 0;
     for (const [step, body] of [['acceptance', { expectedStart: '2027-01-10' }], ['start', {}], ['completion', { outcome: 'achieved' }]] as const) {
       const refused = await call('other', 'POST', `/referrals/${referralId}/${step}`, body);
       expect(refused.statusCode, step).toBe(403);
-      await call('coeso', 'POST', `/referrals/${referralId}/${step}`, body, 200);
+      position = (await call('coeso', 'POST', `/referrals/${referralId}/${step}`, body, 200)).json().position;
     }
-    expect((await call('other', 'GET', `/referrals/${referralId}`)).statusCode).toBe(404);
-    expect((await call('coeso', 'GET', `/referrals/${referralId}`, undefined, 200)).json()).toMatchObject({ status: 'completed', domain: 'housing' });
+    // the referral is read from a view: `after` waits for the completion just recorded
+    expect((await call('other', 'GET', `/referrals/${referralId}?after=${position}`)).statusCode).toBe(404);
+    expect((await call('coeso', 'GET', `/referrals/${referralId}?after=${position}`, undefined, 200)).json()).toMatchObject({ status: 'completed', domain: 'housing' });
 
     // every stream of the case is intact, and nothing personal was stored in clear
     const log = await infra.store.readAll({ maxCount: 10_000 });
     const raw = JSON.stringify(log);
     for (const secret of ['Rosa', 'Esposito', 'sfratto', 'alloggio stabile', 'supporto abitativo']) expect(raw).not.toContain(secret);
     for (const stream of new Set(log.map((e) => e.subject))) expect((await infra.store.verifyStream(stream)).ok, stream).toBe(true);
+    // the person's case stream opens and closes the assessment and the referral in the same appends
     expect(log.filter((e) => e.partitionKey === id).map((e) => e.type)).toEqual([
-      'PersonRegistered', 'ConsentGiven', 'ConsentGiven', 'AssessmentStarted',
-      ...Array(7).fill('DomainEvaluated'), 'AssessmentCompleted',
-      'ReferredToPartner', 'ReferralAccepted', 'ServiceStarted', 'ServiceCompleted',
+      'PersonRegistered', 'ConsentGiven', 'ConsentGiven', 'AssessmentStarted', 'CaseAssessmentOpened',
+      ...Array(7).fill('DomainEvaluated'), 'AssessmentCompleted', 'CaseAssessmentClosed',
+      'ReferredToPartner', 'CaseReferralOpened', 'ReferralAccepted', 'ServiceStarted', 'ServiceCompleted', 'CaseReferralClosed',
     ]);
+    // the service's place was taken on acceptance and freed on completion, in the same appends
+    expect(log.filter((e) => e.subject === 'places-consorzio-coeso.casa').map((e) => [e.type, e.data])).toEqual([
+      ['PlaceTaken', { referralId, capacity: expect.any(Number) }],
+      ['PlaceReleased', { referralId, status: 'completed' }],
+    ]);
+    expect(await infra.store.readCase(id)).toEqual(log.filter((e) => e.partitionKey === id));
   });
 });
