@@ -102,7 +102,7 @@ export async function openInfrastructure(
     }
     db = new PGliteDriver(pglite);
     const s = new SqlEventStore(new PGliteDriver(pglite));
-    await s.migrate();
+    reportMigration(await s.migrate(), logger);
     store = s;
   } else {
     const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: config.DATABASE_POOL_SIZE });
@@ -111,7 +111,7 @@ export async function openInfrastructure(
     db = new PgDriver(pool);
     if (config.ONESTOP_STORE === 'postgres') {
       const s = new SqlEventStore(new PgDriver(pool));
-      await s.migrate();
+      reportMigration(await s.migrate(), logger);
       store = s;
     } else {
       // KurrentDB holds the events; PostgreSQL keeps read models and service state
@@ -158,4 +158,11 @@ export async function openInfrastructure(
       for (const c of closers) await c().catch((err) => logger.warn({ err }, 'error while closing'));
     },
   };
+}
+
+/** Says at start-up what the store repaired after a restore into another cluster (nothing, normally). */
+function reportMigration(m: Awaited<ReturnType<SqlEventStore['migrate']>>, logger: { warn(o: object, msg: string): void }): void {
+  if (m.restoredRowsRepaired > 0 || m.sequenceMovedTo !== null) {
+    logger.warn({ ...m }, 'event store: events restored from another cluster were made visible (see README, Backup and restore)');
+  }
 }
