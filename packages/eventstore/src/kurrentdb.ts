@@ -485,10 +485,23 @@ export class KurrentEventStore implements EventStore {
    */
   async readCase(personId: string): Promise<RawRecordedEvent[]> {
     const out: RawRecordedEvent[] = [];
+    await this.scanAll(undefined, (e) => {
+      if (e.partitionKey === personId) out.push(e);
+    });
+    return out;
+  }
+
+  /**
+   * Every non-internal event of `$all` in order, up to `atPosition` if given
+   * (pages of SCAN_PAGE, system events excluded on the server): linear in the
+   * log, for audits, digests and case reads.
+   */
+  private async scanAll(atPosition: number | undefined, visit: (e: RawRecordedEvent) => void): Promise<void> {
     let from = 0;
     for (;;) {
       let seen = 0;
       let last = from;
+      let done = false;
       for await (const resolved of this.client.readAll({
         fromPosition: from > 0 ? toKurrentPosition(from) : START,
         maxCount: SCAN_PAGE,
@@ -499,15 +512,17 @@ export class KurrentEventStore implements EventStore {
         if (!r) continue;
         const position = toGlobalPosition(r.position);
         if (position <= from) continue;
+        if (atPosition !== undefined && position > atPosition) {
+          done = true;
+          break;
+        }
         last = position;
         if (isInternal(r.streamId, r.type)) continue;
-        const e = decodeEvent(r);
-        if (e.partitionKey === personId) out.push(e);
+        visit(decodeEvent(r));
       }
-      if (seen < SCAN_PAGE || last === from) break;
+      if (done || seen < SCAN_PAGE || last === from) return;
       from = last;
     }
-    return out;
   }
 
   /** The newest non-system event's position: one backwards read of `$all`. */
@@ -531,33 +546,9 @@ export class KurrentEventStore implements EventStore {
    */
   async streamHeads(atPosition?: number): Promise<StreamHead[]> {
     const heads = new Map<string, StreamHead>();
-    let from = 0;
-    for (;;) {
-      let seen = 0;
-      let last = from;
-      let done = false;
-      for await (const resolved of this.client.readAll({
-        fromPosition: from > 0 ? toKurrentPosition(from) : START,
-        maxCount: SCAN_PAGE,
-        filter: clientFilter(EXCLUDE_SYSTEM_EVENTS),
-      })) {
-        seen += 1;
-        const r = resolved.event;
-        if (!r) continue;
-        const position = toGlobalPosition(r.position);
-        if (position <= from) continue;
-        if (atPosition !== undefined && position > atPosition) {
-          done = true;
-          break;
-        }
-        last = position;
-        if (isInternal(r.streamId, r.type)) continue;
-        const e = decodeEvent(r);
-        heads.set(e.subject, { streamId: e.subject, revision: e.streamPosition, hash: e.hash, globalPosition: e.globalPosition });
-      }
-      if (done || seen < SCAN_PAGE || last === from) break;
-      from = last;
-    }
+    await this.scanAll(atPosition, (e) => {
+      heads.set(e.subject, { streamId: e.subject, revision: e.streamPosition, hash: e.hash, globalPosition: e.globalPosition });
+    });
     return [...heads.values()].sort((a, b) => (a.streamId < b.streamId ? -1 : a.streamId > b.streamId ? 1 : 0));
   }
 
