@@ -125,3 +125,15 @@ export class PositionNotReached extends OneStopError {
     });
   }
 }
+
+/**
+ * A retry under an Idempotency-Key of a request that was recorded already,
+ * whose first answer was lost (its process died before it could keep it), and
+ * which the rules would now refuse on today's state (HTTP 409): what the first
+ * attempt recorded stands, once; the answer says where.
+ */
+export class RequestAlreadyRecorded extends ConflictError {
+  constructor(readonly streams: string[]) {
+    super('request_already_recorded', 'this request was recorded already (its first answer was lost); it is not applied again', { streams });
+  }
+}

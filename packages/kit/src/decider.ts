@@ -2,6 +2,8 @@ import {
   ConcurrencyRetriesExhausted,
   createEvent,
   liftRecorded,
+  OneStopError,
+  RequestAlreadyRecorded,
   WrongExpectedVersion,
   type EventContext,
   type EventData,
@@ -147,20 +149,34 @@ export async function transact<R>(
   const eventId = options.eventId ?? (scoped ? eventIdsFrom(scoped) : undefined);
   for (let attempt = 0; ; attempt++) {
     const parts: Array<StreamPart<unknown, DomainEvent, unknown>> = [];
+    /** streams that already hold this request's own events (a retry of a recorded request) */
+    const recorded: string[] = [];
     const uow: UnitOfWork = {
       async load(streamId, decider, o) {
         if (parts.some((p) => p.streamId === streamId)) throw new Error(`stream ${streamId} loaded twice in one command`);
-        let history = attempt === 0 && o.newStream ? [] : (await store.readStream(streamId)).map(liftRecorded);
+        // (under an Idempotency-Key a new stream is read all the same: a retry finds its own events there)
+        let history = attempt === 0 && o.newStream && !scoped ? [] : (await store.readStream(streamId)).map(liftRecorded);
         // a retry of a request whose command was recorded already decides on the state before
         // its own events: the same decision, the same ids, and the store hands back the first result
         const own = scoped ? history.findIndex((e) => scoped.mine(e.id)) : -1;
-        if (own >= 0) history = history.slice(0, own);
+        if (own >= 0) {
+          history = history.slice(0, own);
+          recorded.push(streamId);
+        }
         const part = new StreamPart(streamId, decider, fold(decider, history as never), history.length - 1, o.partitionKey);
         parts.push(part as never);
         return part;
       },
     };
-    const result = await work(uow);
+    let result: R;
+    try {
+      result = await work(uow);
+    } catch (e) {
+      // a recorded request that today's state of the streams it did not write, or of a view,
+      // would refuse: what it recorded stands; the answer says so instead of refusing
+      if (recorded.length > 0 && e instanceof OneStopError && e.status < 500) throw new RequestAlreadyRecorded(recorded);
+      throw e;
+    }
     const writing = parts.filter((p) => p.events.length > 0);
     if (writing.length === 0) return { result, appended: [] };
     const ids = eventId?.();
@@ -172,15 +188,17 @@ export async function transact<R>(
     try {
       const results = appends.length === 1 ? [await store.append(appends[0]!.streamId, appends[0]!.events, appends[0]!.expected)] : await store.appendToStreams(appends);
       scoped?.commit(appends.reduce((n, a) => n + a.events.length, 0));
-      return {
-        result,
-        appended: appends.map((a, i) => ({
-          streamId: a.streamId,
-          events: a.events as OneStopEvent[],
-          revision: results[i]!.nextExpectedRevision,
-          globalPositions: results[i]!.globalPositions,
-        })),
-      };
+      const appended = await Promise.all(
+        appends.map(async (a, i) => {
+          const r = results[i]!;
+          // a replayed append: the events are the ones stored the first time (their times, their data)
+          const events = r.replayed
+            ? (await store.readStream(a.streamId, { fromRevision: r.nextExpectedRevision - a.events.length + 1, maxCount: a.events.length })).map(liftRecorded)
+            : (a.events as OneStopEvent[]);
+          return { streamId: a.streamId, events, revision: r.nextExpectedRevision, globalPositions: r.globalPositions };
+        }),
+      );
+      return { result, appended };
     } catch (e) {
       if (!(e instanceof WrongExpectedVersion)) throw e;
       if (attempt + 1 >= maxAttempts) throw new ConcurrencyRetriesExhausted(e.streamId, attempt + 1);

@@ -91,8 +91,8 @@ export function registerIdempotency(app: FastifyInstance, db: SqlDriver): void {
     const idem = req.idempotency;
     if (!idem) return payload;
     req.idempotency = undefined;
-    // a fault is not an answer: the client retries with the same key
-    if (reply.statusCode >= 500) return payload;
+    // a fault is not an answer, nor is "try again": the client retries with the same key
+    if (reply.statusCode >= 500 || (reply.statusCode === 409 && isTryAgain(payload))) return payload;
     // the first answer stays: a retry that ran at the same time answered the same
     await db.query(
       `INSERT INTO kit.idempotency_keys (principal, key, fingerprint, status, content_type, body) VALUES ($1, $2, $3, $4, $5, $6)
@@ -108,4 +108,15 @@ export function registerIdempotency(app: FastifyInstance, db: SqlDriver): void {
     );
     return payload;
   });
+}
+
+/** Answers that say nothing was decided (concurrent changes kept winning): not kept, so a retry runs again. */
+const TRY_AGAIN = new Set(['concurrency_retries_exhausted', 'wrong_expected_version']);
+function isTryAgain(payload: unknown): boolean {
+  if (typeof payload !== 'string') return false;
+  try {
+    return TRY_AGAIN.has((JSON.parse(payload) as { code?: string }).code ?? '');
+  } catch {
+    return false;
+  }
 }

@@ -234,6 +234,56 @@ describe('referral lifecycle', () => {
   });
 });
 
+describe('Idempotency-Key: a retry whose first answer was lost', () => {
+  const keyed = (body: unknown, key: string) =>
+    app.inject({ method: 'POST', url: '/referrals', payload: body as object, headers: { authorization: `Bearer ${tokens.team}`, 'idempotency-key': key } });
+  const answerLost = (key: string) => infra.db.query('DELETE FROM kit.idempotency_keys WHERE key = $1', [key]);
+  // a refusal is an answer too, kept under its key: the keyed request is sent once the service knows the facts
+  const factsKnown = (personId: string, assessmentId: string) =>
+    eventually(async () => {
+      const rows = await infra.db.query(
+        `SELECT 1 FROM referral_facts.person_facts p JOIN referral_facts.assessment_facts a ON a.person_id = p.person_id
+          WHERE p.person_id = $1 AND p.referral_consent AND a.assessment_id = $2 AND a.status = 'completed'`,
+        [personId, assessmentId],
+      );
+      expect(rows).toHaveLength(1);
+    });
+
+  it('answers with what was recorded the first time, not with what the clock says now', async () => {
+    const p = await person();
+    const a = await completedAssessment(p, { economic: 2 });
+    const body = await referBody(p, a, 'food-bank');
+    const key = `refer-${p}`;
+    await factsKnown(p, a);
+    const first = await keyed(body, key);
+    expect(first.statusCode, first.body).toBe(201);
+    await answerLost(key);
+    clock.advance(3 * 3_600_000);
+    const retry = await keyed(body, key);
+    clock.advance(-3 * 3_600_000);
+    expect(retry.statusCode, retry.body).toBe(201);
+    expect(retry.json()).toEqual(first.json());
+    expect((await infra.store.readCase(p)).filter((e) => e.type === 'ReferredToPartner')).toHaveLength(1);
+  });
+
+  it('says it was recorded already when today’s state would refuse it, instead of refusing it', async () => {
+    const p = await person();
+    const a = await completedAssessment(p, { economic: 2 });
+    const body = await referBody(p, a, 'food-bank');
+    const key = `refer-gone-${p}`;
+    await factsKnown(p, a);
+    expect((await keyed(body, key)).statusCode).toBe(201);
+    await answerLost(key);
+    // the consent goes: a new referral would be refused now
+    expect((await call('POST', `/persons/${p}/consents/referral_sharing/withdrawal`, 'operator')).statusCode).toBe(200);
+    await eventually(async () => expect((await call('POST', '/referrals', 'team', await referBody(p, a, 'housing-desk'))).json().code).toBe('referral_consent_missing'));
+    const retry = await keyed(body, key);
+    expect(retry.statusCode, retry.body).toBe(409);
+    expect(retry.json()).toMatchObject({ code: 'request_already_recorded' });
+    expect((await infra.store.readCase(p)).filter((e) => e.type === 'ReferredToPartner')).toHaveLength(1);
+  });
+});
+
 describe('automatic behaviour', () => {
   it('withdrawing referral_sharing consent cancels the person’s open referrals', async () => {
     const p = await person();
