@@ -2,6 +2,7 @@ import { TOPICS } from '@onestop/events';
 import type { ServiceContext, ServiceModule } from '@onestop/kit';
 import { intakeRoutes } from './http/routes.js';
 import { PartnerReferrals } from './partner-referrals.js';
+import { backfillFiscalCodes } from './fiscal-code-backfill.js';
 import { PersonIndex } from './person-index.js';
 
 /** The bus consumer group that keeps intake's view of partners' referrals. */
@@ -21,6 +22,8 @@ export function intakeModule(): ServiceModule {
       'Person registration at the access point, consents, contact details (disclosed to partners only through an audited read), the subject-access export and erasure (DESIGN §4 Intake, §6).',
     async migrate(ctx) {
       referrals = new PartnerReferrals(ctx.db);
+      // before the index's migration drops the claim table of earlier versions
+      await backfillFiscalCodes(ctx);
       await indexOf(ctx).migrate();
       await referrals.migrate();
     },
