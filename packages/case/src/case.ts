@@ -10,8 +10,11 @@ import type { Decider, DomainEvent } from '@onestop/kit';
 // - one open referral per person and service: a referral holds the
 //   (partner, service) slot from its request until it is declined, completed
 //   or cancelled.
-// Opening what is already open under the same id, and closing what is not
-// open, change nothing: a command retried after a crash finds its own work.
+// Opening what is already open under the same id changes nothing, and what
+// was closed once never opens again: a command retried after a crash finds its
+// own work. Closing an assessment or a referral the case never knew (one
+// recorded before case streams existed) records its end all the same, so the
+// one-time backfill of older stores can never open it afterwards.
 
 export type CaseEvent = DomainEvent<'CaseAssessmentOpened' | 'CaseAssessmentClosed' | 'CaseReferralOpened' | 'CaseReferralClosed'>;
 
@@ -20,9 +23,11 @@ export interface CaseState {
   openAssessment: string | null;
   /** open referrals by id, with the service each holds */
   openReferrals: Record<string, { partnerId: string; serviceId: string }>;
+  /** every assessment and referral id the case has opened or closed */
+  seen: string[];
 }
 
-export const initialCaseState: CaseState = { openAssessment: null, openReferrals: {} };
+export const initialCaseState: CaseState = { openAssessment: null, openReferrals: {}, seen: [] };
 
 // ── Commands ────────────────────────────────────────────────────────────────
 export interface OpenAssessment {
@@ -63,13 +68,13 @@ export class ReferralAlreadyOpen extends ConflictError {
 
 // ── Rules ───────────────────────────────────────────────────────────────────
 function openAssessment(c: OpenAssessment, s: CaseState): CaseEvent[] {
-  if (s.openAssessment === c.assessmentId) return [];
+  if (s.openAssessment === c.assessmentId || s.seen.includes(c.assessmentId)) return [];
   if (s.openAssessment) throw new AssessmentAlreadyOpen(s.openAssessment);
   return [{ type: 'CaseAssessmentOpened', data: { assessmentId: c.assessmentId } }];
 }
 
 function closeAssessment(c: CloseAssessment, s: CaseState): CaseEvent[] {
-  if (s.openAssessment !== c.assessmentId) return [];
+  if (s.openAssessment !== c.assessmentId && s.seen.includes(c.assessmentId)) return [];
   return [{ type: 'CaseAssessmentClosed', data: { assessmentId: c.assessmentId, status: c.status } }];
 }
 
@@ -79,14 +84,14 @@ export function openReferralTo(s: CaseState, partnerId: string, serviceId: strin
 }
 
 function openReferral(c: OpenReferral, s: CaseState): CaseEvent[] {
-  if (s.openReferrals[c.referralId]) return [];
+  if (s.openReferrals[c.referralId] || s.seen.includes(c.referralId)) return [];
   const existing = openReferralTo(s, c.partnerId, c.serviceId);
   if (existing) throw new ReferralAlreadyOpen(existing);
   return [{ type: 'CaseReferralOpened', data: { referralId: c.referralId, partnerId: c.partnerId, serviceId: c.serviceId } }];
 }
 
 function closeReferral(c: CloseReferral, s: CaseState): CaseEvent[] {
-  if (!s.openReferrals[c.referralId]) return [];
+  if (!s.openReferrals[c.referralId] && s.seen.includes(c.referralId)) return [];
   return [{ type: 'CaseReferralClosed', data: { referralId: c.referralId, status: c.status } }];
 }
 
@@ -107,17 +112,23 @@ export function decide(c: CaseCommand, s: CaseState): CaseEvent[] {
   }
 }
 
+const withId = (ids: string[], id: string) => (ids.includes(id) ? ids : [...ids, id]);
+
 export function evolve(s: CaseState, e: CaseEvent): CaseState {
   switch (e.type) {
     case 'CaseAssessmentOpened':
-      return { ...s, openAssessment: e.data.assessmentId };
+      return { ...s, openAssessment: e.data.assessmentId, seen: [...s.seen, e.data.assessmentId] };
     case 'CaseAssessmentClosed':
-      return s.openAssessment === e.data.assessmentId ? { ...s, openAssessment: null } : s;
+      return { ...s, openAssessment: s.openAssessment === e.data.assessmentId ? null : s.openAssessment, seen: withId(s.seen, e.data.assessmentId) };
     case 'CaseReferralOpened':
-      return { ...s, openReferrals: { ...s.openReferrals, [e.data.referralId]: { partnerId: e.data.partnerId, serviceId: e.data.serviceId } } };
+      return {
+        ...s,
+        openReferrals: { ...s.openReferrals, [e.data.referralId]: { partnerId: e.data.partnerId, serviceId: e.data.serviceId } },
+        seen: [...s.seen, e.data.referralId],
+      };
     case 'CaseReferralClosed': {
       const { [e.data.referralId]: _closed, ...open } = s.openReferrals;
-      return { ...s, openReferrals: open };
+      return { ...s, openReferrals: open, seen: withId(s.seen, e.data.referralId) };
     }
     default: {
       const unknown: never = e;

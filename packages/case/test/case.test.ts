@@ -17,8 +17,13 @@ const referralOpened = (referralId: string, serviceId = 'casa', partnerId = 'con
 describe('Case: one open assessment per person', () => {
   describe('when no assessment is open', () => {
     it('opens one', () => spec.given([]).when({ type: 'OpenAssessment', assessmentId: a1 }).then([assessmentOpened(a1)]));
-    it('closing an assessment that is not open changes nothing', () =>
-      spec.given([]).when({ type: 'CloseAssessment', assessmentId: a1, status: 'cancelled' }).thenNothing());
+    it('closing an assessment the case never knew records its end (one from before case streams), so it never opens later', () => {
+      spec
+        .given([])
+        .when({ type: 'CloseAssessment', assessmentId: a1, status: 'cancelled' })
+        .then([{ type: 'CaseAssessmentClosed', data: { assessmentId: a1, status: 'cancelled' } }]);
+      spec.given([{ type: 'CaseAssessmentClosed', data: { assessmentId: a1, status: 'cancelled' } }]).when({ type: 'OpenAssessment', assessmentId: a1 }).thenNothing();
+    });
   });
 
   describe('when an assessment is open', () => {
@@ -34,8 +39,11 @@ describe('Case: one open assessment per person', () => {
         .given(open)
         .when({ type: 'CloseAssessment', assessmentId: a1, status: 'completed' })
         .then([{ type: 'CaseAssessmentClosed', data: { assessmentId: a1, status: 'completed' } }]));
-    it('closing another assessment changes nothing', () =>
-      spec.given(open).when({ type: 'CloseAssessment', assessmentId: a2, status: 'completed' }).thenNothing());
+    it('closing it twice changes nothing the second time', () =>
+      spec
+        .given([...open, { type: 'CaseAssessmentClosed', data: { assessmentId: a1, status: 'completed' } }])
+        .when({ type: 'CloseAssessment', assessmentId: a1, status: 'completed' })
+        .thenNothing());
   });
 
   describe('when the assessment was closed', () => {
@@ -83,7 +91,9 @@ describe('Case: one open referral per person and service', () => {
         .given(closed)
         .when({ type: 'OpenReferral', referralId: r2, partnerId: 'consorzio-coeso', serviceId: 'casa' })
         .then([referralOpened(r2)]));
-    it('closing it again changes nothing', () =>
-      spec.given(closed).when({ type: 'CloseReferral', referralId: r1, status: 'cancelled' }).thenNothing());
+    it('closing it again changes nothing, and it never opens again', () => {
+      spec.given(closed).when({ type: 'CloseReferral', referralId: r1, status: 'cancelled' }).thenNothing();
+      spec.given(closed).when({ type: 'OpenReferral', referralId: r1, partnerId: 'consorzio-coeso', serviceId: 'casa' }).thenNothing();
+    });
   });
 });

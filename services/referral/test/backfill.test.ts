@@ -75,7 +75,7 @@ describe('backfilling the reservation streams of a store from before them', () =
     expect(report).toMatchObject({ cases: 3, places: 1, skipped: [] });
 
     const kase = (await loadAggregate(infra.store, caseStream(person), caseDecider)).state;
-    expect(kase).toEqual({ openAssessment: open, openReferrals: { [accepted]: { partnerId: 'caritas', serviceId: 'casa' } } });
+    expect(kase).toMatchObject({ openAssessment: open, openReferrals: { [accepted]: { partnerId: 'caritas', serviceId: 'casa' } } });
     const others = (await loadAggregate(infra.store, caseStream(other), caseDecider)).state;
     expect(others.openReferrals).toEqual({ [requested]: { partnerId: 'caritas', serviceId: 'casa' } });
     const places = (await loadAggregate(infra.store, placesStream('caritas', 'casa'), placesDecider)).state;
@@ -85,5 +85,18 @@ describe('backfilling the reservation streams of a store from before them', () =
     const before = await infra.store.headPosition();
     expect(await backfillReservations(infra)).toBeUndefined();
     expect(await infra.store.headPosition()).toBe(before);
+  });
+
+  it('never opens what a live command closed meanwhile (the close of an assessment the case never knew is recorded)', async () => {
+    const person = randomUUID();
+    const legacyOpen = randomUUID();
+    await legacy(`assessment-${legacyOpen}`, person, 'AssessmentStarted', { assessmentId: legacyOpen, personId: person, team: [{ memberId: 'sw-1', role: 'social_worker' }] });
+    // between the backfill's read of the log and its append, a live completion recorded the close in the case
+    await legacy(`case-${person}`, person, 'CaseAssessmentClosed', { assessmentId: legacyOpen, status: 'completed' });
+    await infra.db.query(`DELETE FROM eventstore.checkpoints WHERE name = 'migration:reservations-v1'`);
+    await backfillReservations(infra);
+    const kase = (await loadAggregate(infra.store, caseStream(person), caseDecider)).state;
+    expect(kase.openAssessment).toBeNull();
+    expect((await infra.store.readStream(caseStream(person))).map((e) => e.type)).toEqual(['CaseAssessmentClosed']);
   });
 });

@@ -190,8 +190,15 @@ describe('Places: when places are free', () => {
     places.given([]).when({ type: 'TakePlace', referralId, capacity: 2 }).then([taken(referralId)]));
   it('taking a place the referral holds already changes nothing (a retried acceptance)', () =>
     places.given([taken(referralId)]).when({ type: 'TakePlace', referralId, capacity: 2 }).thenNothing());
-  it('freeing a place the referral does not hold changes nothing', () =>
-    places.given([]).when({ type: 'ReleasePlace', referralId, status: 'cancelled' }).thenNothing());
+  it('freeing the place of a referral these places never recorded (from before places streams) records it, so it is never taken later', () => {
+    places.given([]).when({ type: 'ReleasePlace', referralId, status: 'cancelled' }).then([{ type: 'PlaceReleased', data: { referralId, status: 'cancelled' } }]);
+    places.given([{ type: 'PlaceReleased', data: { referralId, status: 'cancelled' } }]).when({ type: 'TakePlace', referralId, capacity: 2 }).thenNothing();
+  });
+  it('freeing a place twice changes nothing the second time', () =>
+    places
+      .given([taken(referralId), { type: 'PlaceReleased', data: { referralId, status: 'completed' } }])
+      .when({ type: 'ReleasePlace', referralId, status: 'completed' })
+      .thenNothing());
 });
 
 describe('Places: when every place is taken', () => {

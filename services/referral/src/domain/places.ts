@@ -11,17 +11,22 @@ import type { Decider, DomainEvent } from '@onestop/kit';
 // - capacity is the partner's, read in the same command from its stream.
 //   Lowering it below the places taken frees none (they end as their referrals
 //   do): it refuses new acceptances until enough have ended.
-// Taking a place a referral already holds, or freeing one it does not, changes
-// nothing: a retried command finds its own work.
+// Taking a place a referral already holds, or took and freed before, changes
+// nothing: a retried command finds its own work. Freeing the place of a
+// referral these places never recorded (accepted before places streams
+// existed) records it all the same, so the one-time backfill of older stores
+// can never take it afterwards.
 
 export type PlacesEvent = DomainEvent<'PlaceTaken' | 'PlaceReleased'>;
 
 export interface PlacesState {
   /** referrals holding a place, in the order they took it */
   taken: string[];
+  /** referrals whose place was freed */
+  freed: string[];
 }
 
-export const initialPlacesState: PlacesState = { taken: [] };
+export const initialPlacesState: PlacesState = { taken: [], freed: [] };
 
 export interface TakePlace {
   type: 'TakePlace';
@@ -43,13 +48,13 @@ export class NoFreePlace extends RuleViolation {
 }
 
 function take(c: TakePlace, s: PlacesState): PlacesEvent[] {
-  if (s.taken.includes(c.referralId)) return [];
+  if (s.taken.includes(c.referralId) || s.freed.includes(c.referralId)) return [];
   if (s.taken.length >= c.capacity) throw new NoFreePlace(c.capacity, s.taken.length);
   return [{ type: 'PlaceTaken', data: { referralId: c.referralId, capacity: c.capacity } }];
 }
 
 function release(c: ReleasePlace, s: PlacesState): PlacesEvent[] {
-  if (!s.taken.includes(c.referralId)) return [];
+  if (!s.taken.includes(c.referralId) && s.freed.includes(c.referralId)) return [];
   return [{ type: 'PlaceReleased', data: { referralId: c.referralId, status: c.status } }];
 }
 
@@ -69,9 +74,9 @@ export function decide(c: PlacesCommand, s: PlacesState): PlacesEvent[] {
 export function evolve(s: PlacesState, e: PlacesEvent): PlacesState {
   switch (e.type) {
     case 'PlaceTaken':
-      return { taken: [...s.taken, e.data.referralId] };
+      return { ...s, taken: [...s.taken, e.data.referralId] };
     case 'PlaceReleased':
-      return { taken: s.taken.filter((r) => r !== e.data.referralId) };
+      return { taken: s.taken.filter((r) => r !== e.data.referralId), freed: [...s.freed, e.data.referralId] };
     default: {
       const unknown: never = e;
       return unknown;
