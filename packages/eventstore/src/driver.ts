@@ -59,13 +59,37 @@ export function splitSql(sql: string): string[] {
 }
 
 /**
+ * SQLSTATEs of a DDL statement that lost a race with the same DDL of another
+ * process: unique_violation (on a catalog index), duplicate_schema,
+ * duplicate_table, duplicate_object, duplicate_function, deadlock_detected.
+ */
+const RACED_DDL = new Set(['23505', '42P06', '42P07', '42710', '42723', '40P01']);
+
+/**
  * Applies an idempotent schema script (CREATE … IF NOT EXISTS) in one
  * transaction, under an advisory lock so processes starting together do not
  * trip over each other's DDL.
+ *
+ * The lock is not enough on its own: an advisory lock does not make the
+ * backend take in the catalog changes committed while it waited (only a
+ * relation lock or a new transaction does), and scripts of different lock keys
+ * may create the same schema. So a script that still collides with another
+ * process's committed DDL is applied again in a fresh transaction, which sees
+ * that DDL and skips it (seen in CI: three intake replicas starting together,
+ * `duplicate key value violates unique constraint "pg_namespace_nspname_index"`).
  */
-export async function applySchema(driver: SqlDriver, lockKey: number, script: string): Promise<void> {
-  await driver.transaction(async (q) => {
-    await q('SELECT pg_advisory_xact_lock($1)', [lockKey]);
-    for (const statement of splitSql(script)) await q(statement);
-  });
+export async function applySchema(driver: SqlDriver, lockKey: number, script: string, attempts = 5): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await driver.transaction(async (q) => {
+        await q('SELECT pg_advisory_xact_lock($1)', [lockKey]);
+        for (const statement of splitSql(script)) await q(statement);
+      });
+      return;
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      if (attempt >= attempts || typeof code !== 'string' || !RACED_DDL.has(code)) throw e;
+      await new Promise((resolve) => setTimeout(resolve, 20 * attempt + Math.random() * 50));
+    }
+  }
 }

@@ -2,7 +2,7 @@ import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@onestop/testkit';
-import { PGliteDriver, PgDriver, sqlLiteral, type SqlDriver } from '../src/index.js';
+import { applySchema, PGliteDriver, PgDriver, sqlLiteral, type SqlDriver } from '../src/index.js';
 
 const awkward = [
   '',
@@ -63,4 +63,32 @@ scriptSuite('PostgreSQL (pg)', async () => {
 scriptSuite('embedded (PGlite)', async () => {
   const db = new PGlite();
   return { driver: new PGliteDriver(db), close: () => db.close() };
+});
+
+describe('applySchema: processes starting together', () => {
+  let db: TestDatabase;
+  const pools: pg.Pool[] = [];
+  beforeAll(async () => {
+    db = await createTestDatabase('driver_ddl');
+    // one pool per "process": separate backends, as replicas starting together have
+    for (let i = 0; i < 6; i++) pools.push(new pg.Pool({ connectionString: db.url, max: 1 }));
+  });
+  afterAll(async () => {
+    await Promise.all(pools.map((p) => p.end()));
+    await db?.drop();
+  });
+
+  it('every one of them succeeds, whether their scripts share a lock key or create the same schema under different ones', async () => {
+    for (let round = 0; round < 8; round++) {
+      const script = `CREATE SCHEMA IF NOT EXISTS raced_${round};
+CREATE TABLE IF NOT EXISTS raced_${round}.t (id int PRIMARY KEY);
+CREATE INDEX IF NOT EXISTS t_id ON raced_${round}.t (id);`;
+      const results = await Promise.allSettled(
+        pools.map((pool, i) => applySchema(new PgDriver(pool), round % 2 === 0 ? 990000 : 990000 + i, script)),
+      );
+      expect(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
+      const [row] = await pools[0]!.query(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'raced_${round}'`).then((r) => r.rows);
+      expect(row).toEqual({ n: 1 });
+    }
+  });
 });
