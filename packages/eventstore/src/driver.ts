@@ -64,6 +64,8 @@ export function splitSql(sql: string): string[] {
  * duplicate_table, duplicate_object, duplicate_function, deadlock_detected.
  */
 const RACED_DDL = new Set(['23505', '42P06', '42P07', '42710', '42723', '40P01']);
+/** a race is lost at most once per other process starting beside this one */
+const SCHEMA_ATTEMPTS = 5;
 
 /**
  * Applies an idempotent schema script (CREATE … IF NOT EXISTS) in one
@@ -78,7 +80,7 @@ const RACED_DDL = new Set(['23505', '42P06', '42P07', '42710', '42723', '40P01']
  * that DDL and skips it (seen in CI: three intake replicas starting together,
  * `duplicate key value violates unique constraint "pg_namespace_nspname_index"`).
  */
-export async function applySchema(driver: SqlDriver, lockKey: number, script: string, attempts = 5): Promise<void> {
+export async function applySchema(driver: SqlDriver, lockKey: number, script: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       await driver.transaction(async (q) => {
@@ -88,7 +90,7 @@ export async function applySchema(driver: SqlDriver, lockKey: number, script: st
       return;
     } catch (e) {
       const code = (e as { code?: unknown }).code;
-      if (attempt >= attempts || typeof code !== 'string' || !RACED_DDL.has(code)) throw e;
+      if (attempt >= SCHEMA_ATTEMPTS || typeof code !== 'string' || !RACED_DDL.has(code)) throw e;
       await new Promise((resolve) => setTimeout(resolve, 20 * attempt + Math.random() * 50));
     }
   }
