@@ -60,7 +60,7 @@ export const COMMANDS: Record<string, Command> = {
     details: [
       '--public-key: PEM or JWK (default: the configured signing key)',
       '--against: another digest at the same position (e.g. a fresh one): exit 1 when their heads differ',
-      '--store: recompute the stream heads at its position from the configured store: exit 1 when they differ',
+      '--store: recompute the hash chain of every stream up to its position from the events of the configured store: exit 1 when a chain is broken or the heads differ',
     ],
     options: { 'public-key': { type: 'string' }, against: { type: 'string' }, store: { type: 'boolean' } },
     positionals: ['file'],

@@ -216,7 +216,7 @@ describe('onestop on PostgreSQL', () => {
   let infra: Awaited<ReturnType<typeof openTestInfrastructure>>;
   const dir = tempDir('postgres');
   let env: Record<string, string>;
-  let before: { position: number; signedAt: string };
+  let before: { position: number; signedAt: string; streams: number };
   const oldDigest = join(dir, 'old-digest.json');
 
   beforeAll(async () => {
@@ -279,6 +279,33 @@ describe('onestop on PostgreSQL', () => {
     expect((await onestop(['export-case', 'Rossi'], env)).code).toBe(2);
   }, 240_000);
 
+  it('verify-digest --store recomputes the chains from the events: an event edited by hand, its hash left alone, fails it (exit 1)', async () => {
+    const healthy = await onestop(['verify-digest', oldDigest, '--store'], env);
+    expect(healthy.code, shown(healthy)).toBe(0);
+    expect(healthy.stdout).toContain(`The store agrees: its ${before.streams} stream heads at position ${before.position}, recomputed from every event`);
+    // the edit an insider would make by hand: the reason of a referral, nothing else (the stored hash, and so every head, unchanged)
+    const { rows } = await sql.query<{ stream_id: string; stream_position: string; global_position: string; old: unknown }>(
+      `WITH target AS (SELECT global_position, data AS old FROM eventstore.events
+                        WHERE event_type = 'ReferredToPartner' ORDER BY global_position LIMIT 1)
+       UPDATE eventstore.events e SET data = jsonb_set(e.data, '{reason}', '"edited by hand"')
+         FROM target WHERE e.global_position = target.global_position
+       RETURNING e.stream_id, e.stream_position::text, e.global_position::text, target.old`,
+    );
+    const edited = rows[0]!;
+    expect(Number(edited.global_position)).toBeLessThanOrEqual(before.position);
+    try {
+      const store = await onestop(['verify-digest', oldDigest, '--store'], env);
+      expect(store.code, shown(store)).toBe(1);
+      expect(store.stdout).toContain(`BROKEN ${edited.stream_id}: first broken link at stream position ${edited.stream_position} (hash_mismatch`);
+      expect(store.stdout).not.toContain('The store agrees');
+      // the signature alone still verifies: only the store's content is wrong
+      expect((await onestop(['verify-digest', oldDigest], env)).code).toBe(0);
+    } finally {
+      await sql.query('UPDATE eventstore.events SET data = $2 WHERE global_position = $1', [edited.global_position, edited.old]);
+    }
+    expect((await onestop(['verify-digest', oldDigest, '--store'], env)).code).toBe(0);
+  }, 240_000);
+
   it('names the stream of an event altered with SQL (verify exits 1), and a fresh digest no longer matches the old one', async () => {
     // an attacker edits the newest event of a person's stream and writes some hash for it
     const { rows } = await sql.query<{ stream_id: string; stream_position: string; global_position: string }>(
@@ -313,7 +340,8 @@ describe('onestop on PostgreSQL', () => {
     expect((await onestop(['verify-digest', oldDigest], env)).code).toBe(0);
     const store = await onestop(['verify-digest', oldDigest, '--store'], env);
     expect(store.code, shown(store)).toBe(1);
-    expect(store.stdout).toContain('(heads_mismatch)');
+    expect(store.stdout).toContain(`BROKEN ${altered.stream_id}: first broken link at stream position ${altered.stream_position} (hash_mismatch`);
+    expect(store.stdout).toContain('MISMATCH: 1 streams');
     // digests at different positions cannot be compared: a usage error
     const head = join(dir, 'head-digest.json');
     // (the log has grown since: the reads recorded above)

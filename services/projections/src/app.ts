@@ -52,7 +52,8 @@ export {
   type StreamHeadsDigest,
 } from './audit/digest.js';
 export { AuditConfigSchema, AuditSigningKey, loadAuditConfig, parseSigningKey, type AuditConfig } from './audit/signing-key.js';
-export type { BrokenStream, StoreVerificationSummary, VerificationProgress, VerificationSummary } from './audit/verification.js';
+export type { BrokenStream, RecomputedHeads, StoreVerificationSummary, VerificationProgress, VerificationSummary } from './audit/verification.js';
+export { recomputeHeads } from './audit/verification.js';
 export {
   SignedDigests,
   compareWithDigest,

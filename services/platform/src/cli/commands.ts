@@ -4,7 +4,7 @@ import { userInfo } from 'node:os';
 import type { InjectOptions } from 'fastify';
 import { NotFoundError, RuleViolation, Uuid } from '@onestop/events';
 import { buildServiceApp, recordCaseHistoryRead, parseMasterKeys, rotateMasterKey, type Clock } from '@onestop/kit';
-import { AuditSigningKey, loadAuditConfig, verifyDigest, type StreamHeadsDigest } from '@onestop/projections';
+import { AuditSigningKey, loadAuditConfig, recomputeHeads, verifyDigest, type StreamHeadsDigest } from '@onestop/projections';
 import { DemoClock, demoTokens, seedDemo } from '../demo.js';
 import { referralOf } from '../modules.js';
 import { cliConfig, describeStore, openCli, type CliIo, type Opened } from './context.js';
@@ -245,13 +245,22 @@ export async function verifyDigestCommand(io: CliIo, values: Values, [file]: str
         line(io, `FAILED: the log of ${describeStore(infra.config)} is at position ${head}, before the digest's ${d.position}.`);
         return EXIT.failed;
       }
-      const heads = await infra.store.streamHeads(d.position);
+      // every chain recomputed from its events: a hand edit that left the hash column alone is found too
+      note(io, `Recomputing the hash chain of every stream up to position ${d.position}…`);
+      const { heads, broken } = await recomputeHeads(infra.store, d.position);
+      for (const b of broken) {
+        line(io, `BROKEN ${b.streamId}: first broken link at stream position ${b.brokenAt} (${b.reason}: ${REASONS[b.reason] ?? b.reason}).`);
+      }
+      if (broken.length) {
+        line(io, `MISMATCH: ${broken.length} streams of ${describeStore(infra.config)} do not recompute to their stored heads up to position ${d.position}: the log was altered since the digest was signed.`);
+        return EXIT.failed;
+      }
       const r = verifyDigest(d, key as never, heads);
       if (!r.ok) {
         line(io, `MISMATCH: the stream heads of ${describeStore(infra.config)} at position ${d.position} are not the ones the digest was made of (${r.reason}): the log was rewritten since.`);
         return EXIT.failed;
       }
-      line(io, `The store agrees: its ${heads.length} stream heads at position ${d.position} are the ones the digest was made of.`);
+      line(io, `The store agrees: its ${heads.length} stream heads at position ${d.position}, recomputed from every event, are the ones the digest was made of.`);
       return EXIT.ok;
     });
   }
