@@ -139,6 +139,8 @@ export interface VerifiableLog {
   /** Root hash of the tree of the first `size` leaves. */
   rootHash(size: number): Promise<Buffer>;
   leafIndexOf(globalPosition: number): Promise<number | undefined>;
+  /** Where an event is (by its id): its global position and stream; undefined when no such event is stored. */
+  locate(eventId: string): Promise<{ globalPosition: number; streamId: string } | undefined>;
   /** undefined when the event is not a leaf of the tree of that size (not yet, or no such event). */
   inclusionProof(globalPosition: number, treeSize: number): Promise<InclusionProof | undefined>;
   consistencyProof(first: number, second: number): Promise<string[]>;

@@ -42,6 +42,14 @@ export const BaseConfigSchema = z.object({
   ONESTOP_INDEX_KEY: z.string().min(32).optional(),
   /** Ed25519 private key signing audit digests (base64 PKCS#8 DER, base64 32-byte seed, or PEM); its format is checked by projections */
   ONESTOP_AUDIT_SIGNING_KEY: z.string().trim().min(1).optional(),
+  /** the verifiable log's name: the origin line of its checkpoints and the key name of their signature (a schema-less URL) */
+  ONESTOP_LOG_ORIGIN: z.string().regex(/^[^\s+]{1,200}$/, 'one word without spaces or "+", e.g. onestop.pistoia.example/log').default('onestop.local/log'),
+  /** how often the log signs a checkpoint when its tree has grown (ms); 0: only on demand (`onestop checkpoint`) */
+  ONESTOP_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(0).max(24 * 3600_000).default(10_000),
+  /** the witnesses whose cosignatures count: their vkeys (`<name>+<hex key id>+<base64 key>`, Ed25519 cosigners), separated by commas */
+  ONESTOP_WITNESSES: csv.optional(),
+  /** how many of ONESTOP_WITNESSES must cosign a checkpoint before it is final (default: 1 when witnesses are configured, else 0) */
+  ONESTOP_WITNESS_QUORUM: z.coerce.number().int().min(0).max(100).optional(),
   ONESTOP_AGREEMENT_ID: z.string().regex(/^[a-z0-9-]{2,64}$/).default('accordo-pistoia'),
   /** how often the SLA watcher looks for late answers */
   ONESTOP_SLA_INTERVAL_MS: z.coerce.number().int().min(100).max(24 * 3600_000).default(60_000),
@@ -64,6 +72,9 @@ function checkModes(c: BaseConfig): string[] {
   if (c.ONESTOP_BUS === 'kafka' && !c.KAFKA_BROKERS?.length) p.push('KAFKA_BROKERS: required when ONESTOP_BUS=kafka');
   if (c.ONESTOP_BUS === 'kafka' && c.ONESTOP_STORE === 'embedded') {
     p.push('ONESTOP_BUS: kafka needs a shared event store (ONESTOP_STORE=postgres or kurrentdb)');
+  }
+  if ((c.ONESTOP_WITNESS_QUORUM ?? 0) > (c.ONESTOP_WITNESSES?.length ?? 0)) {
+    p.push(`ONESTOP_WITNESS_QUORUM: ${c.ONESTOP_WITNESS_QUORUM} cosignatures asked of ${c.ONESTOP_WITNESSES?.length ?? 0} witnesses (ONESTOP_WITNESSES)`);
   }
   if (c.NODE_ENV === 'production') {
     if (!c.JWT_SECRET && !c.JWT_JWKS_URL) p.push('JWT_JWKS_URL: required in production (or JWT_SECRET)');

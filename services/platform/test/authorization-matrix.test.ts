@@ -1,8 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqlDeadLetters } from '@onestop/bus';
+import { SIGNATURE_TYPE, cosign, formatVkey, parseNote, verifierOf } from '@onestop/eventstore/merkle';
 import { issueToken, type Principal, type Role } from '@onestop/kit';
 import { eventually, REPO_ROOT } from '@onestop/testkit';
 import { openPlatform, OWN, WHO, type Case, type Platform, type Who } from './platform.js';
@@ -110,6 +111,17 @@ const deadLetter = async (group = 'authz-dead-letters') => {
   await letters.record({ group, reason: 'refused by a rule', origin, key: randomUUID(), payload: { id: randomUUID(), type: 'ConsentGiven' }, headers: {} });
   return (await letters.list({ group, limit: 100 })).find((l) => l.origin === origin)!.id;
 };
+/** A witness of the log the platform is configured with (its cosignatures count). */
+const WITNESS = { name: 'regione.toscana.example/witness', key: generateKeyPairSync('ed25519').privateKey };
+/** A fresh checkpoint signed by the admin route (after a new case, so the tree has grown); its tree size and note. */
+const checkpoint = async () => {
+  await nextCase();
+  const res = await p.call('admin', 'POST', '/audit/log/checkpoints', {});
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json() as { treeSize: number; note: string };
+};
+/** The first event of a referral to the own partner. */
+const referralEvent = async () => (await p.infra.store.readStream(`referral-${await referral()}`, { maxCount: 1 }))[0]!;
 const accepted = async () => {
   const id = await referral();
   await p.ok('partnerOwn', 'POST', `/referrals/${id}/acceptance`, {});
@@ -239,6 +251,23 @@ const EXERCISES: Record<string, Exercise> = {
   'GET /audit/verification': { repeatable: true, prepare: async () => ({ url: '/audit/verification?limit=10' }) },
   'GET /audit/digest': { repeatable: true, prepare: async () => ({ url: '/audit/digest' }) },
   'GET /audit/public-key': { repeatable: true, prepare: async () => ({ url: '/audit/public-key' }) },
+  'GET /audit/log/checkpoint': { repeatable: true, prepare: async () => (await checkpoint(), { url: '/audit/log/checkpoint' }) },
+  'GET /audit/log/checkpoints/{size}': { repeatable: true, prepare: async () => ({ url: `/audit/log/checkpoints/${(await checkpoint()).treeSize}` }) },
+  'POST /audit/log/checkpoints': { prepare: async () => (await nextCase(), { url: '/audit/log/checkpoints', body: {} }) },
+  'POST /audit/log/checkpoints/{size}/cosignatures': {
+    repeatable: true,
+    prepare: async () => {
+      const c = await checkpoint();
+      return { url: `/audit/log/checkpoints/${c.treeSize}/cosignatures`, body: { cosignature: cosign(parseNote(c.note).body, WITNESS.name, WITNESS.key, new Date()).line } };
+    },
+  },
+  'GET /audit/log/proofs/inclusion': { repeatable: true, prepare: async () => ({ url: `/audit/log/proofs/inclusion?position=${(await referralEvent(), await checkpoint(), 1)}` }) },
+  'GET /audit/log/proofs/consistency': {
+    repeatable: true,
+    prepare: async () => ({ url: `/audit/log/proofs/consistency?from=${(await checkpoint()).treeSize}&to=${(await checkpoint()).treeSize}` }),
+  },
+  'GET /audit/log/receipts/{eventId}': { repeatable: true, prepare: async () => ({ url: `/audit/log/receipts/${(await referralEvent()).id}` }) },
+  'GET /audit/log/public-key': { repeatable: true, prepare: async () => ({ url: '/audit/log/public-key' }) },
   // projections: dead letters (admins)
   'GET /admin/dead-letters': { repeatable: true, prepare: async () => ({ url: '/admin/dead-letters?limit=10' }) },
   'GET /admin/dead-letters/{deadLetterId}': { repeatable: true, prepare: async () => ({ url: `/admin/dead-letters/${await deadLetter()}` }) },
@@ -253,7 +282,7 @@ const EXERCISES: Record<string, Exercise> = {
 };
 
 beforeAll(async () => {
-  p = await openPlatform('authz');
+  p = await openPlatform('authz', { env: { ONESTOP_WITNESSES: formatVkey(verifierOf(WITNESS.name, SIGNATURE_TYPE.cosignature, WITNESS.key)), ONESTOP_CHECKPOINT_INTERVAL_MS: '0' } });
   await p.cases.network();
   fiscalCode = 'RSSMRA85T10A562S';
   await p.ok('admin', 'POST', '/persons', { accessPoint: 'pistoia-centro', municipality: 'Pistoia', givenName: 'Mario', familyName: 'Rossi', birthDate: '1985-12-10', fiscalCode });

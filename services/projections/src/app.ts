@@ -1,5 +1,5 @@
 import type { ServiceContext, ServiceModule } from '@onestop/kit';
-import { auditRoutes } from './http/audit-routes.js';
+import { auditRoutes, verifiableLogRoutes } from './http/audit-routes.js';
 import { dashboardPage } from './http/dashboard-page.js';
 import { dashboardRoutes } from './http/dashboard-routes.js';
 import { deadLetterRoutes } from './http/dead-letter-routes.js';
@@ -27,6 +27,7 @@ export function projectionsModule(options: ProjectionsOptions = {}): ServiceModu
       const p = get(opts.ctx);
       await app.register(dashboardRoutes(p), opts);
       await app.register(auditRoutes(p), opts);
+      await app.register(verifiableLogRoutes(p), opts);
       await app.register(dashboardPage(), opts);
       await app.register(deadLetterRoutes(), opts);
     },
@@ -51,6 +52,7 @@ export {
   type DigestVerification,
   type StreamHeadsDigest,
 } from './audit/digest.js';
+export { Checkpoints, witnessPolicy, type WitnessConfig } from './audit/checkpoints.js';
 export { AuditConfigSchema, AuditSigningKey, loadAuditConfig, parseSigningKey, type AuditConfig } from './audit/signing-key.js';
 export type { BrokenStream, RecomputedHeads, StoreVerificationSummary, VerificationProgress, VerificationSummary } from './audit/verification.js';
 export { recomputeHeads } from './audit/verification.js';

@@ -3,6 +3,7 @@ import { ConflictError, RuleViolation, TOPICS, topicForStream } from '@onestop/e
 import type { VerifyResult } from '@onestop/eventstore';
 import type { ServiceContext } from '@onestop/kit';
 import { CaseHistory } from './audit/case-history.js';
+import { Checkpoints } from './audit/checkpoints.js';
 import { signHeadsDigest, type StreamHeadsDigest } from './audit/digest.js';
 import { SignedDigests } from './audit/signed-digests.js';
 import { AuditSigningKey, loadAuditConfig } from './audit/signing-key.js';
@@ -54,6 +55,8 @@ export class Projections {
   readonly cases: CaseHistory;
   /** every digest signed, kept apart from the log it vouches for */
   readonly signedDigests: SignedDigests;
+  /** the verifiable log's signed checkpoints and witnesses' cosignatures */
+  readonly checkpoints: Checkpoints;
   private consumer: RunningConsumer | undefined;
   private running = false;
   private rebuilding: Promise<RebuildReport> | undefined;
@@ -68,6 +71,7 @@ export class Projections {
     this.cases = new CaseHistory(ctx.store);
     this.signedDigests = new SignedDigests(ctx.db);
     this.key = options.signingKey;
+    this.checkpoints = new Checkpoints(ctx.store, ctx.config, () => this.signingKey().privateKey);
   }
 
   /** Creates the read-model tables (idempotent) and loads the signing key, so a missing key stops the start. */
@@ -81,8 +85,13 @@ export class Projections {
   async start(): Promise<() => Promise<void>> {
     this.running = true;
     await this.startConsumer();
+    // the Merkle tree follows the log here, and checkpoints are signed as it grows
+    const stopLog = await this.checkpoints.start(this.ctx.config.ONESTOP_CHECKPOINT_INTERVAL_MS, (e) =>
+      this.ctx.logger.warn({ err: e }, 'verifiable log: the tree or a checkpoint could not be brought up to date (retried)'),
+    );
     return async () => {
       this.running = false;
+      await stopLog();
       await this.rebuilding?.catch(() => undefined);
       await this.stopConsumer();
     };

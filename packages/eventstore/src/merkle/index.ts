@@ -2,3 +2,4 @@
 // No database: the offline verifier and the witness use only these.
 export * from './tree.js';
 export * from './note.js';
+export * from './verify.js';

@@ -208,6 +208,16 @@ export class MerkleLog implements VerifiableLog {
     return rows[0] ? toNumber(rows[0].leaf_index) : undefined;
   }
 
+  async locate(eventId: string): Promise<{ globalPosition: number; streamId: string } | undefined> {
+    const rows = await this.driver.query<{ global_position: unknown; stream_id: string }>(
+      // no gap-safe filter: a position of a committed event is final, whatever commits behind it
+      'SELECT global_position, stream_id FROM eventstore.events WHERE event_id = $1::uuid',
+      [eventId],
+      'eventstore_merkle_locate',
+    );
+    return rows[0] ? { globalPosition: toNumber(rows[0].global_position), streamId: rows[0].stream_id } : undefined;
+  }
+
   async inclusionProof(globalPosition: number, treeSize: number): Promise<InclusionProof | undefined> {
     const leafIndex = await this.leafIndexOf(globalPosition);
     if (leafIndex === undefined || leafIndex >= treeSize) return undefined;

@@ -23,6 +23,7 @@ import {
   transact,
   type ServiceContext,
 } from '@onestop/kit';
+import { receiptFor } from '@onestop/eventstore';
 import { fiscalCodeDecider, fiscalCodeStream } from '../domain/fiscal-code-reservation.js';
 import { decodeOmocode, validateFiscalCode } from '../domain/fiscal-code.js';
 import { personDecider, personStream, PersonDataErased, type PersonCommand, type PersonState } from '../domain/person.js';
@@ -309,7 +310,10 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
         const out = await subjectAccessExport(keyring, personId, events, clock.now());
         if (!out) throw new NotFoundError('person', personId);
         await recordCaseHistoryRead(store, { personId, purpose: 'subject_access', readBy: principalOf(req).sub }, eventContextOf(req, SOURCE, clock.now()));
-        return out;
+        // each event's receipt in the verifiable log (one after the other: O(log n) reads each)
+        const receipts = [];
+        for (const e of events) receipts.push(await receiptFor(store.log, e.id, e.globalPosition));
+        return { ...out, receipts };
       },
     );
 

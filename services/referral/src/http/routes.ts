@@ -17,7 +17,8 @@ import {
   Slug,
   Uuid,
 } from '@onestop/events';
-import { AfterPosition, awaitOwnWrite, eventContextOf, EVENTUALLY_CONSISTENT, principalOf, type ServiceContext } from '@onestop/kit';
+import { AfterPosition, awaitOwnWrite, eventContextOf, EVENTUALLY_CONSISTENT, principalOf, ReceiptSchema, receiptOf, type ServiceContext } from '@onestop/kit';
+import { referralStream } from '../domain/referral.js';
 import type { Referrals } from '../referrals.js';
 
 const SOURCE = '/onestop/referral';
@@ -63,6 +64,7 @@ const Position = z.number().optional().describe('global position of what was rec
 const Done = z.object({ referralId: z.string(), recorded: z.boolean(), revision: z.number(), position: Position });
 const Directory = z.object({ partnerId: z.string(), recorded: z.boolean(), revision: z.number(), position: Position });
 const ReadAfter = z.object({ after: AfterPosition });
+const Answered = Done.extend({ receipt: ReceiptSchema.optional().describe('the answer event in the verifiable log; absent when nothing was recorded') });
 const places = (s: { capacity: number }, occupied: number) => ({ occupied, free: Math.max(0, s.capacity - occupied), overbooked: occupied > s.capacity });
 
 export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: ServiceContext }> =>
@@ -311,12 +313,15 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
         `/referrals/:referralId/${path}`,
         {
           config: { roles: ['partner'], idempotent: true },
-          schema: { tags: ['partner inbox'], summary, params: ReferralParams, body, response: { 200: Done } },
+          schema: { tags: ['partner inbox'], summary, params: ReferralParams, body, response: { 200: Answered } },
         },
         async (req) => {
           const p = principalOf(req);
           const res = await referrals.answer(p.partnerId!, req.params.referralId, toAnswer(req.body as z.infer<B>), ec(req));
-          return done(req.params.referralId, res);
+          // the answer's receipt in the verifiable log (pending until a checkpoint covers it)
+          const answer = res.events.find((e) => e.subject === referralStream(req.params.referralId));
+          const receipt = answer ? await receiptOf(ctx.store, answer.id) : undefined;
+          return { ...done(req.params.referralId, res), ...(receipt ? { receipt } : {}) };
         },
       );
 
