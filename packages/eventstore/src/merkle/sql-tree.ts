@@ -104,14 +104,19 @@ export class MerkleLog implements VerifiableLog {
     };
   }
 
+  /** Forgets the right edge it holds in memory: the next extension reloads it from the tables (after they were restored or rebuilt). */
+  reload(): void {
+    this.state = undefined;
+  }
+
   async head(): Promise<TreeHead> {
     const s = await this.load();
     return { size: s.size, lastPosition: s.lastPosition };
   }
 
   /**
-   * Adds these events (in global order, following the gap-safe log) as the
-   * next leaves, with every perfect subtree they complete, in one transaction.
+   * Adds these events (the gap-safe log's next ones after the tree's last
+   * leaf, in global order: catchUp reads them so) as the next leaves, with every perfect subtree they complete, in one transaction.
    * Events the tree already holds are skipped: a redelivery changes nothing.
    */
   extend(events: readonly Pick<RawRecordedEvent, 'globalPosition' | 'hash'>[]): Promise<TreeHead> {
@@ -180,10 +185,15 @@ export class MerkleLog implements VerifiableLog {
     }
   }
 
-  /** Follows the global log from the tree's last leaf: the tree grows a batch behind the appends. */
+  /**
+   * Follows the global log: the tree grows a batch behind the appends. The
+   * subscription only wakes it; each batch is read again from the tree's own
+   * last leaf (positions and hashes only), so the leaves stay the log's exact
+   * prefix whoever else extended, restored or rebuilt the tree meanwhile.
+   */
   async follow(options: Pick<SubscribeOptions, 'onError' | 'batchSize'> = {}): Promise<Subscription> {
     const { lastPosition } = await this.head();
-    return this.subscribe({ ...options, from: lastPosition, handle: async (events) => void (await this.extend(events)) });
+    return this.subscribe({ ...options, from: lastPosition, handle: async () => void (await this.catchUp()) });
   }
 
   async rootHash(size: number): Promise<Buffer> {
