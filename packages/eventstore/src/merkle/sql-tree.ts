@@ -120,59 +120,66 @@ export class MerkleLog implements VerifiableLog {
    * Events the tree already holds are skipped: a redelivery changes nothing.
    */
   extend(events: readonly Pick<RawRecordedEvent, 'globalPosition' | 'hash'>[]): Promise<TreeHead> {
-    return this.serial(async () => {
-      for (let attempt = 0; ; attempt++) {
-        const state = (this.state ??= await this.load());
-        const fresh = events.filter((e) => e.globalPosition > state.lastPosition);
-        if (fresh.length === 0) return { size: state.size, lastPosition: state.lastPosition };
-        const edge = [...state.frontier];
-        const levels: number[] = [];
-        const indexes: number[] = [];
-        const hashes: string[] = [];
-        const add = (n: Frontier) => {
-          levels.push(n.level);
-          indexes.push(n.index);
-          hashes.push(n.hash.toString('hex'));
-          edge.push(n);
-        };
-        let size = state.size;
-        for (const e of fresh) {
-          add({ level: 0, index: size, hash: leafHash(Buffer.from(e.hash, 'hex')) });
-          while (edge.length >= 2 && edge.at(-1)!.level === edge.at(-2)!.level) {
-            const right = edge.pop()!;
-            const left = edge.pop()!;
-            add({ level: left.level + 1, index: left.index / 2, hash: nodeHash(left.hash, right.hash) });
-          }
-          size += 1;
+    return this.serial(() => this.add(events));
+  }
+
+  private async add(events: readonly Pick<RawRecordedEvent, 'globalPosition' | 'hash'>[]): Promise<TreeHead> {
+    for (let attempt = 0; ; attempt++) {
+      const state = (this.state ??= await this.load());
+      const fresh = events.filter((e) => e.globalPosition > state.lastPosition);
+      if (fresh.length === 0) return { size: state.size, lastPosition: state.lastPosition };
+      const edge = [...state.frontier];
+      const levels: number[] = [];
+      const indexes: number[] = [];
+      const hashes: string[] = [];
+      const add = (n: Frontier) => {
+        levels.push(n.level);
+        indexes.push(n.index);
+        hashes.push(n.hash.toString('hex'));
+        edge.push(n);
+      };
+      let size = state.size;
+      for (const e of fresh) {
+        add({ level: 0, index: size, hash: leafHash(Buffer.from(e.hash, 'hex')) });
+        while (edge.length >= 2 && edge.at(-1)!.level === edge.at(-2)!.level) {
+          const right = edge.pop()!;
+          const left = edge.pop()!;
+          add({ level: left.level + 1, index: left.index / 2, hash: nodeHash(left.hash, right.hash) });
         }
-        try {
-          await this.driver.transaction(async (q) => {
-            await q(
-              'INSERT INTO eventstore.merkle_leaves (leaf_index, global_position) SELECT * FROM unnest($1::bigint[], $2::bigint[])',
-              [fresh.map((_, i) => state.size + i), fresh.map((e) => e.globalPosition)],
-            );
-            await q(
-              `INSERT INTO eventstore.merkle_nodes (level, node_index, hash)
-               SELECT l, i, decode(h, 'hex') FROM unnest($1::smallint[], $2::bigint[], $3::text[]) AS t(l, i, h)`,
-              [levels, indexes, hashes],
-            );
-          });
-        } catch (e) {
-          // another process stored these leaves first: go on from what it stored
-          this.state = undefined;
-          if ((e as { code?: string }).code === '23505' && attempt < 10) continue;
-          throw e;
-        }
-        this.state = { size, lastPosition: fresh.at(-1)!.globalPosition, frontier: edge };
-        return { size, lastPosition: this.state.lastPosition };
+        size += 1;
       }
-    });
+      try {
+        await this.driver.transaction(async (q) => {
+          await q(
+            'INSERT INTO eventstore.merkle_leaves (leaf_index, global_position) SELECT * FROM unnest($1::bigint[], $2::bigint[])',
+            [fresh.map((_, i) => state.size + i), fresh.map((e) => e.globalPosition)],
+          );
+          await q(
+            `INSERT INTO eventstore.merkle_nodes (level, node_index, hash)
+             SELECT l, i, decode(h, 'hex') FROM unnest($1::smallint[], $2::bigint[], $3::text[]) AS t(l, i, h)`,
+            [levels, indexes, hashes],
+          );
+        });
+      } catch (e) {
+        // another process stored these leaves first: go on from what it stored
+        this.state = undefined;
+        if ((e as { code?: string }).code === '23505' && attempt < 10) continue;
+        throw e;
+      }
+      this.state = { size, lastPosition: fresh.at(-1)!.globalPosition, frontier: edge };
+      return { size, lastPosition: this.state.lastPosition };
+    }
   }
 
   /** Adds every event the gap-safe log shows after the tree's last leaf (reads only positions and hashes). */
-  async catchUp(batch = 5000): Promise<TreeHead> {
+  catchUp(batch = 5000): Promise<TreeHead> {
+    // read and added under one turn of the queue: the rows read follow the tree's last leaf exactly
+    return this.serial(() => this.addFromLog(batch));
+  }
+
+  private async addFromLog(batch: number): Promise<TreeHead> {
     for (;;) {
-      const { lastPosition } = this.state ?? (await this.head());
+      const { lastPosition } = (this.state ??= await this.load());
       const rows = await this.driver.query<{ global_position: unknown; hash: string }>(
         `SELECT global_position, encode(hash, 'hex') AS hash FROM eventstore.events
           WHERE global_position > $1 AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -180,7 +187,7 @@ export class MerkleLog implements VerifiableLog {
         [lastPosition, batch],
         'eventstore_merkle_catch_up',
       );
-      const head = await this.extend(rows.map((r) => ({ globalPosition: toNumber(r.global_position), hash: r.hash })));
+      const head = await this.add(rows.map((r) => ({ globalPosition: toNumber(r.global_position), hash: r.hash })));
       if (rows.length < batch) return head;
     }
   }
