@@ -68,9 +68,11 @@ export class MerkleLog implements VerifiableLog {
   private async nodes(keys: readonly NodeKey[]): Promise<Map<string, Buffer>> {
     if (keys.length === 0) return new Map();
     const rows = await this.driver.query<{ level: number; node_index: unknown; hash: string }>(
-      `SELECT n.level, n.node_index, encode(n.hash, 'hex') AS hash
+      // one primary-key probe per node (the LIMIT keeps the planner from turning it into a scan and a hash join)
+      `SELECT k.level, k.node_index, encode(n.hash, 'hex') AS hash
          FROM unnest($1::smallint[], $2::bigint[]) AS k(level, node_index)
-         JOIN eventstore.merkle_nodes n ON n.level = k.level AND n.node_index = k.node_index`,
+         CROSS JOIN LATERAL (SELECT m.hash FROM eventstore.merkle_nodes m
+                              WHERE m.level = k.level AND m.node_index = k.node_index LIMIT 1) n`,
       [keys.map((k) => k.level), keys.map((k) => k.index)],
       'eventstore_merkle_nodes',
     );
