@@ -25,7 +25,7 @@ const { infra, address } = await startServices('onestop', modules, {
 const tokens = await demoTokens(infra);
 const lines = [
   '',
-  `OneStop is ready in ${((Date.now() - started) / 1000).toFixed(1)} s on ${infra.config.ONESTOP_STORE === 'embedded' ? `the embedded store (${infra.config.ONESTOP_DATA_DIR})` : infra.config.ONESTOP_STORE}.`,
+  `OneStop is ready in ${((Date.now() - started) / 1000).toFixed(1)} s on ${infra.config.ONESTOP_STORE === 'embedded' ? `the embedded store (${infra.config.ONESTOP_DATA_DIR})` : infra.config.ONESTOP_STORE}, Node.js ${process.versions.node}.`,
   `  Dashboard:  ${address}/dashboard`,
   `  API docs:   ${address}/docs   (OpenAPI: ${address}/openapi.json)`,
   '',
@@ -33,6 +33,8 @@ const lines = [
   ...Object.entries(tokens).map(([who, token]) => `  ${who.padEnd(34)} ${token}`),
   '',
   `Partners of the network agreement: ${DEMO_PARTNERS.map((p) => p.partnerId).join(', ')}`,
+  '',
+  'Ctrl-C stops it (or SIGTERM to npm or to node).',
   '',
 ];
 console.log(lines.join('\n'));
