@@ -3,7 +3,7 @@ import type { Clock } from './clock.js';
 import { ConfigError, loadConfig, type BaseConfig } from './config.js';
 import { DataDirInUseError } from './data-lock.js';
 import { ensureDevSecrets, openInfrastructure, type AdapterFactories, type Infrastructure } from './infrastructure.js';
-import { createLogger } from './logger.js';
+import { createLogger, prettyLogs } from './logger.js';
 import { listen, ProcessLifetime, StartupError } from './run.js';
 import { buildServiceApp, type ServiceModule } from './server.js';
 
@@ -38,7 +38,7 @@ export async function startServices(
   } catch (err) {
     return startupFailed(name, err);
   }
-  const logger = createLogger(name, config.LOG_LEVEL);
+  const logger = createLogger(name, config.LOG_LEVEL, { pretty: prettyLogs(config) });
   const lifetime = new ProcessLifetime(logger);
   try {
     const infra = await openInfrastructure(config, logger, { adapters: options.adapters, purpose: name, ...(options.clock ? { clock: options.clock } : {}) });

@@ -13,13 +13,13 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-describe('npm start (embedded default, demo network)', () => {
+describe('npm start (embedded default, demo network)', { timeout: 240_000 }, () => {
   let personId = '';
 
   it('starts on a fresh data directory, seeds the demo and prints the dashboard URL and a token per role', async () => {
     current = await npmStart(dataDir, await freePort());
     expect(Object.keys(current.tokens)).toEqual(
-      expect.arrayContaining(['operator', 'socialWorker', 'employmentOperator', 'auditor', 'admin', 'partner:centro-impiego', 'partner:servizi-sociali', 'partner:consorzio-coeso', 'partner:sportello-legale', 'partner:tutoraggio']),
+      expect.arrayContaining(['operator', 'socialWorker', 'employmentOperator', 'networkManager', 'educator', 'tutor', 'auditor', 'admin', 'partner:centro-impiego', 'partner:servizi-sociali', 'partner:consorzio-coeso', 'partner:sportello-legale', 'partner:tutoraggio']),
     );
     const ready = await fetch(`${current.address}/ready`);
     expect(ready.status).toBe(200);

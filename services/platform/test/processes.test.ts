@@ -86,6 +86,20 @@ describe('beside a running npm start', { timeout: 180_000 }, () => {
     expect(second.output()).not.toContain('EADDRINUSE');
   });
 
+  it('prints a token for every role and team role, and no partner that the directory does not hold (ONESTOP_DEMO=off)', async () => {
+    expect(Object.keys(first.s.tokens).sort()).toEqual(['admin', 'auditor', 'educator', 'employmentOperator', 'networkManager', 'operator', 'socialWorker', 'tutor']);
+    expect(first.s.output()).toContain('No partners in the directory yet');
+    expect(first.s.output()).not.toContain('partner:');
+  });
+
+  it('onestop token works beside the running server, and the server accepts its token', async () => {
+    const made = await runToEnd(process.execPath, [ONESTOP, 'token', '--role', 'team', '--team-role', 'tutor', '--sub', 'tutor-9'], startEnv(first.dataDir, first.port));
+    expect(made.code, made.out).toBe(0);
+    const jwt = /eyJ[\w-]+\.[\w-]+\.[\w-]+/.exec(made.out)![0];
+    const res = await fetch(`${first.s.address}/partners`, { headers: { authorization: `Bearer ${jwt}` } });
+    expect(res.status).toBe(200);
+  });
+
   it('the onestop command refuses to open the embedded database of the running server (exit 2)', async () => {
     const refused = await runToEnd(process.execPath, [ONESTOP, 'rebuild'], startEnv(first.dataDir, first.port));
     expect(refused.code, refused.out).toBe(2);
