@@ -35,6 +35,13 @@ export const PersonRegistered = z.object({
   pii: Encrypted,
   municipality: Name,
   birthYear: z.number().int().min(1900).max(2100),
+  /** present when the operator recorded a real exception to the fiscal code's checks (names or place code) */
+  fiscalCodeOverride: z
+    .object({
+      reason: z.enum(['name_changed', 'transliteration', 'assigned_by_agency', 'other']),
+      checks: z.array(z.enum(['names', 'place'])).min(1),
+    })
+    .optional(),
 });
 export const ConsentGiven = z.object({
   scope: ConsentScope,

@@ -8,6 +8,7 @@ export * from './idempotency.js';
 export * from './infrastructure.js';
 export * from './server.js';
 export * from './run.js';
+export * from './data-lock.js';
 export * from './privacy/keyring.js';
 export * from './start.js';
 export * from './views/case-facts.js';

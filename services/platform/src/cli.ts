@@ -189,6 +189,20 @@ export const COMMANDS: Record<string, Command> = {
     positionalsChecked: true,
     run: async (io, v, p) => (await commands()).dlqRedrive(io, v, p),
   },
+  token: {
+    summary: 'a bearer token for development and tests (refused when NODE_ENV=production), signed with the development secret of npm start',
+    usage: 'token --role <role> [--team-role <teamRole>] [--partner <partnerId>] [--sub <subject>] [--ttl <12h>] [--name <text>]',
+    details: [
+      '--role: operator, team, partner, auditor or admin',
+      '--team-role: with --role team: employment_operator, social_worker, educator, tutor or network_manager',
+      '--partner: with --role partner: the partnerId whose referrals it sees and answers',
+      "--sub: the token's subject (default dev-<role>[-<team role or partner>]); a team member of an assessment is the sub of a token",
+      '--ttl: how long it is valid: 90m, 12h (default), 7d … at most 30d',
+    ],
+    options: { role: { type: 'string' }, 'team-role': { type: 'string' }, partner: { type: 'string' }, sub: { type: 'string' }, ttl: { type: 'string' }, name: { type: 'string' } },
+    positionals: [],
+    run: async (io, v) => (await import('./cli/token.js')).token(io, v),
+  },
   'rotate-keys': {
     summary: "re-wrap every person's data key with the first (new) master key of ONESTOP_MASTER_KEYS (progress bar)",
     usage: 'rotate-keys',

@@ -7,6 +7,8 @@ export const DEMO_PRINCIPALS = {
   socialWorker: { sub: 'assistente-sociale-1', role: 'team', teamRole: 'social_worker', name: 'Assistente sociale' },
   employmentOperator: { sub: 'operatore-cpi-1', role: 'team', teamRole: 'employment_operator', name: 'Operatore Centro per l’impiego' },
   networkManager: { sub: 'network-manager-1', role: 'team', teamRole: 'network_manager', name: 'Network manager' },
+  educator: { sub: 'educatore-1', role: 'team', teamRole: 'educator', name: 'Educatore professionale' },
+  tutor: { sub: 'tutor-1', role: 'team', teamRole: 'tutor', name: 'Tutor' },
   auditor: { sub: 'revisore-1', role: 'auditor', name: 'Revisore' },
   admin: { sub: 'amministratore-1', role: 'admin', name: 'Amministratore' },
 } as const satisfies Record<string, Principal>;
@@ -83,15 +85,15 @@ export interface DemoTokens {
   [who: string]: string;
 }
 
-/** Tokens for every demo principal and every partner desk (30 days). */
-export async function demoTokens(infra: Infrastructure): Promise<DemoTokens> {
+/** Tokens for every demo principal (every role and team role) and the desks of these partners (30 days). */
+export async function demoTokens(infra: Infrastructure, partnerIds: readonly string[] = DEMO_PARTNERS.map((p) => p.partnerId)): Promise<DemoTokens> {
   const secret = infra.config.JWT_SECRET;
   if (!secret) return {};
   const opts = { issuer: infra.config.JWT_ISSUER, audience: infra.config.JWT_AUDIENCE, expiresIn: '30d' };
   const tokens: DemoTokens = {};
   for (const [who, p] of Object.entries(DEMO_PRINCIPALS)) tokens[who] = await issueToken(secret, p, opts);
-  for (const p of DEMO_PARTNERS) {
-    tokens[`partner:${p.partnerId}`] = await issueToken(secret, { sub: `${p.partnerId}-desk`, role: 'partner', partnerId: p.partnerId }, opts);
+  for (const partnerId of partnerIds) {
+    tokens[`partner:${partnerId}`] = await issueToken(secret, { sub: `${partnerId}-desk`, role: 'partner', partnerId }, opts);
   }
   return tokens;
 }

@@ -96,12 +96,20 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
         schema: {
           tags: ['persons'],
           summary: 'Register a person once, at an access point',
-          body: PersonalData.extend({ accessPoint: Slug, municipality: Name }).strict(),
+          body: PersonalData.extend({
+            accessPoint: Slug,
+            municipality: Name,
+            fiscalCodeOverride: z
+              .object({ reason: z.enum(['name_changed', 'transliteration', 'assigned_by_agency', 'other']) })
+              .strict()
+              .optional()
+              .describe("a real exception to the fiscal code's name or place checks (a changed surname, a transliteration, a code the Agenzia delle Entrate assigned); recorded in PersonRegistered"),
+          }).strict(),
           response: { 201: Registered },
         },
       },
       async (req, reply) => {
-        const { accessPoint, municipality, ...personal } = req.body;
+        const { accessPoint, municipality, fiscalCodeOverride, ...personal } = req.body;
         const personId = newId();
         const actor = principalOf(req);
         const fc = personal.fiscalCode !== undefined ? validateFiscalCode(personal.fiscalCode) : undefined;
@@ -111,7 +119,8 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
         const encrypted = await keyring.encrypt(personId, pii);
         // the person and the fiscal code's reservation in one atomic append: the reservation
         // stream's revision refuses the second of two simultaneous registrations
-        const { appended } = await transact(store, eventContextOf(req, SOURCE, clock.now()), async (uow) => {
+        const now = clock.now();
+        const { appended } = await transact(store, eventContextOf(req, SOURCE, now), async (uow) => {
           const person = await uow.load(personStream(personId), personDecider, { partitionKey: personId, newStream: true });
           person.decide({
             type: 'RegisterPerson',
@@ -120,6 +129,10 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
             municipality,
             registeredBy: actor.sub,
             birthDate: personal.birthDate,
+            givenName: personal.givenName,
+            familyName: personal.familyName,
+            today: now.toISOString().slice(0, 10),
+            ...(fiscalCodeOverride ? { fiscalCodeOverride } : {}),
             ...(personal.fiscalCode !== undefined ? { fiscalCode: personal.fiscalCode } : {}),
             pii: encrypted,
           });
