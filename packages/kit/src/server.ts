@@ -13,6 +13,7 @@ import { registerIdempotency } from './idempotency.js';
 import { registerTextGuard } from './text-guard.js';
 import type { Infrastructure } from './infrastructure.js';
 import { completeOpenApi, type OpenApiTag } from './openapi.js';
+import { registerHttpTracing, requestTraceparent } from './tracing.js';
 import { frameworkProblem, registerProblemHandlers, sendProblem } from './problem.js';
 
 declare module 'fastify' {
@@ -90,6 +91,7 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerProblemHandlers(app);
+  registerHttpTracing(app);
 
   // every route, as mounted: a route nobody listed in the authorisation matrix fails its test
   const routeTable: MountedRoute[] = [];
@@ -278,15 +280,17 @@ export function principalOf(req: { principal?: Principal }): Principal {
 
 /** The event context of a command: who, when, and the request chain. */
 export function eventContextOf(
-  req: { principal?: Principal; correlationId: string; id: unknown },
+  req: { principal?: Principal; correlationId: string; id: unknown; traceSpan?: Parameters<typeof requestTraceparent>[0]['traceSpan'] },
   source: string,
   now: Date,
 ): EventContext {
+  const traceparent = requestTraceparent(req);
   return {
     source,
     actor: actorOf(principalOf(req)),
     correlationId: req.correlationId,
     causationId: String(req.id),
     time: now.toISOString(),
+    ...(traceparent ? { traceparent } : {}),
   };
 }

@@ -5,6 +5,7 @@ import { ensureDevSecrets, openInfrastructure, type AdapterFactories, type Infra
 import { createLogger } from './logger.js';
 import { listenUntilSignalled } from './run.js';
 import { buildServiceApp, type ServiceModule } from './server.js';
+import { startTracing } from './tracing.js';
 
 export interface StartedServices {
   app: FastifyInstance;
@@ -30,6 +31,7 @@ export async function startServices(
 ): Promise<StartedServices> {
   let config: BaseConfig = loadConfig(options.env ?? process.env);
   config = ensureDevSecrets(config);
+  const tracing = startTracing(config, { serviceName: name });
   const logger = createLogger(name, config.LOG_LEVEL);
   const infra = await openInfrastructure(config, logger, { adapters: options.adapters, ...(options.clock ? { clock: options.clock } : {}) });
   for (const m of modules) await m.migrate?.(infra);
@@ -41,6 +43,8 @@ export async function startServices(
   });
   const stopBackground: Array<() => Promise<void>> = [];
   for (const m of modules) if (m.start) stopBackground.push(await m.start(infra));
+  // last: flushes the spans of everything stopped before it
+  stopBackground.push(() => tracing.shutdown());
   await options.beforeListen?.(app, infra);
   const address = await listenUntilSignalled(app, infra, stopBackground);
   logger.info({ address, modules: modules.map((m) => m.name) }, 'listening');
