@@ -4,6 +4,7 @@ import fastifyHelmet from '@fastify/helmet';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { Span } from '@opentelemetry/api';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -280,7 +281,7 @@ export function principalOf(req: { principal?: Principal }): Principal {
 
 /** The event context of a command: who, when, and the request chain. */
 export function eventContextOf(
-  req: { principal?: Principal; correlationId: string; id: unknown; traceSpan?: Parameters<typeof requestTraceparent>[0]['traceSpan'] },
+  req: { principal?: Principal; correlationId: string; id: unknown; traceSpan?: Span },
   source: string,
   now: Date,
 ): EventContext {

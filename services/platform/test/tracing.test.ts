@@ -37,37 +37,37 @@ let app: FastifyInstance;
 let brokers: string[];
 const stops: Array<() => Promise<void>> = [];
 
-beforeAll(async () => {
-  tracing = startTracing(loadConfig({}), { serviceName: 'onestop-test', exporter });
-  brokers = await testKafkaBrokers();
-  db = await createTestDatabase('tracing');
-  infra = await openTestInfrastructure({
-    databaseUrl: db.url,
-    env: { ONESTOP_BUS: 'kafka', KAFKA_BROKERS: brokers.join(','), KAFKA_PARTITIONS: '2' },
-    adapters: { kafkaBus: (ctx) => createKafkaBus(ctx, { topicPrefix: prefix, groupPrefix: prefix }) },
-  });
-  const modules = allModules();
-  for (const m of modules) await m.migrate?.(infra);
-  app = await buildServiceApp({ title: 'OneStop', description: 'tracing', modules, ctx: infra });
-  for (const m of modules) if (m.start) stops.push(await m.start(infra));
-}, 120_000);
-
-afterAll(async () => {
-  for (const stop of stops) await stop();
-  await app?.close();
-  await infra?.close();
-  await tracing?.shutdown();
-  if (brokers) {
-    const admin = new Kafka({ clientId: 'tracing-test', brokers, logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    const mine = (await admin.listTopics()).filter((n) => n.startsWith(prefix));
-    if (mine.length) await admin.deleteTopics({ topics: mine }).catch(() => undefined);
-    await admin.disconnect();
-  }
-  await db?.drop();
-});
-
 describe('OpenTelemetry', () => {
+  beforeAll(async () => {
+    tracing = startTracing(loadConfig({}), { serviceName: 'onestop-test', exporter });
+    brokers = await testKafkaBrokers();
+    db = await createTestDatabase('tracing');
+    infra = await openTestInfrastructure({
+      databaseUrl: db.url,
+      env: { ONESTOP_BUS: 'kafka', KAFKA_BROKERS: brokers.join(','), KAFKA_PARTITIONS: '2' },
+      adapters: { kafkaBus: (ctx) => createKafkaBus(ctx, { topicPrefix: prefix, groupPrefix: prefix }) },
+    });
+    const modules = allModules();
+    for (const m of modules) await m.migrate?.(infra);
+    app = await buildServiceApp({ title: 'OneStop', description: 'tracing', modules, ctx: infra });
+    for (const m of modules) if (m.start) stops.push(await m.start(infra));
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const stop of stops) await stop();
+    await app?.close();
+    await infra?.close();
+    await tracing?.shutdown();
+    if (brokers) {
+      const admin = new Kafka({ clientId: 'tracing-test', brokers, logLevel: logLevel.NOTHING }).admin();
+      await admin.connect();
+      const mine = (await admin.listTopics()).filter((n) => n.startsWith(prefix));
+      if (mine.length) await admin.deleteTopics({ topics: mine }).catch(() => undefined);
+      await admin.disconnect();
+    }
+    await db?.drop();
+  });
+
   it('follows one command from the intake HTTP request through the append, the relay and Kafka to the projections read model', async () => {
     const token = await infra.token({ sub: 'operatore-accesso-1', role: 'operator' });
     const res = await app.inject({ method: 'POST', url: '/persons', payload: PERSON, headers: { authorization: `Bearer ${token}` } });
@@ -92,7 +92,7 @@ describe('OpenTelemetry', () => {
       const append = one(spans.filter((s) => s.name.startsWith('append ') && parentOf(s) === http.spanContext().spanId), 'append');
       const publish = one(spans.filter((s) => s.name === `publish ${TOPICS.intake}` && parentOf(s) === append.spanContext().spanId), 'publish');
       const consumed = spans.filter((s) => s.kind === SpanKind.CONSUMER && parentOf(s) === publish.spanContext().spanId);
-      const projectionsConsumer = one(consumed.filter((s) => s.attributes['messaging.consumer.group.name'] === `${prefix}projections`), 'projections consumer');
+      const projectionsConsumer = one(consumed.filter((s) => s.attributes['messaging.consumer.group.name'] === 'projections'), 'projections consumer');
       const project = one(spans.filter((s) => s.name === 'project PersonRegistered' && parentOf(s) === projectionsConsumer.spanContext().spanId), 'read model');
       return { spans, append, publish, consumed, project };
     }, 60_000);
@@ -121,6 +121,7 @@ describe('OpenTelemetry', () => {
   it('continues the trace of a caller that sends a traceparent header', async () => {
     const token = await infra.token({ sub: 'revisore-1', role: 'auditor' });
     const caller = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    exporter.reset();
     const res = await app.inject({ method: 'GET', url: '/api/overview', headers: { authorization: `Bearer ${token}`, traceparent: caller } });
     expect(res.statusCode).toBe(200);
     const span = exporter.getFinishedSpans().find((s) => s.name === 'GET /api/overview')!;
@@ -133,7 +134,6 @@ describe('the OTLP exporter', () => {
   it('is off by default, and with ONESTOP_TRACING=otlp sends spans to OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces', async () => {
     expect(loadConfig({}).ONESTOP_TRACING).toBe('off');
     expect(startTracing(loadConfig({}), { serviceName: 'off' }).enabled).toBe(false);
-    await tracing.shutdown();
 
     const received: Array<{ url: string; type: string; body: Buffer }> = [];
     const collector = createServer((req: IncomingMessage, res) => {
