@@ -210,6 +210,8 @@ export interface OpenApiTag {
   description: string;
 }
 
+const GENERAL_TAG: OpenApiTag = { name: 'general', description: 'What every OneStop service serves, whatever its modules.' };
+
 /**
  * Completes a generated OpenAPI document (see the header of this file):
  * servers, tags, operationIds, problem+json refusals and examples.
@@ -221,7 +223,9 @@ export function completeOpenApi(doc: Json, tags: readonly OpenApiTag[]): Json {
   for (const [url, item] of Object.entries(paths)) {
     for (const [method, op] of Object.entries(item)) {
       op.operationId ??= derivedOperationId(method, url);
-      for (const t of op.tags ?? []) used.add(t);
+      // a route the kit itself serves (outside any module) still gets a declared tag
+      if (!op.tags?.length) op.tags = [GENERAL_TAG.name];
+      for (const t of op.tags) used.add(t);
       for (const p of op.parameters ?? []) {
         if (p.example === undefined && p.schema) {
           p.example = PARAMETER_EXAMPLES[p.name] ?? sampleOf(p.schema, p.name);
@@ -238,7 +242,7 @@ export function completeOpenApi(doc: Json, tags: readonly OpenApiTag[]): Json {
       }
     }
   }
-  const described = new Map(tags.map((t) => [t.name, t.description]));
+  const described = new Map([GENERAL_TAG, ...tags].map((t) => [t.name, t.description]));
   const components = (doc.components ?? {}) as Json;
   return {
     ...doc,
