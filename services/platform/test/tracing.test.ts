@@ -118,6 +118,34 @@ describe('OpenTelemetry', () => {
     expect(text).not.toContain('1985');
   }, 120_000);
 
+  it('continues the trace of a consent withdrawal into the assessment it cancels on its own (a consumer reaction)', async () => {
+    const operator = await infra.token({ sub: 'operatore-accesso-1', role: 'operator' });
+    const worker = await infra.token({ sub: 'assistente-sociale-1', role: 'team', teamRole: 'social_worker' });
+    const as = (token: string) => ({ authorization: `Bearer ${token}` });
+    const person = await app.inject({ method: 'POST', url: '/persons', payload: { ...PERSON, fiscalCode: undefined, givenName: 'Aisha', familyName: 'Diallo' }, headers: as(operator) });
+    const { personId } = person.json() as { personId: string };
+    await app.inject({ method: 'POST', url: `/persons/${personId}/consents`, payload: { scope: 'assessment', legalBasis: 'explicit_consent' }, headers: as(operator) });
+    const team = [
+      { memberId: 'assistente-sociale-1', role: 'social_worker' },
+      { memberId: 'operatore-cpi-1', role: 'employment_operator' },
+    ];
+    // the assessment service learns of the consent through Kafka
+    await eventually(async () => {
+      const started = await app.inject({ method: 'POST', url: '/assessments', payload: { personId, team }, headers: as(worker) });
+      expect(started.statusCode, started.body).toBe(201);
+    }, 30_000);
+    exporter.reset();
+    const withdrawn = await app.inject({ method: 'POST', url: `/persons/${personId}/consents/assessment/withdrawal`, headers: as(operator) });
+    expect(withdrawn.statusCode, withdrawn.body).toBeLessThan(300);
+    const http = exporter.getFinishedSpans().find((s) => s.name === 'POST /persons/:personId/consents/:scope/withdrawal')!;
+    await eventually(() => {
+      const reaction = exporter
+        .getFinishedSpans()
+        .filter((s) => s.spanContext().traceId === http.spanContext().traceId && s.name.startsWith('append ') && s.attributes['onestop.service'] === 'assessment');
+      expect(reaction).toHaveLength(1);
+    }, 30_000);
+  }, 90_000);
+
   it('continues the trace of a caller that sends a traceparent header', async () => {
     const token = await infra.token({ sub: 'revisore-1', role: 'auditor' });
     const caller = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
