@@ -3,6 +3,7 @@ import type { EventStore, SqlDriver, Subscription } from '@onestop/eventstore';
 import { SqlDeadLetters, deadLetterFilter, type DeadLetterFilter } from './dead-letters.js';
 import { DEFAULT_TRANSIENT_RETRY_MS, handleWithRetries, validateBatch, type Incoming } from './handling.js';
 import type { ConsumeOptions, DeadLetter, EventBus, NewDeadLetter, Redrive, RunningConsumer } from './port.js';
+import { tracedHandler } from './tracing.js';
 
 export interface EmbeddedBusOptions {
   /** how long a transient handler failure is retried before dead-lettering (default 10 minutes) */
@@ -42,7 +43,8 @@ export class EmbeddedBus implements EventBus {
     await this.dlq.migrate();
   }
 
-  async consume(options: ConsumeOptions): Promise<RunningConsumer & { readonly position: number; reached(position: number, timeoutMs?: number): Promise<void> }> {
+  async consume(given: ConsumeOptions): Promise<RunningConsumer & { readonly position: number; reached(position: number, timeoutMs?: number): Promise<void> }> {
+    const options = { ...given, handle: tracedHandler(given.group, given.handle) };
     const topics = new Set(options.topics);
     let stopped = false;
     const retry = {

@@ -74,6 +74,7 @@ function toEvent(r: EventRow): RawRecordedEvent {
     causationId: r.metadata.causationId,
     actor: r.metadata.actor,
     data: r.data,
+    ...(r.metadata.traceparent ? { traceparent: r.metadata.traceparent } : {}),
     streamPosition: toNumber(r.stream_position),
     globalPosition: toNumber(r.global_position),
     hash: toHex(r.hash)!,

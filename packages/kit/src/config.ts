@@ -57,6 +57,14 @@ export const BaseConfigSchema = z.object({
   ONESTOP_SLA_INTERVAL_MS: z.coerce.number().int().min(100).max(24 * 3600_000).default(60_000),
   /** development and tests only: the process clock runs this far ahead of the system clock (refused in production) */
   ONESTOP_CLOCK_OFFSET_MS: z.coerce.number().int().min(-100 * 365 * 24 * 3600_000).max(100 * 365 * 24 * 3600_000).default(0),
+  /** OpenTelemetry traces: `off` (default) or `otlp` (OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT) */
+  ONESTOP_TRACING: z.enum(['off', 'otlp']).default('off'),
+  /** the OTLP/HTTP collector; traces go to `<endpoint>/v1/traces` */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:4318'),
+  /** the `service.name` of this process's spans (default: the process's name, e.g. `onestop`, `intake`) */
+  OTEL_SERVICE_NAME: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).optional(),
+  /** the share of new traces that are kept (0 to 1); a caller's sampled trace is always continued */
+  ONESTOP_TRACE_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
 });

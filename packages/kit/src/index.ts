@@ -17,3 +17,5 @@ export * from './privacy/rotation.js';
 export * from './own-writes.js';
 export * from './request-scope.js';
 export * from './receipts.js';
+export * from './tracing.js';
+export * from './openapi.js';

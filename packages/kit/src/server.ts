@@ -4,6 +4,7 @@ import fastifyHelmet from '@fastify/helmet';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { Span } from '@opentelemetry/api';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -12,6 +13,8 @@ import { actorOf, requireRole, type Principal, type Role } from './auth.js';
 import { registerIdempotency } from './idempotency.js';
 import { registerTextGuard } from './text-guard.js';
 import type { Infrastructure } from './infrastructure.js';
+import { completeOpenApi, type OpenApiTag } from './openapi.js';
+import { registerHttpTracing, requestTraceparent } from './tracing.js';
 import { frameworkProblem, registerProblemHandlers, sendProblem } from './problem.js';
 
 declare module 'fastify' {
@@ -20,6 +23,8 @@ declare module 'fastify' {
     roles?: readonly Role[];
     /** honour the Idempotency-Key header */
     idempotent?: boolean;
+    /** the service module that mounted the route (set by the kit) */
+    service?: string;
   }
   interface FastifyRequest {
     principal?: Principal;
@@ -43,6 +48,8 @@ export interface ServiceModule {
   name: string;
   title: string;
   description: string;
+  /** the OpenAPI tags of its routes, with their descriptions (a route without tags gets the module's name) */
+  tags?: readonly OpenApiTag[];
   /** creates the module's own tables (idempotent) */
   migrate?(ctx: ServiceContext): Promise<void>;
   /** the module's routes, as an encapsulated fastify plugin */
@@ -85,6 +92,7 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerProblemHandlers(app);
+  registerHttpTracing(app);
 
   // every route, as mounted: a route nobody listed in the authorisation matrix fails its test
   const routeTable: MountedRoute[] = [];
@@ -97,9 +105,20 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: options.title, description: options.description, version: options.version ?? '1.0.0' },
+      info: {
+        title: options.title,
+        description: options.description,
+        version: options.version ?? '1.0.0',
+        contact: { name: 'OneStop, the One Stop Shop network platform' },
+        license: { name: 'EUPL-1.2', identifier: 'EUPL-1.2' },
+      },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
+    transformObject: (document) =>
+      completeOpenApi(
+        ('openapiObject' in document ? document.openapiObject : document.swaggerObject) as Record<string, unknown>,
+        options.modules.flatMap((m) => [...(m.tags ?? []), { name: m.name, description: m.description }]),
+      ),
     transform: (input) => {
       const out = jsonSchemaTransform(input);
       const roles = (input.route.config as { roles?: readonly Role[] } | undefined)?.roles;
@@ -232,7 +251,17 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
   );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  for (const m of options.modules) await app.register(m.routes, { ctx });
+  for (const m of options.modules) {
+    // each module in a context of its own, so that its routes know their service (traces, default tag)
+    await app.register(async (scope) => {
+      scope.addHook('onRoute', (route) => {
+        route.config = { ...(route.config as object), service: m.name };
+        const schema = route.schema as { tags?: string[]; hide?: boolean } | undefined;
+        if (schema && !schema.hide && !schema.tags?.length) route.schema = { ...schema, tags: [m.name] };
+      });
+      await scope.register(m.routes, { ctx });
+    });
+  }
   return app;
 }
 
@@ -252,15 +281,17 @@ export function principalOf(req: { principal?: Principal }): Principal {
 
 /** The event context of a command: who, when, and the request chain. */
 export function eventContextOf(
-  req: { principal?: Principal; correlationId: string; id: unknown },
+  req: { principal?: Principal; correlationId: string; id: unknown; traceSpan?: Span },
   source: string,
   now: Date,
 ): EventContext {
+  const traceparent = requestTraceparent(req);
   return {
     source,
     actor: actorOf(principalOf(req)),
     correlationId: req.correlationId,
     causationId: String(req.id),
     time: now.toISOString(),
+    ...(traceparent ? { traceparent } : {}),
   };
 }

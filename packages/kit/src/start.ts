@@ -6,6 +6,7 @@ import { ensureDevSecrets, openInfrastructure, type AdapterFactories, type Infra
 import { createLogger, prettyLogs } from './logger.js';
 import { listen, ProcessLifetime, StartupError } from './run.js';
 import { buildServiceApp, type ServiceModule } from './server.js';
+import { startTracing } from './tracing.js';
 
 export interface StartedServices {
   app: FastifyInstance;
@@ -38,8 +39,11 @@ export async function startServices(
   } catch (err) {
     return startupFailed(name, err);
   }
+  const tracing = startTracing(config, { serviceName: name });
   const logger = createLogger(name, config.LOG_LEVEL, { pretty: prettyLogs(config) });
   const lifetime = new ProcessLifetime(logger);
+  // registered first, so it runs last: flushes the spans of everything stopped before it
+  lifetime.onStop(() => tracing.shutdown());
   try {
     const infra = await openInfrastructure(config, logger, { adapters: options.adapters, purpose: name, ...(options.clock ? { clock: options.clock } : {}) });
     lifetime.onStop(() => infra.close());

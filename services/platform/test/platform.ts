@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
 import { createEvent, type EventContext, type RawEnvelope } from '@onestop/events';
-import { buildServiceApp, type ServiceModule } from '@onestop/kit';
+import { buildServiceApp, type Infrastructure, type ServiceModule } from '@onestop/kit';
 import { openTestInfrastructure } from '@onestop/kit/testing';
 import { createTestDatabase, eventually, type TestDatabase } from '@onestop/testkit';
 import { allModules } from '../src/modules.js';
@@ -31,6 +31,16 @@ export interface Case {
 }
 
 export type Platform = Awaited<ReturnType<typeof openPlatform>>;
+
+/** Resolves once every embedded-bus consumer has handled every stored event. */
+export const busSettled = (db: Infrastructure['db'], timeoutMs?: number) =>
+  eventually(async () => {
+    const [row] = await db.query<{ head: string; behind: string }>(
+      `SELECT (SELECT coalesce(max(global_position), 0) FROM eventstore.events) AS head,
+              (SELECT coalesce(min(position), 0) FROM eventstore.checkpoints WHERE name LIKE 'bus:%') AS behind`,
+    );
+    expect(Number(row!.behind)).toBeGreaterThanOrEqual(Number(row!.head));
+  }, timeoutMs);
 
 export async function openPlatform(label: string, options: { env?: Record<string, string> } = {}) {
   const db: TestDatabase = await createTestDatabase(label);
@@ -70,15 +80,7 @@ export async function openPlatform(label: string, options: { env?: Record<string
    * lag for a moment while any transaction of the (shared) test server runs.
    */
   const storedEvents = async () => Number((await infra.db.query<{ n: string }>('SELECT count(*) AS n FROM eventstore.events'))[0]!.n);
-  /** Resolves once every bus consumer has handled every stored event. */
-  const settled = () =>
-    eventually(async () => {
-      const [row] = await infra.db.query<{ head: string; behind: string }>(
-        `SELECT (SELECT coalesce(max(global_position), 0) FROM eventstore.events) AS head,
-                (SELECT coalesce(min(position), 0) FROM eventstore.checkpoints WHERE name LIKE 'bus:%') AS behind`,
-      );
-      expect(Number(row!.behind)).toBeGreaterThanOrEqual(Number(row!.head));
-    });
+  const settled = () => busSettled(infra.db);
 
   const assessmentCtx = (): EventContext => ({
     source: '/onestop/assessment',

@@ -17,6 +17,11 @@ export function projectionsModule(options: ProjectionsOptions = {}): ServiceModu
   return {
     name: 'projections',
     title: 'OneStop projections',
+    tags: [
+      { name: 'dashboards', description: 'Read models of the network agreement: overview, funnel, partners, referrals, need profiles, caseload, cases.' },
+      { name: 'operations', description: 'Rebuilding read models from the event store; dead letters and their re-drive (admins).' },
+      { name: 'audit', description: 'The audit trail for auditors: case history, as-of replay, hash-chain verification, signed digests.' },
+    ],
     description:
       'Read models for the dashboards of the network agreement, rebuilt from the event store on command; the audit trail: case history, as-of replay, hash-chain verification and signed digests (DESIGN §7); dead letters and their re-drive for admins.',
     projections: get,

@@ -1,4 +1,5 @@
-import type { RunningConsumer } from '@onestop/bus';
+import { SpanKind } from '@opentelemetry/api';
+import { withEventSpans, type RunningConsumer } from '@onestop/bus';
 import { ConflictError, RuleViolation, TOPICS, topicForStream } from '@onestop/events';
 import type { VerifyResult } from '@onestop/eventstore';
 import type { ServiceContext } from '@onestop/kit';
@@ -108,7 +109,16 @@ export class Projections {
       // side, so decoding one overlaps the database applying another
       concurrency: PROJECTIONS_CONCURRENCY,
       handle: async (batch) => {
-        await this.readModels.apply(batch);
+        // a span per traced event for the read models' update: the last hop of a command's trace
+        await withEventSpans(
+          batch,
+          (e) => ({
+            name: `project ${e.type}`,
+            kind: SpanKind.INTERNAL,
+            attributes: { 'onestop.service': 'projections', 'db.operation.name': 'apply_events', 'onestop.event.type': e.type, 'onestop.event.global_position': e.globalPosition },
+          }),
+          () => this.readModels.apply(batch),
+        );
       },
     });
   }

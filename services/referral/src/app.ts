@@ -41,6 +41,11 @@ export function referralModule(options: ReferralModuleOptions = {}): ServiceModu
   return {
     name: 'referral',
     title: 'OneStop referral',
+    tags: [
+      { name: 'directory', description: 'Partners of the network agreement, their services and capacity.' },
+      { name: 'referrals', description: 'Referrals of a person to a partner service, by the team (FHIR Task lifecycle).' },
+      { name: 'partner inbox', description: 'What a partner sees and answers: its own referrals only (accept, decline, start, complete).' },
+    ],
     description: 'Partner directory, network agreement membership, the referral lifecycle (FHIR Task) and partner answers (DESIGN §4 Referral).',
     referrals: get,
     async migrate(ctx) {

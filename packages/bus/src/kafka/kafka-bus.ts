@@ -11,6 +11,7 @@ import { DLQ_RECORD_BUDGET, deadLetterRecord, minimalDeadLetterRecord, SQL_PAYLO
 import type { ConsumeMessagesOptions, Parsed, ReceivedMessage } from './messages.js';
 import { internalTopicsOutput, KafkaRelay, sendChunks, type KafkaRelayOptions, type Outgoing, type RelayOutput } from './relay.js';
 import { ensureTopics, internalTopics, REDRIVE_TOPIC } from './topics.js';
+import { tracedHandler } from '../tracing.js';
 
 export interface KafkaBusOptions {
   /** an existing client; otherwise one is made from `brokers` and `clientId` */
@@ -256,7 +257,7 @@ export class KafkaBus implements EventBus {
         batchSize: options.batchSize,
         transientRetryMs: options.transientRetryMs,
         concurrency: options.concurrency,
-        handle: options.handle,
+        handle: tracedHandler(options.group, options.handle),
         decode: (source) => {
           const message = toIncoming(source);
           const { valid, rejected } = validateBatch([message]);

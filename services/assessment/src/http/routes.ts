@@ -122,7 +122,20 @@ export const assessmentRoutes = (
           tags: ['assessments'],
           summary: 'Start the assessment of a person by a multidisciplinary team',
           description: 'Needs the person’s active `assessment` consent; one open assessment per person; at least two members with two distinct roles.',
-          body: z.object({ personId: Uuid, team: z.array(Member.strict()).min(1).max(20) }).strict(),
+          body: z
+            .object({ personId: Uuid, team: z.array(Member.strict()).min(1).max(20) })
+            .strict()
+            .meta({
+              examples: [
+                {
+                  personId: '3f0c5a8e-2b1d-4c6e-9a7f-1d2e3f4a5b6c',
+                  team: [
+                    { memberId: 'assistente-sociale-1', role: 'social_worker' },
+                    { memberId: 'operatore-cpi-1', role: 'employment_operator' },
+                  ],
+                },
+              ],
+            }),
           response: { 201: z.object({ assessmentId: z.string(), position: z.number() }) },
         },
       },
@@ -199,7 +212,10 @@ export const assessmentRoutes = (
           summary: 'Evaluate one life domain (0 no need … 4 severe need); evaluating it again replaces the level',
           description: 'Only members of the assessment’s team, while it is open and the `assessment` consent is active.',
           params: AssessmentParams.extend({ domain: LifeDomain }),
-          body: z.object({ needLevel: NeedLevel, notes: PersonalText.optional() }).strict(),
+          body: z
+            .object({ needLevel: NeedLevel, notes: PersonalText.optional() })
+            .strict()
+            .meta({ examples: [{ needLevel: 3, notes: 'sfratto esecutivo a gennaio' }] }),
           response: { 200: Recorded },
         },
       },
@@ -240,7 +256,8 @@ export const assessmentRoutes = (
             .object({
               goals: z.array(z.object({ domain: LifeDomain, description: PersonalText, targetDate: IsoDate }).strict()).max(50),
             })
-            .strict(),
+            .strict()
+            .meta({ examples: [{ goals: [{ domain: 'housing', description: 'trovare un alloggio stabile', targetDate: '2027-06-30' }] }] }),
           response: {
             200: Recorded.extend({
               priorityDomains: z.array(LifeDomain),

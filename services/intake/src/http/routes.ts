@@ -104,7 +104,22 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
               .strict()
               .optional()
               .describe("a real exception to the fiscal code's name or place checks (a changed surname, a transliteration, a code the Agenzia delle Entrate assigned); recorded in PersonRegistered"),
-          }).strict(),
+          }).strict()
+            .meta({
+              examples: [
+                {
+                  givenName: 'Mariagrazia',
+                  familyName: 'Rossellini',
+                  birthDate: '1985-12-10',
+                  fiscalCode: 'RSSMGR85T50G713B',
+                  phone: '+39 0573 918273',
+                  email: 'mariagrazia.rossellini@example.org',
+                  address: 'Via dei Vetturini 27, Pistoia',
+                  accessPoint: 'pistoia-centro',
+                  municipality: 'Pistoia',
+                },
+              ],
+            }),
           response: { 201: Registered },
         },
       },
@@ -239,7 +254,9 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
           tags: ['persons'],
           summary: 'Update phone, e-mail or address',
           params: PersonParams,
-          body: ContactDetails.strict().refine((c) => Object.values(c).some((v) => v !== undefined), 'at least one contact detail'),
+          body: ContactDetails.strict()
+            .refine((c) => Object.values(c).some((v) => v !== undefined), 'at least one contact detail')
+            .meta({ examples: [{ phone: '+39 333 1234567', address: 'Via Cavour 12, Pistoia' }] }),
           response: { 200: Recorded },
         },
       },

@@ -101,7 +101,19 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
         schema: {
           tags: ['directory'],
           summary: 'Register a partner organisation and its services',
-          body: z.object({ partnerId: Slug, name: Name, sector: Sector, services: z.array(Service).min(1).max(100) }).strict(),
+          body: z
+            .object({ partnerId: Slug, name: Name, sector: Sector, services: z.array(Service).min(1).max(100) })
+            .strict()
+            .meta({
+              examples: [
+                {
+                  partnerId: 'caritas-pistoia',
+                  name: 'Caritas diocesana di Pistoia',
+                  sector: 'third_sector',
+                  services: [{ serviceId: 'emporio-solidale', name: 'Emporio solidale', domain: 'economic', capacity: 25 }],
+                },
+              ],
+            }),
           response: { 201: Directory },
         },
       },
@@ -119,7 +131,10 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
           tags: ['directory'],
           summary: 'The partner joins a network agreement (Accordo di Rete) with its response time',
           params: PartnerParams,
-          body: z.object({ agreementId: Slug.optional(), responseDays: z.number().int().min(1).max(90) }).strict(),
+          body: z
+            .object({ agreementId: Slug.optional(), responseDays: z.number().int().min(1).max(90) })
+            .strict()
+            .meta({ examples: [{ agreementId: 'accordo-pistoia', responseDays: 5 }] }),
           response: { 201: Directory },
         },
       },
@@ -148,7 +163,10 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
           tags: ['directory'],
           summary: 'Change the capacity of a service (an admin, or the partner itself)',
           params: PartnerParams.extend({ serviceId: Slug }),
-          body: z.object({ capacity: z.number().int().min(0).max(100_000) }).strict(),
+          body: z
+            .object({ capacity: z.number().int().min(0).max(100_000) })
+            .strict()
+            .meta({ examples: [{ capacity: 40 }] }),
           response: { 200: Directory },
         },
       },
@@ -211,7 +229,19 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
           summary: 'Refer a person to a partner service (FHIR Task: requested)',
           body: z
             .object({ personId: Uuid, assessmentId: Uuid, partnerId: Slug, serviceId: Slug, reason: ShortText, priority: ReferralPriority.default('routine') })
-            .strict(),
+            .strict()
+            .meta({
+              examples: [
+                {
+                  personId: '3f0c5a8e-2b1d-4c6e-9a7f-1d2e3f4a5b6c',
+                  assessmentId: '9d4b2c1a-7e6f-4a5b-8c9d-0e1f2a3b4c5d',
+                  partnerId: 'servizi-sociali',
+                  serviceId: 'emergenza-abitativa',
+                  reason: 'supporto abitativo urgente',
+                  priority: 'urgent',
+                },
+              ],
+            }),
           response: { 201: z.object({ referralId: z.string(), respondBy: z.string(), status: z.literal('requested'), position: z.number() }) },
         },
       },
@@ -325,11 +355,11 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
         },
       );
 
-    answerRoute('acceptance', 'Accept a referral (takes a place of the service)', z.object({ expectedStart: IsoDate.optional() }).strict(), (b) => ({
+    answerRoute('acceptance', 'Accept a referral (takes a place of the service)', z.object({ expectedStart: IsoDate.optional() }).strict().meta({ examples: [{ expectedStart: '2027-01-15' }] }), (b) => ({
       action: 'accept',
       ...(b.expectedStart ? { expectedStart: b.expectedStart } : {}),
     }));
-    answerRoute('decline', 'Decline a referral with a reason', z.object({ reason: DeclineReason, note: ShortText.optional() }).strict(), (b) => ({
+    answerRoute('decline', 'Decline a referral with a reason', z.object({ reason: DeclineReason, note: ShortText.optional() }).strict().meta({ examples: [{ reason: 'no_capacity', note: 'nessun posto libero fino a marzo' }] }), (b) => ({
       action: 'decline',
       reason: b.reason,
       ...(b.note ? { note: b.note } : {}),
