@@ -15,3 +15,5 @@ export * from './privacy/read-audit.js';
 export * from './privacy/rotation.js';
 export * from './own-writes.js';
 export * from './request-scope.js';
+export * from './security-headers.js';
+export * from './strict-bodies.js';

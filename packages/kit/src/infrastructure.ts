@@ -135,6 +135,10 @@ export async function openInfrastructure(
 
   const keyring = new PersonKeyring(db, parseMasterKeys(config.ONESTOP_MASTER_KEYS));
   await keyring.migrate();
+  await keyring.start();
+  closers.unshift(() => keyring.close());
+  // an erasure whose rewrite of the keyring did not finish (a crash) is caught up here
+  await keyring.shred();
   await migrateIdempotency(db);
 
   const auth = new Authenticator({

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Infrastructure } from './infrastructure.js';
+import { listenForMetrics } from './server.js';
 
 /**
  * Listens, and on SIGTERM/SIGINT stops accepting requests, lets in-flight ones
@@ -11,6 +12,8 @@ export async function listenUntilSignalled(
   stopBackground: Array<() => Promise<void>>,
 ): Promise<string> {
   const address = await app.listen({ host: infra.config.HOST, port: infra.config.PORT });
+  const metrics = await listenForMetrics(app, infra.config);
+  if (metrics) infra.logger.info({ address: metrics.address }, 'metrics listening');
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;
@@ -22,6 +25,7 @@ export async function listenUntilSignalled(
     }, 15_000);
     try {
       await app.close();
+      await metrics?.close();
       for (const stop of stopBackground) await stop();
       await infra.close();
       clearTimeout(timer);

@@ -12,7 +12,7 @@ import { createLogger } from './logger.js';
  * unless the env says otherwise, fresh secrets, a manual clock, quiet logs.
  */
 export async function openTestInfrastructure(
-  options: { databaseUrl?: string; env?: Record<string, string>; clock?: Clock; adapters?: AdapterFactories } = {},
+  options: { databaseUrl?: string; env?: Record<string, string>; clock?: Clock; adapters?: AdapterFactories; pglite?: PGlite } = {},
 ): Promise<Infrastructure & { clock: Clock; token(p: Principal): Promise<string> }> {
   const secret = randomBytes(32).toString('base64url');
   const config: BaseConfig = loadConfig({
@@ -27,7 +27,7 @@ export async function openTestInfrastructure(
     ...options.env,
   });
   const clock = options.clock ?? new ManualClock();
-  const pglite = options.databaseUrl ? undefined : new PGlite();
+  const pglite = options.databaseUrl ? undefined : (options.pglite ?? new PGlite());
   const infra = await openInfrastructure(config, createLogger('test', config.LOG_LEVEL), {
     clock,
     adapters: options.adapters,
