@@ -36,3 +36,4 @@ export {
   type KafkaRunningConsumer,
 } from './kafka/kafka-bus.js';
 export { jsonValue, type ConsumeMessagesOptions, type Parsed, type ReceivedMessage, type TopicSelection } from './kafka/messages.js';
+export * from './free-text.js';
