@@ -1,11 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqlDeadLetters } from '@onestop/bus';
 import { issueToken, type Principal, type Role } from '@onestop/kit';
-import { eventually, REPO_ROOT } from '@onestop/testkit';
-import { openPlatform, OWN, WHO, type Case, type Platform, type Who } from './platform.js';
+import { eventually } from '@onestop/testkit';
+import { openPlatform, OWN, securityTable, WHO, type Case, type Platform, type Who } from './platform.js';
 
 // The authorisation matrix of SECURITY.md is the specification: this test reads
 // it from there and checks, on PostgreSQL with every service mounted, that
@@ -35,18 +33,6 @@ const COLUMNS: Record<string, Who> = {
 };
 const ROLE_OF: Record<Who, Role> = { operator: 'operator', team: 'team', partnerOwn: 'partner', partnerOther: 'partner', auditor: 'auditor', admin: 'admin' };
 
-/** The table between two markers of SECURITY.md, as rows of trimmed cells (header first). */
-function table(doc: string, name: string): string[][] {
-  const begin = doc.indexOf(`<!-- ${name}:begin -->`);
-  const end = doc.indexOf(`<!-- ${name}:end -->`);
-  if (begin < 0 || end < begin) throw new Error(`SECURITY.md has no ${name} table`);
-  return doc
-    .slice(begin, end)
-    .split('\n')
-    .filter((l) => l.trim().startsWith('|') && !/^\|\s*-/.test(l.trim()))
-    .map((l) => l.trim().replace(/^\||\|$/g, '').split('|').map((c) => c.trim().replace(/`/g, '')));
-}
-
 function parseCell(text: string, where: string): Cell {
   if (text === '✓') return { allowed: true };
   if (text === '✗') return { allowed: false, status: 403 };
@@ -55,8 +41,7 @@ function parseCell(text: string, where: string): Cell {
   throw new Error(`SECURITY.md: cell "${text}" of ${where} is not ✓, ✗ or 404`);
 }
 
-const doc = readFileSync(join(REPO_ROOT, 'SECURITY.md'), 'utf8');
-const [header, ...body] = table(doc, 'authorization-matrix');
+const [header, ...body] = securityTable('authorization-matrix');
 const MATRIX: Row[] = body.map((cols) => {
   const [method, route] = cols as [string, string];
   const cells = {} as Record<Who, Cell>;
@@ -67,7 +52,7 @@ const MATRIX: Row[] = body.map((cols) => {
   }
   return { method, route, cells };
 });
-const PUBLIC = table(doc, 'public-routes').slice(1).map(([method, route]) => `${method} ${route}`);
+const PUBLIC = securityTable('public-routes').slice(1).map(([method, route]) => `${method} ${route}`);
 
 /** fastify's `/persons/:personId` as the matrix (and OpenAPI) write it: `/persons/{personId}`. */
 const asDocumented = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');

@@ -1,15 +1,30 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
 import { createEvent, type EventContext, type RawEnvelope } from '@onestop/events';
 import { buildServiceApp, type ServiceModule } from '@onestop/kit';
 import { openTestInfrastructure } from '@onestop/kit/testing';
-import { createTestDatabase, eventually, type TestDatabase } from '@onestop/testkit';
+import { createTestDatabase, eventually, REPO_ROOT, type TestDatabase } from '@onestop/testkit';
 import { allModules } from '../src/modules.js';
 
 // Every OneStop service mounted on PostgreSQL, with a token per column of the
 // authorisation matrix and the cases (people, assessments, referrals) that the
 // security tests act on. Shared by the matrix and the hostile-input tests.
+
+/** A table between two markers (`<!-- name:begin -->`) of SECURITY.md, as rows of trimmed cells (header first). */
+export function securityTable(name: string): string[][] {
+  const doc = readFileSync(join(REPO_ROOT, 'SECURITY.md'), 'utf8');
+  const begin = doc.indexOf(`<!-- ${name}:begin -->`);
+  const end = doc.indexOf(`<!-- ${name}:end -->`);
+  if (begin < 0 || end < begin) throw new Error(`SECURITY.md has no ${name} table`);
+  return doc
+    .slice(begin, end)
+    .split('\n')
+    .filter((l) => l.trim().startsWith('|') && !/^\|\s*-/.test(l.trim()))
+    .map((l) => l.trim().replace(/^\||\|$/g, '').split('|').map((c) => c.trim().replace(/`/g, '')));
+}
 
 /** The columns of the authorisation matrix in SECURITY.md. */
 export const WHO = ['operator', 'team', 'partnerOwn', 'partnerOther', 'auditor', 'admin'] as const;

@@ -148,6 +148,8 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
         const reg = events[0]!;
         if (reg.type !== 'PersonRegistered') throw new NotFoundError('person', personId);
         const personalData = state.status === 'registered' ? await currentPersonalData(keyring, events) : null;
+        // no record, no answer: decrypted identity is shown only once its read is in the person's audit stream
+        if (personalData) await recordCaseHistoryRead(store, { personId, purpose: 'case_view', readBy: principalOf(req).sub }, eventContextOf(req, SOURCE, clock.now()));
         return {
           personId,
           status: state.status,
