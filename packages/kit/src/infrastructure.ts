@@ -14,7 +14,7 @@ import {
 } from '@onestop/eventstore';
 import { Authenticator } from './auth.js';
 import { offsetClock, type Clock } from './clock.js';
-import type { BaseConfig } from './config.js';
+import { configWarnings, type BaseConfig } from './config.js';
 import { migrateIdempotency } from './idempotency.js';
 import type { Logger } from './logger.js';
 import { parseMasterKeys, PersonKeyring } from './privacy/keyring.js';
@@ -141,8 +141,10 @@ export async function openInfrastructure(
   await keyring.shred();
   await migrateIdempotency(db);
 
+  for (const warning of configWarnings(config)) logger.error(warning);
   const auth = new Authenticator({
-    secret: config.JWT_SECRET,
+    // with a JWKS, the shared secret is never a way in
+    secret: config.JWT_JWKS_URL ? undefined : config.JWT_SECRET,
     jwksUrl: config.JWT_JWKS_URL,
     issuer: config.JWT_ISSUER,
     audience: config.JWT_AUDIENCE,
