@@ -47,10 +47,15 @@ export interface Case {
 
 export type Platform = Awaited<ReturnType<typeof openPlatform>>;
 
-export async function openPlatform(label: string, options: { env?: Record<string, string> } = {}) {
+export async function openPlatform(label: string, options: { env?: Record<string, string>; logLines?: string[] } = {}) {
   const db: TestDatabase = await createTestDatabase(label);
   // the security tests send thousands of requests with few tokens: the rate limit is tested in the kit
-  const infra = await openTestInfrastructure({ databaseUrl: db.url, env: { RATE_LIMIT_PER_MINUTE: '1000000', ...options.env } });
+  const lines = options.logLines;
+  const infra = await openTestInfrastructure({
+    databaseUrl: db.url,
+    env: { RATE_LIMIT_PER_MINUTE: '1000000', ...options.env },
+    ...(lines ? { logDestination: { write: (line: string) => void lines.push(line) } } : {}),
+  });
   const modules: ServiceModule[] = allModules();
   for (const m of modules) await m.migrate?.(infra);
   const app: FastifyInstance = await buildServiceApp({ title: 'OneStop', description: label, modules, ctx: infra });
@@ -162,6 +167,7 @@ export async function openPlatform(label: string, options: { env?: Record<string
   return {
     infra,
     app,
+    db,
     tokens,
     call,
     ok,
