@@ -1,3 +1,4 @@
+import { withoutFreeText } from './free-text.js';
 import { ConflictError, NotFoundError, topicForStream, type RecordedEvent } from '@onestop/events';
 import type { EventStore, SqlDriver, Subscription } from '@onestop/eventstore';
 import { SqlDeadLetters, deadLetterFilter, type DeadLetterFilter } from './dead-letters.js';
@@ -134,8 +135,9 @@ export class EmbeddedBus implements EventBus {
   }
 
   private async recordDeadLetter(group: string, m: Incoming, reason: string, redriveOf: string | null = null): Promise<void> {
-    const letter: NewDeadLetter = { group, reason, origin: m.origin, key: m.key, payload: m.value ?? m.raw ?? null, headers: m.headers, redriveOf };
-    this.logger?.warn({ group, origin: m.origin, reason }, 'message dead-lettered');
+    // a dead letter lives outside the log, out of reach of erasure: no free text in it
+    const letter: NewDeadLetter = { group, reason, origin: m.origin, key: m.key, payload: withoutFreeText(m.value ?? m.raw ?? null), headers: m.headers, redriveOf };
+    this.logger?.warn({ group, origin: m.origin }, 'message dead-lettered');
     await this.dlq.record(letter);
   }
 

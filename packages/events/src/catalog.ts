@@ -184,14 +184,22 @@ export const PlaceTaken = z.object({ referralId: Uuid, capacity: z.number().int(
 export const PlaceReleased = z.object({ referralId: Uuid, status: z.enum(['completed', 'cancelled']) });
 
 // ── Audit: stream audit-<personId> ──────────────────────────────────────────
-/** Every read of a case history is itself recorded (DESIGN §6). */
+/**
+ * Every read of a case history, and every answer that carries decrypted
+ * personal data, is itself recorded (DESIGN §6): who (`readBy`, the actor),
+ * what (the person, and the assessment or referral) and why (`purpose`).
+ * `case_view`: the decrypted identity (GET /persons/{id}); `assessment_view`:
+ * an assessment's decrypted notes and goals (GET /assessments/{id}).
+ */
 export const CaseHistoryRead = z.object({
   personId: Uuid,
-  purpose: z.enum(['audit', 'as_of_replay', 'export', 'subject_access', 'contact_details']),
+  purpose: z.enum(['audit', 'as_of_replay', 'export', 'subject_access', 'contact_details', 'case_view', 'assessment_view']),
   readBy: z.string().min(1).max(200),
   /** for disclosures to a partner: the consent that allowed it */
   consentEventId: Uuid.optional(),
   referralId: Uuid.optional(),
+  /** for `assessment_view`: the assessment read */
+  assessmentId: Uuid.optional(),
 });
 
 /** Every event type of catalog v1 with its schema and current schema version. */

@@ -36,6 +36,8 @@ export const BaseConfigSchema = z.object({
   ONESTOP_TRANSIENT_RETRY_MS: z.coerce.number().int().min(0).max(7 * 24 * 3600_000).default(600_000),
   JWT_SECRET: z.string().min(32, 'at least 32 characters').optional(),
   JWT_JWKS_URL: z.url().optional(),
+  /** production only: accept HS256 tokens signed with JWT_SECRET (a shared secret every service holds); refused unless `true`, and warned about at every start */
+  JWT_ALLOW_HS256_IN_PRODUCTION: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   JWT_ISSUER: z.string().min(1).default('onestop'),
   JWT_AUDIENCE: z.string().min(1).default('onestop'),
   /** `kid:base64key[,kid:base64key…]`; the first is the active master key */
@@ -65,6 +67,9 @@ export const BaseConfigSchema = z.object({
   OTEL_SERVICE_NAME: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).optional(),
   /** the share of new traces that are kept (0 to 1); a caller's sampled trace is always continued */
   ONESTOP_TRACE_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
+  /** serve /metrics without a token on this port of its own (internal network only); unset: /metrics on the service port, admin token required */
+  METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
 });
@@ -87,13 +92,24 @@ function checkModes(c: BaseConfig): string[] {
     p.push(`ONESTOP_WITNESS_QUORUM: ${c.ONESTOP_WITNESS_QUORUM} cosignatures asked of ${c.ONESTOP_WITNESSES?.length ?? 0} witnesses (ONESTOP_WITNESSES)`);
   }
   if (c.NODE_ENV === 'production') {
-    if (!c.JWT_SECRET && !c.JWT_JWKS_URL) p.push('JWT_JWKS_URL: required in production (or JWT_SECRET)');
+    if (!c.JWT_JWKS_URL && !(c.JWT_SECRET && c.JWT_ALLOW_HS256_IN_PRODUCTION)) {
+      p.push('JWT_JWKS_URL: required in production (asymmetric keys of the identity provider); HS256 with JWT_SECRET only with JWT_ALLOW_HS256_IN_PRODUCTION=true');
+    }
     if (!c.ONESTOP_MASTER_KEYS) p.push('ONESTOP_MASTER_KEYS: required in production');
     if (!c.ONESTOP_INDEX_KEY) p.push('ONESTOP_INDEX_KEY: required in production');
     if (!c.ONESTOP_AUDIT_SIGNING_KEY) p.push('ONESTOP_AUDIT_SIGNING_KEY: required in production');
     if (c.ONESTOP_CLOCK_OFFSET_MS !== 0) p.push('ONESTOP_CLOCK_OFFSET_MS: development and tests only, refused in production');
   }
   return p;
+}
+
+/** What start-up must shout about: a configuration that is allowed but weakens security. */
+export function configWarnings(c: BaseConfig): string[] {
+  const w: string[] = [];
+  if (c.NODE_ENV === 'production' && !c.JWT_JWKS_URL && c.JWT_SECRET && c.JWT_ALLOW_HS256_IN_PRODUCTION) {
+    w.push('SECURITY WARNING: production accepts HS256 tokens signed with the shared JWT_SECRET (JWT_ALLOW_HS256_IN_PRODUCTION=true): anyone holding the secret of any service can mint an admin token. Use JWT_JWKS_URL.');
+  }
+  return w;
 }
 
 /**

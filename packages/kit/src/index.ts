@@ -19,3 +19,5 @@ export * from './request-scope.js';
 export * from './receipts.js';
 export * from './tracing.js';
 export * from './openapi.js';
+export * from './security-headers.js';
+export * from './strict-bodies.js';

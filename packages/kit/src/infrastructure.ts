@@ -14,7 +14,7 @@ import {
 } from '@onestop/eventstore';
 import { Authenticator } from './auth.js';
 import { offsetClock, type Clock } from './clock.js';
-import type { BaseConfig } from './config.js';
+import { configWarnings, type BaseConfig } from './config.js';
 import { lockDataDir, type DataDirLock } from './data-lock.js';
 import { migrateIdempotency } from './idempotency.js';
 import type { Logger } from './logger.js';
@@ -142,10 +142,16 @@ export async function openInfrastructure(
 
   const keyring = new PersonKeyring(db, parseMasterKeys(config.ONESTOP_MASTER_KEYS));
   await keyring.migrate();
+  await keyring.start();
+  closers.unshift(() => keyring.close());
+  // an erasure whose rewrite of the keyring did not finish (a crash) is caught up here
+  await keyring.shred();
   await migrateIdempotency(db);
 
+  for (const warning of configWarnings(config)) logger.error(warning);
   const auth = new Authenticator({
-    secret: config.JWT_SECRET,
+    // with a JWKS, the shared secret is never a way in
+    secret: config.JWT_JWKS_URL ? undefined : config.JWT_SECRET,
     jwksUrl: config.JWT_JWKS_URL,
     issuer: config.JWT_ISSUER,
     audience: config.JWT_AUDIENCE,

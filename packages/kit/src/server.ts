@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { createHash } from 'node:crypto';
-import fastifyHelmet from '@fastify/helmet';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { Span } from '@opentelemetry/api';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { UnauthorizedError, type EventContext } from '@onestop/events';
@@ -15,7 +14,9 @@ import { registerTextGuard } from './text-guard.js';
 import type { Infrastructure } from './infrastructure.js';
 import { completeOpenApi, type OpenApiTag } from './openapi.js';
 import { registerHttpTracing, requestTraceparent } from './tracing.js';
-import { frameworkProblem, registerProblemHandlers, sendProblem } from './problem.js';
+import { clientErrorProblem, frameworkProblem, registerProblemHandlers, sendProblem } from './problem.js';
+import { registerSecurityHeaders } from './security-headers.js';
+import { registerBodyRules } from './strict-bodies.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -38,6 +39,8 @@ export interface MountedRoute {
   url: string;
   /** roles allowed; absent on public routes (health, docs) */
   roles?: readonly Role[];
+  /** whether the route takes a body (the others refuse one) */
+  body?: true;
 }
 
 /** What a service module gets: the infrastructure, nothing global. */
@@ -59,6 +62,9 @@ export interface ServiceModule {
 }
 
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Longer URLs are refused (414) before routing; no OneStop route needs more. */
+const MAX_URL_LENGTH = 4096;
 
 export interface ServiceAppOptions {
   title: string;
@@ -88,7 +94,12 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
     },
     routerOptions: { maxParamLength: 200 },
     frameworkErrors: frameworkProblem,
+    clientErrorHandler: clientErrorProblem,
+    // fastify's request log writes the URL (query string included): the kit
+    // writes its own line below, from an allow-list
+    logController: new LogController({ disableRequestLogging: true }),
   });
+  registerSecurityHeaders(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerProblemHandlers(app);
@@ -98,7 +109,8 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
   const routeTable: MountedRoute[] = [];
   app.addHook('onRoute', (route) => {
     const roles = (route.config as { roles?: readonly Role[] } | undefined)?.roles;
-    for (const method of [route.method].flat()) routeTable.push({ method, url: route.url, ...(roles ? { roles } : {}) });
+    const body = (route.schema as { body?: unknown } | undefined)?.body ? ({ body: true } as const) : {};
+    for (const method of [route.method].flat()) routeTable.push({ method, url: route.url, ...(roles ? { roles } : {}), ...body });
   });
   app.decorate('routeTable', routeTable);
 
@@ -135,24 +147,6 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
-  // security headers on every response; the CSP allows only same-origin code
-  await app.register(fastifyHelmet, {
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", 'data:'],
-        connectSrc: ["'self'"],
-        frameAncestors: ["'none'"],
-        objectSrc: ["'none'"],
-        baseUri: ["'self'"],
-        formAction: ["'self'"],
-      },
-    },
-    crossOriginEmbedderPolicy: false,
-  });
-
   // per-token rate limit: 429 with Retry-After. Only a token that verifies has
   // a bucket of its own; anonymous calls and tokens that do not verify share
   // their address's, so rotating made-up tokens does not escape the limit.
@@ -173,7 +167,7 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
       }
       return `t:${createHash('sha256').update(auth).digest('base64url').slice(0, 22)}`;
     },
-    allowList: (req) => req.url === '/health' || req.url === '/ready' || req.url === '/metrics',
+    allowList: (req) => req.url === '/health' || req.url === '/ready',
     errorResponseBuilder: (_req, context) => {
       const err = new Error(`rate limit of ${context.max} requests per minute exceeded; retry in ${context.after}`) as Error & { statusCode: number };
       err.statusCode = 429;
@@ -184,6 +178,7 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
   // request context: correlation id from the caller or the request id
   app.decorateRequest('correlationId', '');
   app.addHook('onRequest', async (req, reply) => {
+    if (req.url.length > MAX_URL_LENGTH) throw Object.assign(new Error('URI too long'), { statusCode: 414 });
     const c = req.headers['x-correlation-id'];
     req.correlationId = typeof c === 'string' && SAFE_ID.test(c) ? c : String(req.id);
     req.log = req.log.child({ correlationId: req.correlationId });
@@ -201,6 +196,7 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
     req.principal ??= await ctx.auth.authenticate(req.headers.authorization);
     requireRole(req.principal, roles);
   });
+  registerBodyRules(app);
   registerTextGuard(app);
   registerIdempotency(app, ctx.db);
 
@@ -223,6 +219,20 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
     const route = req.routeOptions.url ?? 'unmatched';
     duration.observe({ method: req.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
     if (reply.statusCode >= 400) problems.inc({ status: String(reply.statusCode) });
+    // the request log, by an allow-list: the route's pattern (never the URL or
+    // its query string), no header, ids only where they are ids
+    const params = Object.fromEntries(Object.entries((req.params ?? {}) as Record<string, unknown>).filter(([, v]) => typeof v === 'string' && UUID.test(v)));
+    req.log.info(
+      {
+        method: req.method,
+        route,
+        status: reply.statusCode,
+        durationMs: Math.round(reply.elapsedTime * 10) / 10,
+        ...(req.principal ? { actorId: req.principal.sub, actorRole: req.principal.role, ...(req.principal.partnerId ? { partnerId: req.principal.partnerId } : {}) } : {}),
+        ...(Object.keys(params).length ? { params } : {}),
+      },
+      'request completed',
+    );
   });
   app.decorate('metricsRegistry', registry);
 
@@ -246,9 +256,13 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
     if (Object.values(results).every(Boolean)) return { status: 'ready', checks: results };
     return sendProblem(reply, 503, 'not_ready', 'a dependency is not available', { checks: results });
   });
-  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>
-    reply.type(registry.contentType).send(await registry.metrics()),
-  );
+  // counts per route (erasures, disclosures…) are not for the public: an admin
+  // token here, or a listen address of its own (METRICS_PORT, see listenForMetrics)
+  if (!ctx.config.METRICS_PORT) {
+    app.get('/metrics', { schema: { hide: true }, config: { roles: ['admin'] } }, async (_req, reply) =>
+      reply.type(registry.contentType).send(await registry.metrics()),
+    );
+  }
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   for (const m of options.modules) {
@@ -271,6 +285,23 @@ declare module 'fastify' {
     /** every route mounted on the app (HEAD routes for GET included) */
     routeTable: readonly MountedRoute[];
   }
+}
+
+/**
+ * Serves `/metrics` of an app on a listen address of its own (METRICS_HOST,
+ * METRICS_PORT), for a scraper on the internal network without a token; the
+ * app itself then has no `/metrics`. Returns the server's close function.
+ */
+export async function listenForMetrics(app: FastifyInstance, config: { METRICS_HOST: string; METRICS_PORT?: number }): Promise<{ address: string; close(): Promise<void> } | undefined> {
+  if (!config.METRICS_PORT) return undefined;
+  const metrics = Fastify({ logger: false, clientErrorHandler: clientErrorProblem });
+  registerSecurityHeaders(metrics);
+  registerProblemHandlers(metrics);
+  metrics.get('/metrics', async (_req, reply) =>
+    reply.header('cache-control', 'no-store').type(app.metricsRegistry.contentType).send(await app.metricsRegistry.metrics()),
+  );
+  const address = await metrics.listen({ host: config.METRICS_HOST, port: config.METRICS_PORT });
+  return { address, close: () => metrics.close() };
 }
 
 /** The authenticated principal of a request on a route with roles. */

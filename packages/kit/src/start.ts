@@ -5,7 +5,7 @@ import { DataDirInUseError } from './data-lock.js';
 import { ensureDevSecrets, openInfrastructure, type AdapterFactories, type Infrastructure } from './infrastructure.js';
 import { createLogger, prettyLogs } from './logger.js';
 import { listen, ProcessLifetime, StartupError } from './run.js';
-import { buildServiceApp, type ServiceModule } from './server.js';
+import { buildServiceApp, listenForMetrics, type ServiceModule } from './server.js';
 import { startTracing } from './tracing.js';
 
 export interface StartedServices {
@@ -59,6 +59,11 @@ export async function startServices(
     await options.beforeListen?.(app, infra);
     const address = await listen(app, infra);
     infra.dataDirLock?.describe({ address });
+    const metrics = await listenForMetrics(app, infra.config);
+    if (metrics) {
+      lifetime.onStop(() => metrics.close());
+      logger.info({ address: metrics.address }, 'metrics listening');
+    }
     logger.info({ address, modules: modules.map((m) => m.name) }, 'listening');
     return { app, infra, address, lifetime };
   } catch (err) {

@@ -113,6 +113,7 @@ export const SubjectAccessExport = z.object({
         partnerId: z.string().nullable(),
         consentEventId: z.string().nullable(),
         referralId: z.string().nullable(),
+        assessmentId: z.string().nullable(),
       }),
     )
     .describe('every recorded read of the case and every disclosure of contact details to a partner'),
@@ -315,6 +316,7 @@ export async function subjectAccessExport(
           partnerId: e.actor.partnerId ?? null,
           consentEventId: e.data.consentEventId ?? null,
           referralId: e.data.referralId ?? null,
+          assessmentId: e.data.assessmentId ?? null,
         });
         break;
       default:

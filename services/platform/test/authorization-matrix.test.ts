@@ -1,12 +1,10 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqlDeadLetters } from '@onestop/bus';
 import { SIGNATURE_TYPE, cosign, formatVkey, parseNote, verifierOf } from '@onestop/eventstore/merkle';
 import { issueToken, type Principal, type Role } from '@onestop/kit';
-import { eventually, REPO_ROOT } from '@onestop/testkit';
-import { openPlatform, OWN, WHO, type Case, type Platform, type Who } from './platform.js';
+import { eventually } from '@onestop/testkit';
+import { openPlatform, OWN, securityTable, WHO, type Case, type Platform, type Who } from './platform.js';
 
 // The authorisation matrix of SECURITY.md is the specification: this test reads
 // it from there and checks, on PostgreSQL with every service mounted, that
@@ -36,18 +34,6 @@ const COLUMNS: Record<string, Who> = {
 };
 const ROLE_OF: Record<Who, Role> = { operator: 'operator', team: 'team', partnerOwn: 'partner', partnerOther: 'partner', auditor: 'auditor', admin: 'admin' };
 
-/** The table between two markers of SECURITY.md, as rows of trimmed cells (header first). */
-function table(doc: string, name: string): string[][] {
-  const begin = doc.indexOf(`<!-- ${name}:begin -->`);
-  const end = doc.indexOf(`<!-- ${name}:end -->`);
-  if (begin < 0 || end < begin) throw new Error(`SECURITY.md has no ${name} table`);
-  return doc
-    .slice(begin, end)
-    .split('\n')
-    .filter((l) => l.trim().startsWith('|') && !/^\|\s*-/.test(l.trim()))
-    .map((l) => l.trim().replace(/^\||\|$/g, '').split('|').map((c) => c.trim().replace(/`/g, '')));
-}
-
 function parseCell(text: string, where: string): Cell {
   if (text === '✓') return { allowed: true };
   if (text === '✗') return { allowed: false, status: 403 };
@@ -56,8 +42,7 @@ function parseCell(text: string, where: string): Cell {
   throw new Error(`SECURITY.md: cell "${text}" of ${where} is not ✓, ✗ or 404`);
 }
 
-const doc = readFileSync(join(REPO_ROOT, 'SECURITY.md'), 'utf8');
-const [header, ...body] = table(doc, 'authorization-matrix');
+const [header, ...body] = securityTable('authorization-matrix');
 const MATRIX: Row[] = body.map((cols) => {
   const [method, route] = cols as [string, string];
   const cells = {} as Record<Who, Cell>;
@@ -68,7 +53,7 @@ const MATRIX: Row[] = body.map((cols) => {
   }
   return { method, route, cells };
 });
-const PUBLIC = table(doc, 'public-routes').slice(1).map(([method, route]) => `${method} ${route}`);
+const PUBLIC = securityTable('public-routes').slice(1).map(([method, route]) => `${method} ${route}`);
 
 /** fastify's `/persons/:personId` as the matrix (and OpenAPI) write it: `/persons/{personId}`. */
 const asDocumented = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
@@ -132,7 +117,7 @@ const EXERCISES: Record<string, Exercise> = {
   'POST /persons': {
     prepare: async () => ({ url: '/persons', body: { accessPoint: 'capannori', municipality: 'Capannori', givenName: 'Luca', familyName: slug(), birthDate: '1970-05-05' } }),
   },
-  'GET /persons': { repeatable: true, prepare: async () => ({ url: `/persons?fiscalCode=${fiscalCode}` }) },
+  'POST /persons/search': { repeatable: true, prepare: async () => ({ url: '/persons/search', body: { fiscalCode } }) },
   'GET /persons/{personId}': { repeatable: true, prepare: async () => ({ url: `/persons/${(await nextCase()).personId}` }) },
   'POST /persons/{personId}/consents': {
     repeatable: true,
@@ -238,6 +223,7 @@ const EXERCISES: Record<string, Exercise> = {
       return { url };
     },
   },
+  'GET /metrics': { repeatable: true, prepare: async () => ({ url: '/metrics' }) },
   'GET /api/rebuild': { repeatable: true, prepare: async () => ({ url: '/api/rebuild' }) },
   'POST /api/rebuild': {
     prepare: async () => {
@@ -325,12 +311,12 @@ describe('the authorisation matrix of SECURITY.md', () => {
   });
 
   it('answers the public routes without a token; the dashboard page with the security headers', async () => {
-    for (const url of ['/health', '/ready', '/openapi.json', '/metrics', '/docs/json', '/dashboard']) expect((await p.call(null, 'GET', url)).statusCode, url).toBe(200);
+    for (const url of ['/health', '/ready', '/openapi.json', '/docs/json', '/dashboard']) expect((await p.call(null, 'GET', url)).statusCode, url).toBe(200);
     const page = await p.call(null, 'GET', '/dashboard');
     expect(page.headers['content-security-policy']).toMatch(/default-src 'self'.*frame-ancestors 'none'/);
     expect(page.headers['strict-transport-security']).toBeDefined();
     expect(page.headers['x-content-type-options']).toBe('nosniff');
-    expect(page.headers['x-frame-options']).toBe('SAMEORIGIN');
+    expect(page.headers['x-frame-options']).toBe('DENY');
   });
 
   describe.each(MATRIX.map((r) => [`${r.method} ${r.route}`, r] as const))('%s', (name, row) => {

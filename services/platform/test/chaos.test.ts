@@ -219,7 +219,7 @@ describe('chaos: kills every 10 s and a broker outage under a steady load', () =
         await answer('decline', { reason: pick(['not_eligible', 'unable_to_contact', 'other']) }, 'ReferralDeclined');
       }
       if (Math.random() < 0.25) {
-        const w = await send('intake', 'POST', `/persons/${personId}/consents/referral_sharing/withdrawal`, tk.operator, {});
+        const w = await send('intake', 'POST', `/persons/${personId}/consents/referral_sharing/withdrawal`, tk.operator, undefined);
         if (ok(w)) ack(w, { what: 'withdrawal', stream: `person-${personId}`, type: 'ConsentWithdrawn:referral_sharing' });
         else refused(w, 'withdrawal');
       }

@@ -237,7 +237,7 @@ async function driveScenario(): Promise<void> {
     return personId as string;
   };
   const give = (personId: string, scope: string) => ok('admin', 'POST', `/persons/${personId}/consents`, { scope, legalBasis: 'explicit_consent' });
-  const withdraw = (personId: string, scope: string) => ok('admin', 'POST', `/persons/${personId}/consents/${scope}/withdrawal`, {});
+  const withdraw = (personId: string, scope: string) => ok('admin', 'POST', `/persons/${personId}/consents/${scope}/withdrawal`);
   const start = async (personId: string) => (await ok('team', 'POST', '/assessments', { personId, team: TEAM })).assessmentId as string;
   const complete = async (assessmentId: string) => {
     const levels = { economic: 2, employment: 0, education: 0, housing: 2, social_network: 1, health_care: 0, training: 1 };

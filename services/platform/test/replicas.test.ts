@@ -168,7 +168,7 @@ describe('3 replicas of every service on one PostgreSQL and one Kafka broker', (
     expect(stored[0]!.stream_id).toBe(`person-${created[0]!.body.personId}`);
     // every replica finds the one person by the fiscal code
     for (const p of t.of('intake')) {
-      const r = await t.http(p.url, 'GET', `/persons?fiscalCode=${fiscalCode}`, tk.operator);
+      const r = await t.http(p.url, 'POST', '/persons/search', tk.operator, { fiscalCode });
       expect(r.body, p.name).toEqual({ personId: created[0]!.body.personId });
     }
   }, 300_000);

@@ -88,6 +88,8 @@ export const READ_PURPOSES = {
   export: 'esportazione',
   subject_access: 'accesso dell’interessato',
   contact_details: 'recapiti comunicati a un partner',
+  case_view: 'dati anagrafici consultati',
+  assessment_view: 'note della valutazione consultate',
 };
 
 export const EVENT_TYPES = {

@@ -102,6 +102,9 @@ describe('directory', () => {
     expect((await call('POST', '/partners', 'admin', caritas)).statusCode).toBe(201);
     expect((await call('POST', '/partners', 'admin', caritas)).json()).toMatchObject({ status: 409, code: 'partner_already_registered' });
     expect((await call('POST', '/partners', 'admin', { ...caritas, partnerId: 'Not OK', services: [] })).statusCode).toBe(400);
+    // strict at every depth: an unknown field inside services[] is refused, not dropped
+    const nested = await call('POST', '/partners', 'admin', { ...caritas, partnerId: 'caritas-bis', services: caritas.services.map((s) => ({ ...s, contact: 'x' })) });
+    expect(nested.json()).toMatchObject({ status: 400, code: 'validation_failed' });
     expect((await call('POST', '/partners', null, caritas)).statusCode).toBe(401);
     expect((await call('POST', '/partners', 'team', caritas)).statusCode).toBe(403);
     expect(

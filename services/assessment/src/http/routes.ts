@@ -10,6 +10,7 @@ import {
   loadAggregate,
   newId,
   principalOf,
+  recordCaseHistoryRead,
   PersonDataErased as KeyDestroyed,
   type ServiceContext,
 } from '@onestop/kit';
@@ -165,7 +166,22 @@ export const assessmentRoutes = (
         const { events, state } = await existing(assessmentId);
         const principal = principalOf(req);
         const mayRead = principal.role === 'admin' || (principal.role === 'team' && state.team.some((m) => m.memberId === principal.sub));
-        return viewOf(events, mayRead ? (enc) => keyring.tryDecrypt<string>(enc) : async () => undefined);
+        let decrypted = false;
+        const view = await viewOf(
+          events,
+          mayRead
+            ? async (enc) => {
+                const text = await keyring.tryDecrypt<string>(enc);
+                decrypted ||= text !== undefined;
+                return text;
+              }
+            : async () => undefined,
+        );
+        // no record, no answer: notes and goals in clear only once their read is in the person's audit stream
+        if (decrypted) {
+          await recordCaseHistoryRead(store, { personId: view.personId, purpose: 'assessment_view', readBy: principal.sub, assessmentId }, eventContextOf(req, SOURCE, clock.now()));
+        }
+        return view;
       },
     );
 

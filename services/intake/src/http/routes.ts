@@ -177,6 +177,8 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
         const reg = events[0]!;
         if (reg.type !== 'PersonRegistered') throw new NotFoundError('person', personId);
         const personalData = state.status === 'registered' ? await currentPersonalData(keyring, events) : null;
+        // no record, no answer: decrypted identity is shown only once its read is in the person's audit stream
+        if (personalData) await recordCaseHistoryRead(store, { personId, purpose: 'case_view', readBy: principalOf(req).sub }, eventContextOf(req, SOURCE, clock.now()));
         return {
           personId,
           status: state.status,
@@ -190,20 +192,23 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
       },
     );
 
-    r.get(
-      '/persons',
+    // The fiscal code travels in the body, never in the URL: a URL ends up in
+    // proxy and access logs, browser histories and Referer headers, out of
+    // reach of erasure. (The former `GET /persons?fiscalCode=` is gone.)
+    r.post(
+      '/persons/search',
       {
         config: { roles: ['operator', 'admin'] },
         schema: {
           tags: ['persons'],
-          summary: 'Find a person by fiscal code',
-          querystring: z.object({ fiscalCode: z.string().trim().min(16).max(32) }),
+          summary: 'Find a person by fiscal code (blind index)',
+          body: z.object({ fiscalCode: z.string().trim().min(16).max(32) }).strict(),
           response: { 200: z.object({ personId: z.string() }) },
         },
       },
       async (req) => {
-        const fc = validateFiscalCode(req.query.fiscalCode);
-        if (!fc.ok) throw new ValidationError(fc.message, [{ path: 'querystring.fiscalCode', message: fc.message }]);
+        const fc = validateFiscalCode(req.body.fiscalCode);
+        if (!fc.ok) throw new ValidationError('invalid body', [{ path: 'body.fiscalCode', message: 'not a valid fiscal code' }]);
         const personId = await holderOf(fiscalDigest(fc.code));
         if (!personId) throw new NotFoundError('person with fiscal code', '(given)');
         return { personId };

@@ -24,7 +24,7 @@ import type { Referrals } from '../referrals.js';
 const SOURCE = '/onestop/referral';
 const ReferralParams = z.object({ referralId: Uuid });
 const PartnerParams = z.object({ partnerId: Slug });
-const Service = z.object({ serviceId: Slug, name: Name, domain: LifeDomain, capacity: z.number().int().min(0).max(100_000) });
+const Service = z.object({ serviceId: Slug, name: Name, domain: LifeDomain, capacity: z.number().int().min(0).max(100_000) }).strict();
 const PartnerView = z.object({
   partnerId: z.string(),
   name: z.string(),
