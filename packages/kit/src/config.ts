@@ -47,6 +47,10 @@ export const BaseConfigSchema = z.object({
   ONESTOP_SLA_INTERVAL_MS: z.coerce.number().int().min(100).max(24 * 3600_000).default(60_000),
   /** development and tests only: the process clock runs this far ahead of the system clock (refused in production) */
   ONESTOP_CLOCK_OFFSET_MS: z.coerce.number().int().min(-100 * 365 * 24 * 3600_000).max(100 * 365 * 24 * 3600_000).default(0),
+  /** the FHIR facade's base URL as partners reach it (notification bundles name resources by it); default http://HOST:PORT/fhir */
+  ONESTOP_FHIR_BASE_URL: z.url().optional(),
+  /** longest pause between retries of a FHIR notification to an endpoint that fails (backoff from 500 ms, doubling) */
+  ONESTOP_FHIR_RETRY_MAX_MS: z.coerce.number().int().min(100).max(3600_000).default(60_000),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
 });
