@@ -4,7 +4,7 @@ import fastifyHelmet from '@fastify/helmet';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyReply } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { UnauthorizedError, type EventContext } from '@onestop/events';
@@ -49,6 +49,14 @@ export interface ServiceModule {
   routes: FastifyPluginAsync<{ ctx: ServiceContext }>;
   /** background work (bus consumers, watchers); returns its stop function */
   start?(ctx: ServiceContext): Promise<() => Promise<void>>;
+  /** OpenAPI tags the module's routes use, with their description and further documentation */
+  tags?: ReadonlyArray<{ name: string; description: string; externalDocs?: { description: string; url: string } }>;
+  /**
+   * Path prefixes under which the module answers refusals in another format
+   * than problem+json (the FHIR facade: OperationOutcome). Used for the errors
+   * the router raises before any route runs (a URL that does not decode).
+   */
+  errorFormats?: ReadonlyArray<{ prefix: string; send(reply: FastifyReply, status: number, detail: string): void }>;
 }
 
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -80,7 +88,12 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
       return typeof h === 'string' && SAFE_ID.test(h) ? h : randomUUID();
     },
     routerOptions: { maxParamLength: 200 },
-    frameworkErrors: frameworkProblem,
+    frameworkErrors: (err, req, reply) => {
+      const own = options.modules.flatMap((m) => m.errorFormats ?? []).find((f) => req.url.startsWith(f.prefix));
+      if (!own) return frameworkProblem(err, req, reply);
+      const long = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      own.send(reply, long ? 414 : 400, long ? 'a path parameter is longer than allowed' : 'the request URL is not valid');
+    },
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -98,6 +111,7 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
     openapi: {
       openapi: '3.1.0',
       info: { title: options.title, description: options.description, version: options.version ?? '1.0.0' },
+      tags: options.modules.flatMap((m) => m.tags ?? []).map((t) => ({ ...t })),
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
     transform: (input) => {

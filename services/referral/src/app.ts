@@ -1,6 +1,7 @@
 import { TOPICS, type RecordedEvent } from '@onestop/events';
 import { CaseFactsView, type ServiceContext, type ServiceModule } from '@onestop/kit';
 import { referralRoutes } from './http/routes.js';
+import { sendOutcome } from './fhir/http.js';
 import { fhirRoutes } from './fhir/routes.js';
 import { Subscriptions } from './fhir/subscriptions.js';
 import { GoalView } from './goal-view.js';
@@ -57,6 +58,15 @@ export function referralModule(options: ReferralModuleOptions = {}): ServiceModu
     title: 'OneStop referral',
     description: 'Partner directory, network agreement membership, the referral lifecycle (FHIR Task) and partner answers (DESIGN §4 Referral).',
     referrals: get,
+    tags: [
+      {
+        name: 'fhir',
+        description:
+          'The FHIR R4 facade (application/fhir+json; SDOH Clinical Care referral management, R4 Subscriptions Backport). Its CapabilityStatement is at /fhir/metadata; its errors are OperationOutcomes.',
+        externalDocs: { description: 'README, section FHIR: events → Task states, the resources, Subscriptions, running the validator', url: 'README.md#fhir' },
+      },
+    ],
+    errorFormats: [{ prefix: '/fhir/', send: (reply, status, detail) => void sendOutcome(reply, status, detail) }],
     async migrate(ctx) {
       const r = get(ctx);
       await r.view.migrate();

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validateFhir } from '@onestop/testkit';
+import { eventually, validateFhir } from '@onestop/testkit';
 import { CPI, openJourney, type Journey, type Method } from './journey.js';
 
 // The FHIR facade in a Pistoia journey: two partners, people referred to them,
@@ -49,6 +49,10 @@ describe('FHIR facade, a Pistoia journey', () => {
     expect(meta.json()).toMatchObject({ resourceType: 'CapabilityStatement', fhirVersion: '4.0.1', kind: 'instance' });
     for (const cs of ['life-domain', 'referral-status-reason', 'service-outcome', 'task-output-type']) expect((await fhir('GET', `/CodeSystem/${cs}`, null)).statusCode).toBe(200);
     expect((await fhir('GET', '/StructureDefinition/service-capacity', null)).json()).toMatchObject({ type: 'Extension', url: 'https://onestop.example/fhir/StructureDefinition/service-capacity' });
+    // the OpenAPI document lists the facade under its tag, which links to the README's FHIR section
+    const openapi = (await call('GET', '/openapi.json', null)).json();
+    expect(openapi.tags).toContainEqual(expect.objectContaining({ name: 'fhir', externalDocs: expect.objectContaining({ url: 'README.md#fhir' }) }));
+    expect(openapi.paths['/fhir/Task/{id}'].put.tags).toEqual(['fhir']);
   });
 
   it('gives a partner its own Tasks only, with _include and paging by the Bundle’s next link', async () => {
@@ -160,9 +164,11 @@ describe('FHIR facade, a Pistoia journey', () => {
     // the note went in encrypted; the Task shows the code only
     expect(rejected.body).not.toContain('lista piena');
 
-    // the native API shows the same states, from the same events
-    expect((await call('GET', `/referrals/${a}`, 'caritas')).json()).toMatchObject({ status: 'completed' });
-    expect((await call('GET', `/referrals/${b}`, 'caritas')).json()).toMatchObject({ status: 'rejected', statusReason: 'no_capacity' });
+    // the native API shows the same states, from the same events (its view catches up)
+    await eventually(async () => {
+      expect((await call('GET', `/referrals/${a}`, 'caritas')).json()).toMatchObject({ status: 'completed' });
+      expect((await call('GET', `/referrals/${b}`, 'caritas')).json()).toMatchObject({ status: 'rejected', statusReason: 'no_capacity' });
+    });
     const events = await j.infra.store.readStream(`referral-${a}`);
     expect(events.map((e) => e.type)).toEqual(['ReferredToPartner', 'ReferralAccepted', 'ServiceStarted', 'ServiceCompleted']);
     expect(events[1]!.data).toEqual({ expectedStart: '2026-12-01' });
@@ -203,6 +209,8 @@ describe('FHIR facade, a Pistoia journey', () => {
       ['unknown resource type', 'GET', '/Observation/1', 'caritas', undefined, undefined, 404],
       ['unsupported interaction', 'POST', '/Task', 'caritas', { resourceType: 'Task' }, 'application/fhir+json', 404],
       ['a bad id', 'GET', '/Task/..%2F..%2Fetc', 'caritas', undefined, undefined, 404],
+      ['a URL that does not decode', 'GET', '/Task/%E0%A4%A', 'caritas', undefined, undefined, 400],
+      ['a path parameter over the limit', 'GET', `/Task/${'a'.repeat(300)}`, 'caritas', undefined, undefined, 414],
     ];
     for (const [what, method, url, role, body, type, status] of cases) {
       const res = await fhir(method, url, role, body, type);

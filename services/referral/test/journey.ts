@@ -103,6 +103,16 @@ export async function openJourney(label: string, options: ReferralModuleOptions 
     return { personId, goalIds, referralId: await refer(personId, assessmentId, partner) };
   };
 
+  /** Another process of the referral service on the same store and database (its consumers, watchers and couriers; no HTTP); its stop. */
+  const replica = async () => {
+    const other = await openTestInfrastructure({ databaseUrl: db.url, clock });
+    const stopOther = await referralModule({ slaIntervalMs: 3_600_000, ...options }).start!(other);
+    return async () => {
+      await stopOther();
+      await other.close();
+    };
+  };
+
   const close = async () => {
     await stop();
     await app.close();
@@ -110,5 +120,5 @@ export async function openJourney(label: string, options: ReferralModuleOptions 
     await db.drop();
   };
 
-  return { infra, app, tokens, call, network, person, completedAssessment, refer, referredPerson, close };
+  return { infra, app, tokens, call, network, person, completedAssessment, refer, referredPerson, replica, close };
 }

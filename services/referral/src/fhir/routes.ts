@@ -115,6 +115,10 @@ export const fhirRoutes = (deps: FhirDependencies): FastifyPluginAsync<{ ctx: Se
   async (app, { ctx }) => {
     const { referrals, goals } = deps;
     app.setErrorHandler(fhirErrorHandler);
+    // in the OpenAPI document under one tag (the resources themselves are described by FHIR, not by JSON Schemas here)
+    app.addHook('onRoute', (route) => {
+      route.schema = { ...route.schema, tags: ['fhir'], summary: `FHIR R4: ${[route.method].flat().join(', ')} ${route.url.replace(/^\/fhir/, '')}` };
+    });
     app.setNotFoundHandler((req, reply) => sendOutcome(reply, 404, `no FHIR interaction ${req.method} ${req.routeOptions.url ?? 'at this address'} here; see /fhir/metadata`, 'not-supported'));
     // FHIR JSON and JSON Patch bodies; application/json stays fastify's own
     for (const type of ['application/fhir+json', 'application/json-patch+json']) {
@@ -150,13 +154,13 @@ export const fhirRoutes = (deps: FhirDependencies): FastifyPluginAsync<{ ctx: Se
     const selfLink = (req: FastifyRequest) => ({ relation: 'self', url: `${baseOf(req)}${req.url.slice('/fhir'.length)}` });
 
     // ── Conformance ─────────────────────────────────────────────────────────
-    app.get('/metadata', { schema: { hide: true } }, async (req, reply) => sendResource(reply, 200, capabilityStatement(baseOf(req))));
-    app.get<{ Params: { id: string } }>('/CodeSystem/:id', { schema: { hide: true } }, async (req, reply) => {
+    app.get('/metadata', {}, async (req, reply) => sendResource(reply, 200, capabilityStatement(baseOf(req))));
+    app.get<{ Params: { id: string } }>('/CodeSystem/:id', {}, async (req, reply) => {
       const cs = Object.values(CODE_SYSTEMS).find((c) => c.id === req.params.id);
       if (!cs) throw new FhirRefusal(404, 'not-found', 'no such CodeSystem');
       return sendResource(reply, 200, codeSystemResource(cs));
     });
-    app.get<{ Params: { id: string } }>('/StructureDefinition/:id', { schema: { hide: true } }, async (req, reply) => {
+    app.get<{ Params: { id: string } }>('/StructureDefinition/:id', {}, async (req, reply) => {
       if (req.params.id !== capacityExtensionDefinition.id) throw new FhirRefusal(404, 'not-found', 'no such StructureDefinition');
       return sendResource(reply, 200, capacityExtensionDefinition);
     });

@@ -200,7 +200,11 @@ export class Subscriptions {
     if (known) return known;
     const [first] = await this.ctx.store.readStream(referralStreamId, { maxCount: 1 });
     const partnerId = first?.type === 'ReferredToPartner' ? (first.data as { partnerId: string }).partnerId : undefined;
-    if (partnerId) this.partnerOfReferral.set(referralStreamId, partnerId);
+    if (partnerId) {
+      // bounded: a forgotten entry is only read again
+      if (this.partnerOfReferral.size >= 100_000) this.partnerOfReferral.clear();
+      this.partnerOfReferral.set(referralStreamId, partnerId);
+    }
     return partnerId;
   }
 
