@@ -187,6 +187,8 @@ describe('FHIR Subscriptions (rest-hook, id-only)', () => {
     await receiver.up();
     await eventually(async () => expect(receiver.events().length).toBeGreaterThanOrEqual(before + 4), 60_000);
     expect(receiver.events().map((n) => n.eventNumber)).toEqual(Array.from({ length: before + 4 }, (_, i) => i + 1));
+    const sent = receiver.received.filter((n) => n.type === 'event-notification').length;
+    console.log(`notifications: ${receiver.events().length} numbered, ${sent} received (${sent - receiver.events().length} duplicates from two processes and retries)`);
     const lastFour = receiver.events().slice(-4).map((n) => n.focus!.split('/Task/')[1]);
     expect(lastFour).toEqual([c.referralId, d.referralId, c.referralId, d.referralId]);
     await eventually(async () => expect((await fhir('GET', `/Subscription/${subscriptionId}`, 'caritas')).json().status).toBe('active'));

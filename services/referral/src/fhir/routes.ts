@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fastJsonPatch from 'fast-json-patch';
 import { liftRecorded, type ReferralStatus } from '@onestop/events';
 import { eventContextOf, principalOf, type Principal, type Role, type ServiceContext } from '@onestop/kit';
@@ -144,7 +144,7 @@ export const fhirRoutes = (deps: FhirDependencies): FastifyPluginAsync<{ ctx: Se
     /** The partners of the directory view, by id. */
     const directory = async (): Promise<PartnerFacts[]> => referrals.view.partners();
     const entry = (req: FastifyRequest, r: Resource, mode: 'match' | 'include') => ({ fullUrl: `${baseOf(req)}/${r.resourceType}/${r.id}`, resource: r, search: { mode } });
-    const searchset = (req: FastifyRequest, entries: object[], links: Array<{ relation: string; url: string }>) => ({
+    const searchset = (entries: object[], links: Array<{ relation: string; url: string }>) => ({
       resourceType: 'Bundle',
       type: 'searchset',
       link: links,
@@ -210,7 +210,7 @@ export const fhirRoutes = (deps: FhirDependencies): FastifyPluginAsync<{ ctx: Se
         next.set('_cursor', cursorOf(page.at(-1)!));
         links.push({ relation: 'next', url: `${baseOf(req)}/Task?${next.toString()}` });
       }
-      return sendResource(reply, 200, searchset(req, entries, links));
+      return sendResource(reply, 200, searchset(entries, links));
     });
 
     /** Applies a partner's new Task through the referral use case; the Task as it is afterwards. */
@@ -287,7 +287,7 @@ export const fhirRoutes = (deps: FhirDependencies): FastifyPluginAsync<{ ctx: Se
       if (!ref) throw new FhirRefusal(400, 'required', 'Goal search needs patient (goals are read one person at a time)');
       const personId = checkUuid(refId(ref, 'Patient', 'patient'), 'patient');
       const found = (await mayReadPerson(req, personId)) ? await goals.list({ personId }) : [];
-      return sendResource(reply, 200, searchset(req, found.map((g) => entry(req, goalResource(g), 'match')), [selfLink(req)]));
+      return sendResource(reply, 200, searchset(found.map((g) => entry(req, goalResource(g), 'match')), [selfLink(req)]));
     });
 
     // ── Directory: Organization and HealthcareService ───────────────────────
@@ -299,7 +299,7 @@ export const fhirRoutes = (deps: FhirDependencies): FastifyPluginAsync<{ ctx: Se
     app.get<{ Querystring: Query }>('/Organization', { config: { roles: FHIR_READERS } }, async (req, reply) => {
       checkParams(req.query, ['_format']);
       const entries = (await directory()).map((p) => entry(req, organizationResource(p), 'match'));
-      return sendResource(reply, 200, searchset(req, entries, [selfLink(req)]));
+      return sendResource(reply, 200, searchset(entries, [selfLink(req)]));
     });
     app.get<{ Params: { id: string } }>('/HealthcareService/:id', { config: { roles: FHIR_READERS } }, async (req, reply) => {
       for (const p of await directory()) {
@@ -315,7 +315,7 @@ export const fhirRoutes = (deps: FhirDependencies): FastifyPluginAsync<{ ctx: Se
       const entries = (await directory())
         .filter((p) => !orgId || p.partnerId === orgId)
         .flatMap((p) => p.services.map((s) => entry(req, healthcareServiceResource(p, s), 'match')));
-      return sendResource(reply, 200, searchset(req, entries, [selfLink(req)]));
+      return sendResource(reply, 200, searchset(entries, [selfLink(req)]));
     });
 
     await app.register(subscriptionRoutes(deps.subscriptions, { now: () => ctx.clock.now(), production: ctx.config.NODE_ENV === 'production' }));
@@ -337,6 +337,3 @@ function applyPatch(task: Resource, patch: unknown): unknown {
     throw new FhirRefusal(422, 'processing', `the JSON Patch does not apply: ${(e as { name?: string }).name ?? 'invalid operation'}`);
   }
 }
-
-/** Lets `app.inject` and typed callers know the facade's error shape. */
-export type FhirApp = FastifyInstance;
