@@ -183,6 +183,28 @@ export const CaseReferralClosed = z.object({ referralId: Uuid, status: z.enum(['
 export const PlaceTaken = z.object({ referralId: Uuid, capacity: z.number().int().min(0).max(100_000) });
 export const PlaceReleased = z.object({ referralId: Uuid, status: z.enum(['completed', 'cancelled']) });
 
+// ── FHIR Subscriptions: stream subscription-<subscriptionId> ────────────────
+// A partner's rest-hook subscription to its Tasks (R4 Subscriptions Backport).
+// The stream is the subscription: its status and errors come from these events,
+// and its deliveries read the log from `startPosition`. No topic carries them.
+export const SubscriptionRequested = z.object({
+  subscriptionId: Uuid,
+  partnerId: Slug,
+  topic: z.url().max(500),
+  /** the partner's rest-hook endpoint (http(s), no credentials in it) */
+  endpoint: z.url().max(2000),
+  /** seconds between heartbeats while nothing else is sent (0: none) */
+  heartbeatSeconds: z.number().int().min(0).max(86_400),
+  /** notifications cover what the log records after this global position */
+  startPosition: z.number().int().min(0),
+  requestedBy: z.string().min(1).max(200),
+});
+/** The endpoint answered (the handshake, or a delivery after errors). */
+export const SubscriptionActivated = z.object({ eventNumber: z.number().int().min(0) });
+/** A delivery failed; it is retried with backoff. `error` is a short technical cause (a status code, a network error code), never payload. */
+export const SubscriptionErrored = z.object({ eventNumber: z.number().int().min(0), error: z.string().min(1).max(200) });
+export const SubscriptionEnded = z.object({ endedBy: z.string().min(1).max(200) });
+
 // ── Audit: stream audit-<personId> ──────────────────────────────────────────
 /**
  * Every read of a case history, and every answer that carries decrypted
@@ -233,6 +255,10 @@ export const catalogV1 = {
   CaseReferralClosed: { version: 1, schema: CaseReferralClosed, stream: 'case' },
   PlaceTaken: { version: 1, schema: PlaceTaken, stream: 'places' },
   PlaceReleased: { version: 1, schema: PlaceReleased, stream: 'places' },
+  SubscriptionRequested: { version: 1, schema: SubscriptionRequested, stream: 'subscription' },
+  SubscriptionActivated: { version: 1, schema: SubscriptionActivated, stream: 'subscription' },
+  SubscriptionErrored: { version: 1, schema: SubscriptionErrored, stream: 'subscription' },
+  SubscriptionEnded: { version: 1, schema: SubscriptionEnded, stream: 'subscription' },
 } as const;
 
 export type CatalogV1 = typeof catalogV1;

@@ -70,6 +70,10 @@ export const BaseConfigSchema = z.object({
   /** serve /metrics without a token on this port of its own (internal network only); unset: /metrics on the service port, admin token required */
   METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** the FHIR facade's base URL as partners reach it (notification bundles name resources by it); default http://HOST:PORT/fhir */
+  ONESTOP_FHIR_BASE_URL: z.url().optional(),
+  /** longest pause between retries of a FHIR notification to an endpoint that fails (backoff from 500 ms, doubling) */
+  ONESTOP_FHIR_RETRY_MAX_MS: z.coerce.number().int().min(100).max(3600_000).default(60_000),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
 });

@@ -4,7 +4,7 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { Span } from '@opentelemetry/api';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyReply } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { UnauthorizedError, type EventContext } from '@onestop/events';
@@ -59,6 +59,14 @@ export interface ServiceModule {
   routes: FastifyPluginAsync<{ ctx: ServiceContext }>;
   /** background work (bus consumers, watchers); returns its stop function */
   start?(ctx: ServiceContext): Promise<() => Promise<void>>;
+  /** OpenAPI tags the module's routes use, with their description and further documentation */
+  tags?: ReadonlyArray<{ name: string; description: string; externalDocs?: { description: string; url: string } }>;
+  /**
+   * Path prefixes under which the module answers refusals in another format
+   * than problem+json (the FHIR facade: OperationOutcome). Used for the errors
+   * the router raises before any route runs (a URL that does not decode).
+   */
+  errorFormats?: ReadonlyArray<{ prefix: string; send(reply: FastifyReply, status: number, detail: string): void }>;
 }
 
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -93,7 +101,12 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
       return typeof h === 'string' && SAFE_ID.test(h) ? h : randomUUID();
     },
     routerOptions: { maxParamLength: 200 },
-    frameworkErrors: frameworkProblem,
+    frameworkErrors: (err, req, reply) => {
+      const own = options.modules.flatMap((m) => m.errorFormats ?? []).find((f) => req.url.startsWith(f.prefix));
+      if (!own) return frameworkProblem(err, req, reply);
+      const long = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      own.send(reply, long ? 414 : 400, long ? 'a path parameter is longer than allowed' : 'the request URL is not valid');
+    },
     clientErrorHandler: clientErrorProblem,
     // fastify's request log writes the URL (query string included): the kit
     // writes its own line below, from an allow-list

@@ -2,6 +2,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqlDeadLetters } from '@onestop/bus';
 import { SIGNATURE_TYPE, cosign, formatVkey, parseNote, verifierOf } from '@onestop/eventstore/merkle';
+import { createEvent, type RawEnvelope } from '@onestop/events';
 import { issueToken, type Principal, type Role } from '@onestop/kit';
 import { eventually } from '@onestop/testkit';
 import { openPlatform, OWN, securityTable, WHO, type Case, type Platform, type Who } from './platform.js';
@@ -62,6 +63,7 @@ const asDocumented = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 interface Request {
   url: string;
   body?: unknown;
+  headers?: Record<string, string>;
 }
 interface Exercise {
   /** a valid request; called again for every allowed cell unless `repeatable` */
@@ -107,6 +109,51 @@ const checkpoint = async () => {
 };
 /** The first event of a referral to the own partner. */
 const referralEvent = async () => (await p.infra.store.readStream(`referral-${await referral()}`, { maxCount: 1 }))[0]!;
+/** A referral the referral view has heard of (the FHIR facade reads that view). */
+const seenReferral = async () => {
+  const c = await nextCase();
+  const id = await p.cases.referral(c);
+  await p.settled();
+  return { ...c, referralId: id };
+};
+const FHIR_JSON = { 'content-type': 'application/fhir+json' };
+/** A Task as the facade serves it to its partner. */
+const fhirTask = async (id: string) => (await p.ok('partnerOwn', 'GET', `/fhir/Task/${id}`)) as Record<string, unknown>;
+/** A goal of a completed assessment of a case referred to the own partner: its id and person. */
+const goalOfReferredCase = async () => {
+  const personId = await p.cases.person();
+  const assessmentId = randomUUID();
+  const goalId = randomUUID();
+  const ctx = { source: '/onestop/assessment', actor: { id: 'sw-1', role: 'team' as const, teamRole: 'social_worker' as const }, correlationId: 'authz', time: new Date().toISOString() };
+  const stream = `assessment-${assessmentId}`;
+  const goals = [{ goalId, domain: 'housing' as const, description: await p.infra.keyring.encrypt(personId, 'una casa'), targetDate: '2027-06-30' }];
+  const needProfile = { economic: 2, employment: 0, education: 0, housing: 3, social_network: 0, health_care: 0, training: 0 };
+  await p.infra.store.append(
+    stream,
+    [
+      createEvent('AssessmentStarted', { assessmentId, personId, team: [{ memberId: 'sw-1', role: 'social_worker' }, { memberId: 'eo-1', role: 'employment_operator' }] }, stream, personId, ctx),
+      createEvent('AssessmentCompleted', { needProfile, priorityDomains: ['housing'], goals }, stream, personId, ctx),
+    ] as unknown as RawEnvelope[],
+    'no_stream',
+  );
+  await p.settled();
+  await p.cases.referral({ personId, assessmentId });
+  await p.settled();
+  return { goalId, personId };
+};
+/** A subscription of the own partner to an endpoint that refuses connections (its courier retries in the background). */
+const subscription = async () => {
+  const res = await p.call('partnerOwn', 'POST', '/fhir/Subscription', subscriptionBody(), FHIR_JSON);
+  expect(res.statusCode, res.body).toBe(201);
+  return res.json().id as string;
+};
+const subscriptionBody = () => ({
+  resourceType: 'Subscription',
+  status: 'requested',
+  reason: 'authz',
+  criteria: 'https://onestop.example/fhir/SubscriptionTopic/partner-task-changed',
+  channel: { type: 'rest-hook', endpoint: 'http://127.0.0.1:9/notify', payload: 'application/fhir+json' },
+});
 const accepted = async () => {
   const id = await referral();
   await p.ok('partnerOwn', 'POST', `/referrals/${id}/acceptance`, {});
@@ -206,6 +253,42 @@ const EXERCISES: Record<string, Exercise> = {
       return { url: `/referrals/${id}/completion`, body: { outcome: 'achieved' } };
     },
   },
+  // referral: the FHIR facade
+  'GET /fhir/Task': { repeatable: true, prepare: async () => ({ url: '/fhir/Task?_count=5' }) },
+  'GET /fhir/Task/{id}': { repeatable: true, prepare: async () => ({ url: `/fhir/Task/${(await seenReferral()).referralId}` }) },
+  'PUT /fhir/Task/{id}': {
+    prepare: async () => {
+      const { referralId } = await seenReferral();
+      return { url: `/fhir/Task/${referralId}`, body: { ...(await fhirTask(referralId)), status: 'accepted' }, headers: FHIR_JSON };
+    },
+  },
+  'PATCH /fhir/Task/{id}': {
+    prepare: async () => ({
+      url: `/fhir/Task/${(await seenReferral()).referralId}`,
+      body: [{ op: 'replace', path: '/status', value: 'accepted' }],
+      headers: { 'content-type': 'application/json-patch+json' },
+    }),
+  },
+  'GET /fhir/ServiceRequest/{id}': { repeatable: true, prepare: async () => ({ url: `/fhir/ServiceRequest/${(await seenReferral()).referralId}` }) },
+  'GET /fhir/Patient/{id}': { repeatable: true, prepare: async () => ({ url: `/fhir/Patient/${(await seenReferral()).personId}` }) },
+  'GET /fhir/Consent/{id}': {
+    repeatable: true,
+    prepare: async () => {
+      const sr = (await p.ok('admin', 'GET', `/fhir/ServiceRequest/${(await seenReferral()).referralId}`)) as { supportingInfo: Array<{ reference: string }> };
+      return { url: `/fhir/${sr.supportingInfo.find((s) => s.reference.startsWith('Consent/'))!.reference}` };
+    },
+  },
+  'GET /fhir/Goal': { repeatable: true, prepare: async () => ({ url: `/fhir/Goal?patient=Patient/${(await goalOfReferredCase()).personId}` }) },
+  'GET /fhir/Goal/{id}': { repeatable: true, prepare: async () => ({ url: `/fhir/Goal/${(await goalOfReferredCase()).goalId}` }) },
+  'GET /fhir/Organization': { repeatable: true, prepare: async () => ({ url: '/fhir/Organization' }) },
+  'GET /fhir/Organization/{id}': { repeatable: true, prepare: async () => ({ url: `/fhir/Organization/${OWN.partnerId}` }) },
+  'GET /fhir/HealthcareService': { repeatable: true, prepare: async () => ({ url: `/fhir/HealthcareService?organization=Organization/${OWN.partnerId}` }) },
+  'GET /fhir/HealthcareService/{id}': { repeatable: true, prepare: async () => ({ url: `/fhir/HealthcareService/${OWN.partnerId}.${OWN.serviceId}` }) },
+  'POST /fhir/Subscription': { prepare: async () => ({ url: '/fhir/Subscription', body: subscriptionBody(), headers: FHIR_JSON }) },
+  'GET /fhir/Subscription': { repeatable: true, prepare: async () => ({ url: '/fhir/Subscription' }) },
+  'GET /fhir/Subscription/{id}': { repeatable: true, prepare: async () => ({ url: `/fhir/Subscription/${await subscription()}` }) },
+  'GET /fhir/Subscription/{id}/$status': { repeatable: true, prepare: async () => ({ url: `/fhir/Subscription/${await subscription()}/$status` }) },
+  'DELETE /fhir/Subscription/{id}': { prepare: async () => ({ url: `/fhir/Subscription/${await subscription()}` }) },
   // projections: dashboards and the auditors' trail
   'GET /api/overview': { repeatable: true, prepare: async () => ({ url: '/api/overview' }) },
   'GET /api/funnel': { repeatable: true, prepare: async () => ({ url: `/api/funnel?partnerId=${OWN.partnerId}` }) },
@@ -349,7 +432,9 @@ describe('the authorisation matrix of SECURITY.md', () => {
       for (const [variant, authorization] of Object.entries(variants)) {
         const res = await p.app.inject({ method: row.method as 'GET', url, headers: authorization ? { authorization } : {}, ...(row.method === 'GET' ? {} : { payload: {} }) });
         expect(res.statusCode, `${variant}: ${res.body}`).toBe(401);
-        expect(res.json(), variant).toMatchObject({ status: 401, code: 'unauthorized' });
+        // under /fhir every refusal is an OperationOutcome; elsewhere problem+json
+        if (row.route.startsWith('/fhir/')) expect(res.json(), variant).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'login' }] });
+        else expect(res.json(), variant).toMatchObject({ status: 401, code: 'unauthorized' });
       }
     });
 
@@ -358,12 +443,12 @@ describe('the authorisation matrix of SECURITY.md', () => {
       const sample = await exercise.prepare();
       // refusals first, on the sample: a refused request changes nothing
       for (const who of WHO.filter((w) => !row.cells[w].allowed)) {
-        const res = await p.call(who, row.method, sample.url, sample.body);
+        const res = await p.call(who, row.method, sample.url, sample.body, sample.headers);
         expect(res.statusCode, `${who}: ${res.body}`).toBe(row.cells[who].status);
       }
       for (const who of WHO.filter((w) => row.cells[w].allowed)) {
         const req = exercise.repeatable ? sample : await exercise.prepare();
-        const res = await p.call(who, row.method, req.url, req.body);
+        const res = await p.call(who, row.method, req.url, req.body, req.headers);
         expect(res.statusCode, `${who}: ${res.body}`).toBeGreaterThanOrEqual(200);
         expect(res.statusCode, `${who}: ${res.body}`).toBeLessThan(300);
       }

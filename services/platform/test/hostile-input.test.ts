@@ -219,7 +219,11 @@ async function survives(req: InjectOptions & { who: Who | null }): Promise<numbe
   const what = `${options.method} ${String(options.url).slice(0, 300)} as ${who ?? 'anonymous'} → ${res.statusCode} ${res.body.slice(0, 500)}`;
   expect(res.statusCode, what).toBeLessThan(500);
   if (res.statusCode >= 400) {
-    expect(res.headers['content-type'], what).toMatch(/^application\/problem\+json/);
+    // under /fhir a refusal is an OperationOutcome, elsewhere problem+json
+    if (String(options.url).startsWith('/fhir/')) {
+      expect(res.headers['content-type'], what).toMatch(/^application\/fhir\+json/);
+      expect(res.json().resourceType, what).toBe('OperationOutcome');
+    } else expect(res.headers['content-type'], what).toMatch(/^application\/problem\+json/);
     expect(await p.storedEvents(), `a refused request stored an event: ${what}`).toBe(before);
   }
   expect(({} as Record<string, unknown>).polluted, what).toBeUndefined();
