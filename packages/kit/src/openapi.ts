@@ -208,6 +208,8 @@ function withExample(media: MediaType | undefined): void {
 export interface OpenApiTag {
   name: string;
   description: string;
+  /** further documentation (e.g. the README's FHIR section) */
+  externalDocs?: { description: string; url: string };
 }
 
 const GENERAL_TAG: OpenApiTag = { name: 'general', description: 'What every OneStop service serves, whatever its modules.' };
@@ -242,12 +244,12 @@ export function completeOpenApi(doc: Json, tags: readonly OpenApiTag[]): Json {
       }
     }
   }
-  const described = new Map([GENERAL_TAG, ...tags].map((t) => [t.name, t.description]));
+  const described = new Map<string, OpenApiTag>([GENERAL_TAG, ...tags].map((t) => [t.name, t]));
   const components = (doc.components ?? {}) as Json;
   return {
     ...doc,
     servers: [{ url: '/', description: 'the server that serves this document' }],
-    tags: [...used].sort().map((name) => ({ name, description: described.get(name) ?? name })),
+    tags: [...used].sort().map((name) => ({ name, description: described.get(name)?.description ?? name, ...(described.get(name)?.externalDocs ? { externalDocs: described.get(name)!.externalDocs } : {}) })),
     components: {
       ...components,
       schemas: { ...(components.schemas as Json | undefined), Problem: problemJsonSchema },

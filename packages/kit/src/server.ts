@@ -59,8 +59,6 @@ export interface ServiceModule {
   routes: FastifyPluginAsync<{ ctx: ServiceContext }>;
   /** background work (bus consumers, watchers); returns its stop function */
   start?(ctx: ServiceContext): Promise<() => Promise<void>>;
-  /** OpenAPI tags the module's routes use, with their description and further documentation */
-  tags?: ReadonlyArray<{ name: string; description: string; externalDocs?: { description: string; url: string } }>;
   /**
    * Path prefixes under which the module answers refusals in another format
    * than problem+json (the FHIR facade: OperationOutcome). Used for the errors

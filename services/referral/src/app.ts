@@ -60,10 +60,6 @@ export function referralModule(options: ReferralModuleOptions = {}): ServiceModu
       { name: 'directory', description: 'Partners of the network agreement, their services and capacity.' },
       { name: 'referrals', description: 'Referrals of a person to a partner service, by the team (FHIR Task lifecycle).' },
       { name: 'partner inbox', description: 'What a partner sees and answers: its own referrals only (accept, decline, start, complete).' },
-    ],
-    description: 'Partner directory, network agreement membership, the referral lifecycle (FHIR Task) and partner answers (DESIGN §4 Referral).',
-    referrals: get,
-    tags: [
       {
         name: 'fhir',
         description:
@@ -71,6 +67,8 @@ export function referralModule(options: ReferralModuleOptions = {}): ServiceModu
         externalDocs: { description: 'README, section FHIR: events → Task states, the resources, Subscriptions, running the validator', url: 'README.md#fhir' },
       },
     ],
+    description: 'Partner directory, network agreement membership, the referral lifecycle (FHIR Task) and partner answers (DESIGN §4 Referral).',
+    referrals: get,
     errorFormats: [{ prefix: '/fhir/', send: (reply, status, detail) => void sendOutcome(reply, status, detail) }],
     async migrate(ctx) {
       const r = get(ctx);
