@@ -17,6 +17,11 @@ const tempDir = (label: string) => {
   dirs.push(d);
   return d;
 };
+/** Writes a file in `d`; its path. */
+const file = (d: string, name: string, text: string) => {
+  writeFileSync(join(d, name), text);
+  return join(d, name);
+};
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
@@ -224,6 +229,42 @@ describe('onestop on PostgreSQL', () => {
     expect(unknown.code, shown(unknown)).toBe(2);
     expect(unknown.stderr).toContain('no case 00000000-0000-4000-8000-000000000000');
     expect((await onestop(['export-case', 'Rossi'], env)).code).toBe(2);
+  }, 240_000);
+
+  it('signs checkpoints of the verifiable log, gives inclusion and consistency proofs, and verify-proof checks them with no database', async () => {
+    const first = await onestop(['checkpoint', '--out', join(dir, 'cp1.txt')], env);
+    expect(first.code, shown(first)).toBe(0);
+    const vkey = await onestop(['public-key', '--vkey'], env);
+    expect(vkey.code, shown(vkey)).toBe(0);
+    const logKey = vkey.stdout.trim();
+    expect(logKey).toMatch(/^onestop\.local\/log\+[0-9a-f]{8}\+/);
+    const size1 = Number(readFileSync(join(dir, 'cp1.txt'), 'utf8').split('\n')[1]);
+    const { rows } = await sql.query<{ id: string }>(
+      'SELECT event_id::text AS id FROM eventstore.events WHERE global_position <= (SELECT global_position FROM eventstore.merkle_leaves WHERE leaf_index = $1) ORDER BY global_position DESC LIMIT 1',
+      [size1 - 1],
+    );
+    const proof = await onestop(['inclusion-proof', rows[0]!.id, '--out', join(dir, 'inclusion.json')], env);
+    expect(proof.code, shown(proof)).toBe(0);
+    // offline: another machine with nothing but the files and the vkey
+    const offline = { ONESTOP_DATA_DIR: join(dir, 'nowhere'), DATABASE_URL: 'postgres://127.0.0.1:1/none', ONESTOP_STORE: 'postgres' };
+    const checked = await onestop(['verify-proof', '--log-key', logKey, '--receipt', join(dir, 'inclusion.json')], offline);
+    expect(checked.code, shown(checked)).toBe(0);
+    expect(checked.stdout).toContain(`is in the log onestop.local/log at tree size ${size1}`);
+    // the log grows (a recorded read), a second checkpoint, and the proof that it extends the first
+    expect((await onestop(['export-case', (await sql.query<{ p: string }>("SELECT data->>'personId' AS p FROM eventstore.events WHERE event_type = 'PersonRegistered' LIMIT 1")).rows[0]!.p], env)).code).toBe(0);
+    expect((await onestop(['checkpoint', '--out', join(dir, 'cp2.txt')], env)).code).toBe(0);
+    const size2 = Number(readFileSync(join(dir, 'cp2.txt'), 'utf8').split('\n')[1]);
+    expect(size2).toBeGreaterThan(size1);
+    const consistency = await onestop(['consistency-proof', String(size1), String(size2), '--out', join(dir, 'consistency.json')], env);
+    expect(consistency.code, shown(consistency)).toBe(0);
+    const extends_ = await onestop(['verify-proof', '--log-key', logKey, '--consistency', join(dir, 'consistency.json')], offline);
+    expect(extends_.code, shown(extends_)).toBe(0);
+    expect((await onestop(['verify-proof', '--log-key', logKey, '--checkpoint', join(dir, 'cp2.txt')], offline)).code).toBe(0);
+    // a checkpoint with another root is not the log's signed statement
+    const forged = readFileSync(join(dir, 'cp2.txt'), 'utf8').replace(/\n([A-Za-z0-9+/]{43}=)\n/, `\n${Buffer.alloc(32, 7).toString('base64')}\n`);
+    const refused = await onestop(['verify-proof', '--log-key', logKey, '--checkpoint', file(dir, 'forged.txt', forged)], offline);
+    expect(refused.code, shown(refused)).toBe(1);
+    expect(refused.stdout).toContain('FAILED: checkpoint: no valid signature of the log');
   }, 240_000);
 
   it('verify-digest --store recomputes the chains from the events: an event edited by hand, its hash left alone, fails it (exit 1)', async () => {
