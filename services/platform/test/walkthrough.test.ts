@@ -161,4 +161,12 @@ describe('the README walk-through (run verbatim against the platform)', () => {
     expect(verification.ok).toBe(true);
     expect(verification.broken).toEqual([]);
   });
+
+  it('stores no trace context with tracing off (the default, as npm start runs)', async () => {
+    const [row] = await infra.db.query<{ traced: string; total: string }>(
+      `SELECT count(*) FILTER (WHERE metadata ? 'traceparent') AS traced, count(*) AS total FROM eventstore.events`,
+    );
+    expect(Number(row!.total)).toBeGreaterThan(100);
+    expect(Number(row!.traced)).toBe(0);
+  });
 });
