@@ -47,6 +47,11 @@ export const BaseConfigSchema = z.object({
   ONESTOP_SLA_INTERVAL_MS: z.coerce.number().int().min(100).max(24 * 3600_000).default(60_000),
   /** development and tests only: the process clock runs this far ahead of the system clock (refused in production) */
   ONESTOP_CLOCK_OFFSET_MS: z.coerce.number().int().min(-100 * 365 * 24 * 3600_000).max(100 * 365 * 24 * 3600_000).default(0),
+  /** the console's OpenID provider (issuer URL; its discovery document is read from `<issuer>/.well-known/openid-configuration`) */
+  ONESTOP_OIDC_ISSUER: z.url().optional(),
+  /** the console's public client id at that provider (authorization code with PKCE, no client secret) */
+  ONESTOP_OIDC_CLIENT_ID: z.string().min(1).max(200).optional(),
+  ONESTOP_OIDC_SCOPE: z.string().min(1).max(500).default('openid profile'),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
 });
@@ -65,6 +70,7 @@ function checkModes(c: BaseConfig): string[] {
   if (c.ONESTOP_BUS === 'kafka' && c.ONESTOP_STORE === 'embedded') {
     p.push('ONESTOP_BUS: kafka needs a shared event store (ONESTOP_STORE=postgres or kurrentdb)');
   }
+  if (c.ONESTOP_OIDC_ISSUER && !c.ONESTOP_OIDC_CLIENT_ID) p.push('ONESTOP_OIDC_CLIENT_ID: required with ONESTOP_OIDC_ISSUER');
   if (c.NODE_ENV === 'production') {
     if (!c.JWT_SECRET && !c.JWT_JWKS_URL) p.push('JWT_JWKS_URL: required in production (or JWT_SECRET)');
     if (!c.ONESTOP_MASTER_KEYS) p.push('ONESTOP_MASTER_KEYS: required in production');

@@ -25,6 +25,8 @@ const { infra, address } = await startServices('onestop', modules, {
 const tokens = await demoTokens(infra);
 const lines = [
   '',
+  `Work console: ${address}/app   (sign in as any demo user, or with the identity provider)`,
+  '',
   `OneStop is ready in ${((Date.now() - started) / 1000).toFixed(1)} s on ${infra.config.ONESTOP_STORE === 'embedded' ? `the embedded store (${infra.config.ONESTOP_DATA_DIR})` : infra.config.ONESTOP_STORE}.`,
   `  Dashboard:  ${address}/dashboard`,
   `  API docs:   ${address}/docs   (OpenAPI: ${address}/openapi.json)`,

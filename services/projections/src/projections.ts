@@ -15,6 +15,7 @@ import {
   type VerificationProgress,
   type VerificationSummary,
 } from './audit/verification.js';
+import { ChangeFeed } from './changes/change-feed.js';
 import { ReadModels } from './read-models/read-models.js';
 import { rebuildReadModels, type RebuildProgress, type RebuildReport } from './read-models/rebuild.js';
 
@@ -54,6 +55,8 @@ export class Projections {
   readonly cases: CaseHistory;
   /** every digest signed, kept apart from the log it vouches for */
   readonly signedDigests: SignedDigests;
+  /** moves when the live consumer has applied a batch (the console's server-sent events) */
+  readonly changes = new ChangeFeed();
   private consumer: RunningConsumer | undefined;
   private running = false;
   private rebuilding: Promise<RebuildReport> | undefined;
@@ -100,6 +103,7 @@ export class Projections {
       concurrency: PROJECTIONS_CONCURRENCY,
       handle: async (batch) => {
         await this.readModels.apply(batch);
+        this.changes.advance(Math.max(...batch.map((e) => e.globalPosition)));
       },
     });
   }
