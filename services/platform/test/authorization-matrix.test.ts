@@ -226,6 +226,7 @@ const EXERCISES: Record<string, Exercise> = {
       return { url };
     },
   },
+  'GET /api/changes': { repeatable: true, prepare: async () => ({ url: '/api/changes?timeout=0' }) },
   'GET /api/rebuild': { repeatable: true, prepare: async () => ({ url: '/api/rebuild' }) },
   'POST /api/rebuild': {
     prepare: async () => {

@@ -28,7 +28,8 @@ export const CHROMIUM_FLAGS = [
 
 export async function openConsolePlatform(label: string) {
   const db = await createTestDatabase(label);
-  const infra = await openTestInfrastructure({ databaseUrl: db.url, env: { RATE_LIMIT_PER_MINUTE: '1000000' } });
+  // the system clock: the auditor's as-of view needs the steps of the journey at distinct instants
+  const infra = await openTestInfrastructure({ databaseUrl: db.url, env: { RATE_LIMIT_PER_MINUTE: '1000000' }, clock: { now: () => new Date() } });
   const modules: ServiceModule[] = allModules();
   for (const m of modules) await m.migrate?.(infra);
   const app: FastifyInstance = await buildServiceApp({ title: 'OneStop', description: label, modules, ctx: infra });
@@ -47,8 +48,11 @@ export async function openConsolePlatform(label: string) {
       if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
       return res.json() as T;
     },
-    async countEvents(type: string): Promise<number> {
-      const [row] = await infra.db.query<{ n: string }>('SELECT count(*) AS n FROM eventstore.events WHERE event_type = $1', [type]);
+    async countEvents(type: string, purpose?: string): Promise<number> {
+      const [row] = await infra.db.query<{ n: string }>(
+        "SELECT count(*) AS n FROM eventstore.events WHERE event_type = $1 AND ($2::text IS NULL OR data->>'purpose' = $2)",
+        [type, purpose ?? null],
+      );
       return Number(row!.n);
     },
     async close() {

@@ -142,10 +142,10 @@ describe.skipIf(!haveChromium)('the work console in Chromium', () => {
     await c2.getByRole('button', { name: 'Conferma l’accettazione' }).click();
     await c2.waitFor({ state: 'detached' });
     await coeso.getByRole('link', { name: 'Accettate' }).click();
-    const reads = await p.countEvents('CaseHistoryRead');
+    const reads = await p.countEvents('CaseHistoryRead', 'contact_details');
     await coeso.locator(`[data-referral="${second.referralId}"]`).getByRole('button', { name: /Mostra i recapiti/ }).click();
     await coeso.getByTestId('contacts').getByText(`Amadou ${family}`).waitFor();
-    expect(await p.countEvents('CaseHistoryRead')).toBe(reads + 1);
+    expect(await p.countEvents('CaseHistoryRead', 'contact_details')).toBe(reads + 1);
     await visit(coeso, '07-partner-accepted');
     await coeso.locator(`[data-referral="${second.referralId}"]`).getByRole('button', { name: 'Avvia il servizio' }).click();
     await coeso.locator(`[data-referral="${second.referralId}"]`).waitFor({ state: 'detached' });
@@ -219,12 +219,12 @@ describe.skipIf(!haveChromium)('the work console in Chromium', () => {
     await visit(admin, '12-admin-partners');
     await admin.getByRole('link', { name: 'Persone' }).click();
     await admin.getByRole('link', { name: 'Giulia Rossi' }).first().click();
-    const exportsBefore = await p.countEvents('CaseHistoryRead');
+    const exportsBefore = await p.countEvents('CaseHistoryRead', 'subject_access');
     await admin.getByRole('button', { name: 'Prepara l’esportazione' }).click();
-    expect(await p.countEvents('CaseHistoryRead')).toBe(exportsBefore);
+    expect(await p.countEvents('CaseHistoryRead', 'subject_access')).toBe(exportsBefore);
     await admin.getByRole('button', { name: 'Sì, esporta' }).click();
     await admin.getByRole('link', { name: 'Scarica l’esportazione (JSON)' }).waitFor();
-    expect(await p.countEvents('CaseHistoryRead')).toBe(exportsBefore + 1);
+    expect(await p.countEvents('CaseHistoryRead', 'subject_access')).toBe(exportsBefore + 1);
     const erasedBefore = await p.countEvents('PersonalDataErased');
     await admin.getByRole('button', { name: 'Cancella i dati personali' }).click();
     expect(await p.countEvents('PersonalDataErased')).toBe(erasedBefore);

@@ -103,7 +103,7 @@ export function AuditCase({ personId }: { personId: string }) {
           <Section title={t('asOf')} id="as-of">
             <form class="os-form" onSubmit={asOf.submit}>
               <Field label={t('instant')} name="at" problem={asOf.problem} hint={t('instantHint')}>
-                {(a) => <input {...a} type="datetime-local" step={1} value={at} onInput={(e) => setAt(value(e))} />}
+                {(a) => <input {...a} type="datetime-local" step={0.001} value={at} onInput={(e) => setAt(value(e))} />}
               </Field>
               <ProblemAlert problem={asOf.problem} fields={['at']} />
               <Submit busy={asOf.busy} label={t('showAsOf')} />

@@ -85,7 +85,12 @@ export function Caseload({ session }: { session: Session }) {
 /** On a person's page, for the team: their assessments, starting one, their referrals. */
 export function PersonTeamPanel({ personId, session, consents }: { personId: string; session: Session; consents: { assessment: { active: boolean } } }) {
   const [pos, setPos] = useState<number>();
-  const list = useLive((a) => api<Array<{ assessmentId: string; status: string; startedAt: string; priorityDomains: string[] | null }>>('GET', withAfter(`/persons/${personId}/assessments`, pos ?? a)), [personId, pos]);
+  const list = useLive(
+    async (a) =>
+      (await api<{ assessments: Array<{ assessmentId: string; status: string; startedAt: string; priorityDomains: string[] | null }> }>('GET', withAfter(`/persons/${personId}/assessments`, pos ?? a)))
+        .assessments,
+    [personId, pos],
+  );
   const open = list.data?.find((x) => x.status === 'open');
   return (
     <>
