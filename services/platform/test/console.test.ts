@@ -26,6 +26,16 @@ async function visit(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
+/** The referral of a person to a partner, once the API's view has it. */
+async function referralTo(personId: string, partnerId: string): Promise<{ referralId: string }> {
+  let found: { referralId: string } | undefined;
+  await eventually(async () => {
+    found = (await p.api<Array<{ referralId: string; partnerId: string }>>('socialWorker', 'GET', `/persons/${personId}/referrals`)).find((r) => r.partnerId === partnerId);
+    expect(found).toBeDefined();
+  });
+  return found!;
+}
+
 async function as(user: string): Promise<Page> {
   const ctx = await newContext(browser);
   const page = await ctx.newPage();
@@ -112,7 +122,7 @@ describe.skipIf(!haveChromium)('the work console in Chromium', () => {
     await visit(team, '05-team-refer');
     await team.getByRole('button', { name: 'Invia', exact: true }).click();
     await team.getByText('Invio registrato').waitFor();
-    const first = (await p.api<Array<{ referralId: string; partnerId: string }>>('socialWorker', 'GET', `/persons/${personId}/referrals`)).find((r) => r.partnerId === 'servizi-sociali')!;
+    const first = await referralTo(personId, 'servizi-sociali');
 
     // 3. the housing partner declines for no capacity
     const housing = await as('partner:servizi-sociali');
@@ -125,7 +135,10 @@ describe.skipIf(!haveChromium)('the work console in Chromium', () => {
     await card.waitFor({ state: 'detached' });
     const declinedAt = Date.now();
 
-    // 4. the team re-refers (its list follows the partner's answer without a reload); the second partner accepts, starts, completes
+    // 4. the team re-refers; the second partner, its inbox already open, sees it arrive without a reload
+    // (server-sent events), then accepts, starts and completes
+    const coeso = await as('partner:consorzio-coeso');
+    await coeso.getByTestId('places').waitFor();
     await team.getByTestId('need-profile').waitFor();
     await team.getByLabel('Area', { exact: true }).selectOption('housing');
     await team.locator('section[aria-labelledby=refer] label', { hasText: 'Accoglienza abitativa temporanea' }).click();
@@ -133,9 +146,7 @@ describe.skipIf(!haveChromium)('the work console in Chromium', () => {
     await eventually(async () => expect(Date.now()).toBeGreaterThan(declinedAt + 1100));
     await team.getByRole('button', { name: 'Invia', exact: true }).click();
     await team.getByText('Invio registrato').waitFor();
-    const second = (await p.api<Array<{ referralId: string; partnerId: string }>>('socialWorker', 'GET', `/persons/${personId}/referrals`)).find((r) => r.partnerId === 'consorzio-coeso')!;
-
-    const coeso = await as('partner:consorzio-coeso');
+    const second = await referralTo(personId, 'consorzio-coeso');
     const c2 = coeso.locator(`[data-referral="${second.referralId}"]`);
     await c2.getByRole('button', { name: 'Accetta' }).click();
     await c2.getByLabel('Inizio previsto').fill('2027-01-10');
