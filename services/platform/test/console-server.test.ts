@@ -33,6 +33,10 @@ describe('the console page and its development sign-in', () => {
     const asset = await app.inject({ url: `/app/assets/${js}` });
     expect(asset.statusCode).toBe(200);
     expect(asset.headers['cache-control']).toContain('immutable');
+    const br = await app.inject({ url: `/app/assets/${js}`, headers: { 'accept-encoding': 'gzip, deflate, br' } });
+    expect(br.headers['content-encoding']).toBe('br');
+    expect(br.rawPayload.length).toBeLessThan(asset.rawPayload.length / 2);
+    expect(br.headers['etag']).not.toBe(asset.headers['etag']);
     expect((await app.inject({ url: '/app/assets/..%2F..%2Fpackage.json' })).statusCode).toBe(404);
     const config = (await app.inject({ url: '/app/config' })).json();
     expect(config.oidc).toEqual({ issuer: 'https://id.example.org/realms/onestop', clientId: 'console', scope: 'openid profile' });

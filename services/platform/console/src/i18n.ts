@@ -538,6 +538,14 @@ const VOCABULARY: Vocabulary = {
     ReferralCancelled: ['Invio annullato', 'Referral cancelled'],
     ReferralOverdue: ['Risposta in ritardo', 'Answer overdue'],
     CaseHistoryRead: ['Lettura del caso registrata', 'Case read recorded'],
+    CaseAssessmentOpened: ['Caso: valutazione aperta', 'Case: assessment opened'],
+    CaseAssessmentClosed: ['Caso: valutazione chiusa', 'Case: assessment closed'],
+    CaseReferralOpened: ['Caso: invio aperto', 'Case: referral opened'],
+    CaseReferralClosed: ['Caso: invio chiuso', 'Case: referral closed'],
+    PlaceTaken: ['Posto occupato', 'Place taken'],
+    PlaceReleased: ['Posto liberato', 'Place released'],
+    FiscalCodeReserved: ['Codice fiscale riservato', 'Fiscal code reserved'],
+    FiscalCodeReleased: ['Codice fiscale liberato', 'Fiscal code released'],
   },
 };
 

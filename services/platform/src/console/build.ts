@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -14,6 +15,9 @@ export interface ConsoleAsset {
   body: Buffer;
   type: string;
   etag: string;
+  /** the same bytes compressed once at build time (text only: fonts are compressed already) */
+  br?: Buffer;
+  gzip?: Buffer;
 }
 
 export interface ConsoleBundle {
@@ -37,6 +41,10 @@ const asset = (body: Buffer, type: string): ConsoleAsset => ({
   body,
   type,
   etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`,
+  ...(type.startsWith('text/') || type.startsWith('image/svg')
+    ? // brotli 9: within a few per cent of 11 at a tenth of its time (the bundle is built at every start)
+      { br: brotliCompressSync(body, { params: { [constants.BROTLI_PARAM_QUALITY]: 9 } }), gzip: gzipSync(body, { level: 9 }) }
+    : {}),
 });
 
 let cached: Promise<ConsoleBundle> | undefined;

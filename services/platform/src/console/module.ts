@@ -46,13 +46,19 @@ export function consoleModule(): ServiceModule {
       const r = app.withTypeProvider<ZodTypeProvider>();
 
       const send = (req: FastifyRequest, reply: FastifyReply, a: ConsoleAsset, immutable: boolean) => {
+        // compressed once at build time: brotli where the browser takes it, else gzip
+        const accepts = String(req.headers['accept-encoding'] ?? '');
+        const encoding = a.br && /\bbr\b/.test(accepts) ? 'br' : a.gzip && /\bgzip\b/.test(accepts) ? 'gzip' : undefined;
+        const etag = encoding ? `${a.etag.slice(0, -1)}-${encoding}"` : a.etag;
         void reply
           .header('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'no-cache')
-          .header('etag', a.etag)
+          .header('etag', etag)
+          .header('vary', 'accept-encoding')
           .header('x-content-type-options', 'nosniff')
           .header('content-security-policy', csp);
-        if (req.headers['if-none-match'] === a.etag) return reply.code(304).send();
-        return reply.type(a.type).send(a.body);
+        if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+        if (encoding) void reply.header('content-encoding', encoding);
+        return reply.type(a.type).send(encoding ? a[encoding] : a.body);
       };
 
       app.get('/app', hide, (req, reply) => send(req, reply, bundle.index, false));
