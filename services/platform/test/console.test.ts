@@ -66,6 +66,12 @@ describe.skipIf(!haveChromium)('the work console in Chromium', () => {
     await page.selectOption('#demo-user', 'educator');
     await page.getByRole('button', { name: 'Accedi' }).click();
     await expect.poll(() => page.getByTestId('who').textContent()).toMatch(/Educatore/);
+    // English is the second language, one click away, kept for the next visit
+    await page.getByRole('button', { name: 'English' }).click();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    expect(await page.evaluate(() => document.documentElement.lang)).toBe('en');
+    await page.getByRole('link', { name: 'My caseload' }).waitFor();
+    await visit(page, '00-team-caseload-en');
     await ctx.close();
   });
 
@@ -286,6 +292,23 @@ describe.skipIf(!haveChromium)('the work console in Chromium', () => {
     await page.getByRole('heading', { name: 'Persona registrata' }).waitFor();
     expect(await p.countEvents('PersonRegistered')).toBe(before + 1);
     await ctx.close();
+  }, 60_000);
+
+  it('shows a problem of the API in plain words next to its field', async () => {
+    const op = await as('operator');
+    await op.getByRole('link', { name: 'Nuova registrazione' }).first().click();
+    await op.getByLabel('Nome *', { exact: true }).fill('Maria');
+    await op.getByLabel('Cognome *').fill('Errore');
+    await op.getByLabel('Data di nascita *').fill('1970-01-01');
+    await op.getByLabel('E-mail').fill('non-una-email');
+    const before = await p.countEvents('PersonRegistered');
+    await op.getByRole('button', { name: 'Registra' }).click();
+    const email = op.getByLabel('E-mail');
+    await expect.poll(() => email.getAttribute('aria-invalid')).toBe('true');
+    const describedBy = (await email.getAttribute('aria-describedby'))!;
+    expect(await op.locator(`[id="${describedBy.split(' ').at(-1)}"]`).textContent()).toMatch(/email/i);
+    await op.getByText('Correggi i campi indicati.').waitFor();
+    expect(await p.countEvents('PersonRegistered')).toBe(before);
   }, 60_000);
 
   it('stores one event for a double-clicked submit', async () => {
