@@ -12,7 +12,16 @@ export function useLive<T>(load: (after: number | undefined) => Promise<T>, deps
   const [data, setData] = useState<T>();
   const [error, setError] = useState<Problem>();
   const seq = useRef<number>(0);
+  // one read in flight per list, and at most one more queued: a burst of changes costs two reads, not one per change
+  const inFlight = useRef(false);
+  const queued = useRef<{ position: number | undefined } | undefined>(undefined);
+  const latest = useRef<(position?: number) => void>(() => undefined);
   const reload = useCallback((position?: number) => {
+    if (inFlight.current) {
+      queued.current = { position };
+      return;
+    }
+    inFlight.current = true;
     const mine = ++seq.current;
     load(position)
       .then((d) => {
@@ -22,8 +31,16 @@ export function useLive<T>(load: (after: number | undefined) => Promise<T>, deps
       })
       .catch((e: unknown) => {
         if (mine === seq.current) setError(e instanceof Problem ? e : new Problem(0, 'unknown', String(e)));
+      })
+      .finally(() => {
+        inFlight.current = false;
+        const next = queued.current;
+        queued.current = undefined;
+        // the queued read uses the list's current arguments, not those of the read that just ended
+        if (next) latest.current(next.position);
       });
   }, deps);
+  latest.current = reload;
   useEffect(() => {
     reload(currentPosition() || undefined);
     return onChange((p) => reload(p));
