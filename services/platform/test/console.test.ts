@@ -253,6 +253,45 @@ describe('the work console in Chromium', () => {
     expect(await p.countEvents('PersonalDataErased')).toBe(erasedBefore + 1);
   }, 60_000);
 
+  it('lets the team follow every referral and cancel one, the list following by itself', async () => {
+    const team = await as('socialWorker');
+    await team.getByRole('link', { name: 'Invii' }).click();
+    const row = team.locator('[data-testid=referrals] tr', { hasText: 'Luca Ferrari' });
+    await row.waitFor();
+    expect(await row.getAttribute('data-status')).toBe('requested');
+    await visit(team, '14-team-referrals');
+    await row.getByRole('button', { name: 'Annulla l’invio' }).click();
+    await row.getByLabel('Motivo').selectOption('person_request');
+    await row.getByRole('button', { name: 'Conferma' }).click();
+    // no reload, no write position handed over: the server-sent events bring the change
+    await expect.poll(() => row.getAttribute('data-status'), { timeout: 15_000 }).toBe('cancelled');
+  }, 60_000);
+
+  it('lets the operator find a person by name and birth date, update contact details, give and withdraw a consent', async () => {
+    const op = await as('operator');
+    await op.getByLabel('Nome', { exact: true }).fill('bianchi marco');
+    await op.getByLabel('Data di nascita', { exact: true }).fill('1979-07-02');
+    await op.getByRole('button', { name: 'Cerca' }).nth(1).click();
+    await op.getByRole('status').getByRole('link', { name: 'Marco Bianchi' }).click();
+    await op.getByRole('heading', { name: 'Marco Bianchi' }).waitFor();
+    const personId = new URL(op.url()).hash.split('/')[2]!;
+    await op.getByLabel('E-mail').fill('marco.bianchi@example.org');
+    await op.getByRole('button', { name: 'Salva' }).click();
+    await op.getByText('Salvato.').waitFor();
+    const person = await p.api<{ personalData: { email?: string } }>('operator', 'GET', `/persons/${personId}`);
+    expect(person.personalData.email).toBe('marco.bianchi@example.org');
+    await op.getByLabel('Base giuridica').selectOption('public_interest');
+    await op.getByRole('button', { name: 'Registra il consenso' }).click();
+    await op.getByTestId('consents').getByText('Valutazione: dato').waitFor();
+    const withdrawn = await p.countEvents('ConsentWithdrawn');
+    await op.getByTestId('consents').getByRole('button', { name: 'Revoca' }).click();
+    expect(await p.countEvents('ConsentWithdrawn')).toBe(withdrawn);
+    await op.getByTestId('consents').getByRole('button', { name: 'Conferma' }).click();
+    await op.getByTestId('consents').getByText('Valutazione: non dato').waitFor();
+    expect(await p.countEvents('ConsentWithdrawn')).toBe(withdrawn + 1);
+    await visit(op, '15-operator-consents');
+  }, 60_000);
+
   it('registers a person by keyboard alone', async () => {
     const ctx = await newContext(browser);
     const page = await ctx.newPage();
