@@ -10,6 +10,7 @@ import { rebuildBenchmark } from './benchmarks/rebuild.js';
 import { relayBenchmark } from './benchmarks/relay.js';
 import { replayBenchmark } from './benchmarks/replay.js';
 import { verifiableLogBenchmark } from './benchmarks/verifiable-log.js';
+import { consoleBenchmark } from './benchmarks/console.js';
 import {
   REPO_ROOT,
   machineInfo,
@@ -37,6 +38,7 @@ export const ALL_BENCHMARKS: readonly Benchmark[] = [
   e2eBenchmark,
   replayBenchmark,
   verifiableLogBenchmark,
+  consoleBenchmark,
 ];
 
 export interface BenchRunOptions {

@@ -74,6 +74,11 @@ export const BaseConfigSchema = z.object({
   ONESTOP_FHIR_BASE_URL: z.url().optional(),
   /** longest pause between retries of a FHIR notification to an endpoint that fails (backoff from 500 ms, doubling) */
   ONESTOP_FHIR_RETRY_MAX_MS: z.coerce.number().int().min(100).max(3600_000).default(60_000),
+  /** the console's OpenID provider (issuer URL; its discovery document is read from `<issuer>/.well-known/openid-configuration`) */
+  ONESTOP_OIDC_ISSUER: z.url().optional(),
+  /** the console's public client id at that provider (authorization code with PKCE, no client secret) */
+  ONESTOP_OIDC_CLIENT_ID: z.string().min(1).max(200).optional(),
+  ONESTOP_OIDC_SCOPE: z.string().min(1).max(500).default('openid profile'),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
 });
@@ -95,6 +100,7 @@ function checkModes(c: BaseConfig): string[] {
   if ((c.ONESTOP_WITNESS_QUORUM ?? 0) > (c.ONESTOP_WITNESSES?.length ?? 0)) {
     p.push(`ONESTOP_WITNESS_QUORUM: ${c.ONESTOP_WITNESS_QUORUM} cosignatures asked of ${c.ONESTOP_WITNESSES?.length ?? 0} witnesses (ONESTOP_WITNESSES)`);
   }
+  if (c.ONESTOP_OIDC_ISSUER && !c.ONESTOP_OIDC_CLIENT_ID) p.push('ONESTOP_OIDC_CLIENT_ID: required with ONESTOP_OIDC_ISSUER');
   if (c.NODE_ENV === 'production') {
     if (!c.JWT_JWKS_URL && !(c.JWT_SECRET && c.JWT_ALLOW_HS256_IN_PRODUCTION)) {
       p.push('JWT_JWKS_URL: required in production (asymmetric keys of the identity provider); HS256 with JWT_SECRET only with JWT_ALLOW_HS256_IN_PRODUCTION=true');

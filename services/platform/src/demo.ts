@@ -6,6 +6,8 @@ export const DEMO_PRINCIPALS = {
   operator: { sub: 'operatore-accesso-1', role: 'operator', name: 'Operatore del punto di accesso' },
   socialWorker: { sub: 'assistente-sociale-1', role: 'team', teamRole: 'social_worker', name: 'Assistente sociale' },
   employmentOperator: { sub: 'operatore-cpi-1', role: 'team', teamRole: 'employment_operator', name: 'Operatore Centro per l’impiego' },
+  educator: { sub: 'educatore-1', role: 'team', teamRole: 'educator', name: 'Educatrice' },
+  tutor: { sub: 'tutor-1', role: 'team', teamRole: 'tutor', name: 'Tutor' },
   networkManager: { sub: 'network-manager-1', role: 'team', teamRole: 'network_manager', name: 'Network manager' },
   educator: { sub: 'educatore-1', role: 'team', teamRole: 'educator', name: 'Educatore professionale' },
   tutor: { sub: 'tutor-1', role: 'team', teamRole: 'tutor', name: 'Tutor' },
@@ -43,6 +45,7 @@ export const DEMO_PARTNERS = [
     services: [
       { serviceId: 'inclusione', name: 'Percorsi di inclusione sociale', domain: 'social_network', capacity: 15 },
       { serviceId: 'salute', name: 'Accompagnamento ai servizi di cura', domain: 'health_care', capacity: 10 },
+      { serviceId: 'accoglienza', name: 'Accoglienza abitativa temporanea', domain: 'housing', capacity: 6 },
     ],
   },
   {

@@ -46,6 +46,8 @@ Object.assign(tokens, await demoTokens(infra, partners));
 const team = Object.entries(DEMO_PRINCIPALS).filter(([, p]) => p.role === 'team');
 const lines = [
   '',
+  `Work console: ${address}/app   (sign in as any demo user, or with the identity provider)`,
+  '',
   `OneStop is ready in ${((Date.now() - started) / 1000).toFixed(1)} s on ${infra.config.ONESTOP_STORE === 'embedded' ? `the embedded store (${infra.config.ONESTOP_DATA_DIR})` : infra.config.ONESTOP_STORE}, Node.js ${process.versions.node}.`,
   `  Dashboard:  ${address}/dashboard`,
   `  API docs:   ${address}/docs   (OpenAPI: ${address}/openapi.json)`,

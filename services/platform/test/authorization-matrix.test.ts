@@ -307,6 +307,7 @@ const EXERCISES: Record<string, Exercise> = {
     },
   },
   'GET /metrics': { repeatable: true, prepare: async () => ({ url: '/metrics' }) },
+  'GET /api/changes': { repeatable: true, prepare: async () => ({ url: '/api/changes?timeout=0' }) },
   'GET /api/rebuild': { repeatable: true, prepare: async () => ({ url: '/api/rebuild' }) },
   'POST /api/rebuild': {
     prepare: async () => {

@@ -23,6 +23,14 @@ describe('npm start (embedded default, demo network)', { timeout: 240_000 }, () 
     );
     const ready = await fetch(`${current.address}/ready`);
     expect(ready.status).toBe(200);
+    // the banner opens with the work console's address, and the console answers there, with educator and tutor among its demo users
+    const banner = current.output().slice(current.output().lastIndexOf('Work console:'));
+    expect(banner.indexOf('Work console:')).toBeLessThan(banner.indexOf('OneStop is ready'));
+    expect(banner).toMatch(new RegExp(`^Work console: ${current.address}/app`));
+    expect((await fetch(`${current.address}/app`)).status).toBe(200);
+    const config = (await (await fetch(`${current.address}/app/config`)).json()) as { demoUsers: Array<{ teamRole?: string }> };
+    expect(config.demoUsers.map((u) => u.teamRole)).toEqual(expect.arrayContaining(['educator', 'tutor']));
+    expect(Object.keys(current.tokens)).toEqual(expect.arrayContaining(['educator', 'tutor']));
     const partners = await (await fetch(`${current.address}/partners`, { headers: { authorization: `Bearer ${current.tokens.operator}` } })).json();
     expect(partners).toHaveLength(5);
     // the demo holds referrals at every stage, overdue ones included
@@ -32,7 +40,8 @@ describe('npm start (embedded default, demo network)', { timeout: 240_000 }, () 
       const late = (await (await fetch(`${current!.address}/partners/servizi-sociali/referrals?overdue=true`, { headers: { authorization: `Bearer ${current!.tokens['partner:servizi-sociali']}` } })).json()) as unknown[];
       expect(late.length).toBeGreaterThan(0);
     });
-  });
+    // the start (the console's bundle built, the demo seeded) waits up to 120 s on a busy machine: so may this test
+  }, 150_000);
 
   it('drives a scenario over HTTP with the printed tokens', async () => {
     const s = current!;

@@ -1,5 +1,6 @@
 import type { ServiceContext, ServiceModule } from '@onestop/kit';
 import { auditRoutes, verifiableLogRoutes } from './http/audit-routes.js';
+import { changesRoute } from './http/changes-route.js';
 import { dashboardPage } from './http/dashboard-page.js';
 import { dashboardRoutes } from './http/dashboard-routes.js';
 import { deadLetterRoutes } from './http/dead-letter-routes.js';
@@ -35,6 +36,7 @@ export function projectionsModule(options: ProjectionsOptions = {}): ServiceModu
       await app.register(verifiableLogRoutes(p), opts);
       await app.register(dashboardPage(), opts);
       await app.register(deadLetterRoutes(), opts);
+      await app.register(changesRoute(p.changes), opts);
     },
     async start(ctx) {
       return get(ctx).start();
@@ -42,6 +44,7 @@ export function projectionsModule(options: ProjectionsOptions = {}): ServiceModu
   };
 }
 
+export { ChangeFeed } from './changes/change-feed.js';
 export { Projections, PROJECTED_TOPICS, PROJECTIONS_CONCURRENCY, PROJECTIONS_GROUP, type ProjectionsOptions, type RebuildStatus } from './projections.js';
 export { ReadModels, type ProjectedEvent } from './read-models/read-models.js';
 export type * from './read-models/read-models.js';

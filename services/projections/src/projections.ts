@@ -17,6 +17,7 @@ import {
   type VerificationProgress,
   type VerificationSummary,
 } from './audit/verification.js';
+import { ChangeFeed } from './changes/change-feed.js';
 import { ReadModels } from './read-models/read-models.js';
 import { rebuildReadModels, type RebuildProgress, type RebuildReport } from './read-models/rebuild.js';
 
@@ -58,6 +59,8 @@ export class Projections {
   readonly signedDigests: SignedDigests;
   /** the verifiable log's signed checkpoints and witnesses' cosignatures */
   readonly checkpoints: Checkpoints;
+  /** moves when the live consumer has applied a batch (the console's server-sent events) */
+  readonly changes = new ChangeFeed();
   private consumer: RunningConsumer | undefined;
   private running = false;
   private rebuilding: Promise<RebuildReport> | undefined;
@@ -119,6 +122,7 @@ export class Projections {
           }),
           () => this.readModels.apply(batch),
         );
+        this.changes.advance(Math.max(...batch.map((e) => e.globalPosition)));
       },
     });
   }
