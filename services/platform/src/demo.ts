@@ -9,8 +9,6 @@ export const DEMO_PRINCIPALS = {
   educator: { sub: 'educatore-1', role: 'team', teamRole: 'educator', name: 'Educatrice' },
   tutor: { sub: 'tutor-1', role: 'team', teamRole: 'tutor', name: 'Tutor' },
   networkManager: { sub: 'network-manager-1', role: 'team', teamRole: 'network_manager', name: 'Network manager' },
-  educator: { sub: 'educatore-1', role: 'team', teamRole: 'educator', name: 'Educatore professionale' },
-  tutor: { sub: 'tutor-1', role: 'team', teamRole: 'tutor', name: 'Tutor' },
   auditor: { sub: 'revisore-1', role: 'auditor', name: 'Revisore' },
   admin: { sub: 'amministratore-1', role: 'admin', name: 'Amministratore' },
 } as const satisfies Record<string, Principal>;
