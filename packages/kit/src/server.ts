@@ -26,6 +26,12 @@ declare module 'fastify' {
     idempotent?: boolean;
     /** the service module that mounted the route (set by the kit) */
     service?: string;
+    /**
+     * the route takes a body in a format of its own and validates it itself
+     * (a FHIR resource, answered with an OperationOutcome): no zod body schema,
+     * yet a body is allowed
+     */
+    ownBody?: boolean;
   }
   interface FastifyRequest {
     principal?: Principal;

@@ -60,7 +60,8 @@ export function looseObjects(schema: unknown, path = '$', seen = new Set<unknown
  * - a body schema is strict at every depth (an unknown field is refused, not
  *   dropped): a route whose body schema is not fails at start-up;
  * - a route without a body schema refuses a body, whatever its media type
- *   (400 `body_not_allowed`, before it is read).
+ *   (400 `body_not_allowed`, before it is read), unless it declares that it
+ *   validates a body of its own format (`config.ownBody`).
  */
 export function registerBodyRules(app: FastifyInstance): void {
   app.addHook('onRoute', (route) => {
@@ -69,7 +70,7 @@ export function registerBodyRules(app: FastifyInstance): void {
     if (loose.length) throw new Error(`${String(route.method)} ${route.url}: body objects must be .strict(): ${loose.join(', ')}`);
   });
   app.addHook('onRequest', async (req) => {
-    if ((req.routeOptions.schema as { body?: unknown } | undefined)?.body) return;
+    if ((req.routeOptions.schema as { body?: unknown } | undefined)?.body || req.routeOptions.config.ownBody) return;
     const length = req.headers['content-length'];
     const hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
     if (hasBody) throw new OneStopError('body_not_allowed', 'this route takes no body', 400);

@@ -103,7 +103,7 @@ const WITNESS = { name: 'regione.toscana.example/witness', key: generateKeyPairS
 /** A fresh checkpoint signed by the admin route (after a new case, so the tree has grown); its tree size and note. */
 const checkpoint = async () => {
   await nextCase();
-  const res = await p.call('admin', 'POST', '/audit/log/checkpoints', {});
+  const res = await p.call('admin', 'POST', '/audit/log/checkpoints');
   expect(res.statusCode, res.body).toBe(200);
   return res.json() as { treeSize: number; note: string };
 };
@@ -323,7 +323,7 @@ const EXERCISES: Record<string, Exercise> = {
   'GET /audit/public-key': { repeatable: true, prepare: async () => ({ url: '/audit/public-key' }) },
   'GET /audit/log/checkpoint': { repeatable: true, prepare: async () => (await checkpoint(), { url: '/audit/log/checkpoint' }) },
   'GET /audit/log/checkpoints/{size}': { repeatable: true, prepare: async () => ({ url: `/audit/log/checkpoints/${(await checkpoint()).treeSize}` }) },
-  'POST /audit/log/checkpoints': { prepare: async () => (await nextCase(), { url: '/audit/log/checkpoints', body: {} }) },
+  'POST /audit/log/checkpoints': { prepare: async () => (await nextCase(), { url: '/audit/log/checkpoints' }) },
   'POST /audit/log/checkpoints/{size}/cosignatures': {
     repeatable: true,
     prepare: async () => {

@@ -35,7 +35,7 @@ const runWitness = (w: 'A' | 'B') =>
   });
 const verifyProof = (args: string[], policy = false) =>
   onestop(['verify-proof', '--log-key', logVkey, ...(policy ? ['--witness', witness.A.vkey, '--witness', witness.B.vkey, '--quorum', '2'] : []), ...args], {});
-const checkpoint = async () => (await p.ok('admin', 'POST', '/audit/log/checkpoints', {})) as { treeSize: number; note: string; finalAt: string | null };
+const checkpoint = async () => (await p.ok('admin', 'POST', '/audit/log/checkpoints')) as { treeSize: number; note: string; finalAt: string | null };
 /** A case every service has heard of (the referral service learns consents and assessments from the bus). */
 const settledCase = async () => {
   const c = await p.cases.case();

@@ -329,7 +329,7 @@ export const verifiableLogRoutes = (projections: Projections): FastifyPluginAsyn
           summary: "A witness's cosignature of a checkpoint (C2SP tlog-cosignature line); the checkpoint becomes final once the witness policy is met",
           description: 'Refused (422 cosignature_invalid) unless it verifies with the key of a configured witness (ONESTOP_WITNESSES) over that checkpoint.',
           params: z.object({ size: Size }),
-          body: z.object({ cosignature: z.string().min(10).max(1000).describe('"— <witness name> <base64(key ID ‖ timestamp ‖ Ed25519 signature)>"') }),
+          body: z.object({ cosignature: z.string().min(10).max(1000).describe('"— <witness name> <base64(key ID ‖ timestamp ‖ Ed25519 signature)>"') }).strict(),
           response: { 200: StoredCheckpointSchema },
         },
       },

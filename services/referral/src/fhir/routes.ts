@@ -230,9 +230,9 @@ export const fhirRoutes = (deps: FhirDependencies): FastifyPluginAsync<{ ctx: Se
       return sendResource(reply.header('etag', `W/"${after.version}"`), 200, taskResource(after));
     };
 
-    app.put<{ Params: { id: string } }>('/Task/:id', { config: { roles: ['partner'] } }, async (req, reply) => changeTask(req, req.params.id, req.body, reply));
+    app.put<{ Params: { id: string } }>('/Task/:id', { config: { roles: ['partner'], ownBody: true } }, async (req, reply) => changeTask(req, req.params.id, req.body, reply));
 
-    app.patch<{ Params: { id: string } }>('/Task/:id', { config: { roles: ['partner'] } }, async (req, reply) => {
+    app.patch<{ Params: { id: string } }>('/Task/:id', { config: { roles: ['partner'], ownBody: true } }, async (req, reply) => {
       if (!String(req.headers['content-type'] ?? '').startsWith('application/json-patch+json')) {
         throw new FhirRefusal(415, 'not-supported', 'PATCH takes a JSON Patch (application/json-patch+json)');
       }

@@ -89,7 +89,7 @@ export const subscriptionRoutes = (subscriptions: Subscriptions, opts: { now: ()
       return s;
     };
 
-    app.post('/Subscription', { config: { roles: ['partner'] } }, async (req, reply) => {
+    app.post('/Subscription', { config: { roles: ['partner'], ownBody: true } }, async (req, reply) => {
       const partnerId = own(req)!;
       const input = parseSubscription(req.body, partnerId, opts.production);
       const id = await subscriptions.create({ partnerId, ...input }, eventContextOf(req, SOURCE, opts.now()));
