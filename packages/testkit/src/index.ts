@@ -10,3 +10,4 @@ export {
 export { deciderSpec } from './decider-spec.js';
 export { eventually } from './eventually.js';
 export { readTopicToEnd } from './kafka.js';
+export { CHROMIUM, launchTestBrowser } from './browser.js';
