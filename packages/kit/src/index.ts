@@ -16,3 +16,4 @@ export * from './privacy/read-audit.js';
 export * from './privacy/rotation.js';
 export * from './own-writes.js';
 export * from './request-scope.js';
+export * from './problem-types.js';

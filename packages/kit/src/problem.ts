@@ -2,7 +2,8 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { OneStopError, PositionNotReached, type FieldIssue } from '@onestop/events';
 
-export const PROBLEM_BASE = 'https://onestop.example/problems/';
+/** Problem types are pages every service serves (problem-types.ts): a URI reference, resolved against the answering server. */
+export const PROBLEM_BASE = '/problems/';
 
 /** An RFC 9457 problem document. */
 export interface Problem {
@@ -115,7 +116,7 @@ export const problemJsonSchema = {
   type: 'object',
   required: ['type', 'title', 'status', 'code'],
   properties: {
-    type: { type: 'string', format: 'uri' },
+    type: { type: 'string', format: 'uri-reference' },
     title: { type: 'string' },
     status: { type: 'integer' },
     detail: { type: 'string' },

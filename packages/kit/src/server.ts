@@ -13,6 +13,7 @@ import { registerIdempotency } from './idempotency.js';
 import { registerTextGuard } from './text-guard.js';
 import type { Infrastructure } from './infrastructure.js';
 import { frameworkProblem, registerProblemHandlers, sendProblem } from './problem.js';
+import { registerProblemTypes } from './problem-types.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -208,6 +209,7 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
   app.decorate('metricsRegistry', registry);
 
   app.get('/health', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  registerProblemTypes(app);
   app.get('/ready', { schema: { hide: true } }, async (_req, reply) => {
     const checks: Record<string, () => Promise<boolean>> = {
       store: async () => (await ctx.store.headPosition()) >= 0,

@@ -170,12 +170,12 @@ describe('Referral: when closed (completed, declined or cancelled)', () => {
     ['declined', [referred, declined]],
     ['cancelled', [referred, cancelled]],
   ] as const) {
-    it(`a ${label} referral refuses every transition`, () => {
+    it(`${/^[aeiou]/.test(label) ? 'an' : 'a'} ${label} referral refuses every transition`, () => {
       spec.given(history).when(accept).thenThrows(TransitionRefused);
       spec.given(history).when({ type: 'StartService', partnerId: 'caritas' }).thenThrows(TransitionRefused);
       spec.given(history).when({ type: 'CancelReferral', reason: 'team_decision', automatic: false }).thenThrows(TransitionRefused);
     });
-    it(`an automatic cancellation of a ${label} referral changes nothing`, () =>
+    it(`an automatic cancellation of ${/^[aeiou]/.test(label) ? 'an' : 'a'} ${label} referral changes nothing`, () =>
       spec.given(history).when({ type: 'CancelReferral', reason: 'consent_withdrawn', automatic: true }).thenNothing());
   }
 });
