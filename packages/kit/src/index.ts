@@ -21,3 +21,4 @@ export * from './tracing.js';
 export * from './openapi.js';
 export * from './security-headers.js';
 export * from './strict-bodies.js';
+export * from './problem-types.js';

@@ -6,7 +6,8 @@ import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } fro
 import { OneStopError, PositionNotReached, type FieldIssue } from '@onestop/events';
 import { applySecurityHeaders, SECURITY_HEADERS } from './security-headers.js';
 
-export const PROBLEM_BASE = 'https://onestop.example/problems/';
+/** Problem types are pages every service serves (problem-types.ts): a URI reference, resolved against the answering server. */
+export const PROBLEM_BASE = '/problems/';
 
 /** An RFC 9457 problem document. */
 export interface Problem {
@@ -179,7 +180,7 @@ export const problemJsonSchema = {
   type: 'object',
   required: ['type', 'title', 'status', 'code'],
   properties: {
-    type: { type: 'string', format: 'uri' },
+    type: { type: 'string', format: 'uri-reference' },
     title: { type: 'string' },
     status: { type: 'integer' },
     detail: { type: 'string' },

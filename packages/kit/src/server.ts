@@ -17,6 +17,7 @@ import { registerHttpTracing, requestTraceparent } from './tracing.js';
 import { clientErrorProblem, frameworkProblem, registerProblemHandlers, sendProblem } from './problem.js';
 import { registerSecurityHeaders } from './security-headers.js';
 import { registerBodyRules } from './strict-bodies.js';
+import { registerProblemTypes } from './problem-types.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -254,6 +255,7 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
   app.decorate('metricsRegistry', registry);
 
   app.get('/health', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  registerProblemTypes(app);
   app.get('/ready', { schema: { hide: true } }, async (_req, reply) => {
     const checks: Record<string, () => Promise<boolean>> = {
       store: async () => (await ctx.store.headPosition()) >= 0,

@@ -2,8 +2,9 @@
 // embedded default (PGlite in ./.data and the embedded bus) unless the
 // environment says otherwise. A demo network is seeded on first start.
 import type { FastifyInstance } from 'fastify';
-import { startServices, type Logger } from '@onestop/kit';
-import { DemoClock, demoTokens, seedDemo, DEMO_PRINCIPALS } from './demo.js';
+import { AdjustableClock, startServices, type Logger } from '@onestop/kit';
+import { demoTokens, seedDemo, DEMO_PRINCIPALS } from './demo.js';
+import { devClockModule } from './dev-clock.js';
 import { allModules, referralOf } from './modules.js';
 
 /** Runs `fn` with info lines held back: the demo's few hundred API calls would bury the banner. */
@@ -18,15 +19,18 @@ async function quietly<T>(logger: Logger, fn: () => Promise<T>): Promise<T> {
 }
 
 const started = Date.now();
-const clock = new DemoClock();
-const modules = allModules();
+// the platform's one clock: the demo writes its history through it, and in development
+// a route moves it (POST /dev/clock); production runs on the system clock, nothing mounted
+const production = process.env.NODE_ENV === 'production';
+const clock = new AdjustableClock(production ? 0 : Number(process.env.ONESTOP_CLOCK_OFFSET_MS || 0));
+const modules = production ? allModules() : [...allModules(), devClockModule(clock)];
 const { app, infra, address } = await startServices('onestop', modules, {
   clock,
   beforeListen: async (app, infra) => {
     if ((await infra.store.headPosition()) > 0 || process.env.ONESTOP_DEMO === 'off') return;
     const t0 = Date.now();
     const seeded = await quietly(infra.logger, async () => {
-      const r = await seedDemo(app, await demoTokens(infra), (days) => clock.travel(days));
+      const r = await seedDemo(app, await demoTokens(infra), clock);
       // some demo answers are already late: let the SLA watcher mark them now
       return { ...r, overdue: await referralOf(modules).referrals(infra).markOverdue(clock.now()) };
     });

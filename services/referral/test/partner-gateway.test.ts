@@ -235,7 +235,7 @@ describe('partner gateway (Kafka)', () => {
       {
         label: 'another partner’s referral',
         item: answer('centro-impiego', { ...base, responseId: randomUUID(), action: 'complete', outcome: 'achieved' }),
-        reason: /^handler_failed: forbidden: this referral is addressed to another partner/,
+        reason: /^handler_failed: not_found: referral not found/,
       },
       { label: 'bad JSON', item: { topic: topic(partnerResponsesTopic('caritas')), message: { key: referralId, value: '{"responseId":' } }, reason: /^invalid: value is not JSON$/ },
       { label: 'not UTF-8', item: { topic: topic(partnerResponsesTopic('caritas')), message: { key: referralId, value: Buffer.from([0xff, 0xfe, 0x7b]) } }, reason: /^invalid: value is not UTF-8$/ },

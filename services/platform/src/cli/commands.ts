@@ -3,10 +3,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { InjectOptions } from 'fastify';
 import { NotFoundError, RuleViolation, Uuid } from '@onestop/events';
-import { buildServiceApp, recordCaseHistoryRead, parseMasterKeys, rotateMasterKey, type Clock } from '@onestop/kit';
+import { AdjustableClock, buildServiceApp, recordCaseHistoryRead, parseMasterKeys, rotateMasterKey, type Clock } from '@onestop/kit';
 import { SIGNATURE_TYPE, formatVkey, verifierOf } from '@onestop/eventstore/merkle';
 import { AuditSigningKey, loadAuditConfig, recomputeHeads, verifyDigest, type StreamHeadsDigest } from '@onestop/projections';
-import { DemoClock, demoTokens, seedDemo } from '../demo.js';
+import { demoTokens, seedDemo } from '../demo.js';
 import { referralOf } from '../modules.js';
 import { cliConfig, describeStore, openCli, type CliIo, type Opened } from './context.js';
 import { CliError, EXIT, type ExitCode } from './exit.js';
@@ -347,7 +347,7 @@ function safeUser(): string {
 // ── seed-demo ───────────────────────────────────────────────────────────────
 
 export async function seedDemoCommand(io: CliIo): Promise<ExitCode> {
-  const clock = new DemoClock();
+  const clock = new AdjustableClock();
   return withInfra(
     io,
     async ({ infra, modules, projections }) => {
@@ -379,7 +379,7 @@ export async function seedDemoCommand(io: CliIo): Promise<ExitCode> {
             };
           },
         });
-        const seeded = await seedDemo(counted, tokens, (days) => clock.travel(days));
+        const seeded = await seedDemo(counted, tokens, clock);
         calls.finish('done');
         // some demo answers are already late: the SLA watcher marks them now
         const overdue = await referralOf(modules).referrals(infra).markOverdue(clock.now());
