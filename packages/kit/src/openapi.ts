@@ -34,6 +34,7 @@ interface Operation {
   operationId?: string;
   tags?: string[];
   security?: unknown[];
+  description?: string;
   parameters?: Array<{ in: string; name: string; schema?: Schema; example?: unknown; required?: boolean }>;
   requestBody?: { content?: Record<string, MediaType> };
   responses?: Record<string, { description?: string; content?: Record<string, MediaType>; $ref?: string }>;
@@ -222,9 +223,16 @@ export function completeOpenApi(doc: Json, tags: readonly OpenApiTag[]): Json {
   const paths = (doc.paths ?? {}) as Record<string, Record<string, Operation>>;
   const used = new Set<string>();
   const refused = new Set<string>();
+  let secured = false;
   for (const [url, item] of Object.entries(paths)) {
     for (const [method, op] of Object.entries(item)) {
       op.operationId ??= derivedOperationId(method, url);
+      // a route without roles is public: say so, rather than leave it undefined
+      if (!op.security) {
+        op.security = [];
+        op.description ??= 'Public: no token is needed.';
+      }
+      if (op.security.length) secured = true;
       // a route the kit itself serves (outside any module) still gets a declared tag
       if (!op.tags?.length) op.tags = [GENERAL_TAG.name];
       for (const t of op.tags) used.add(t);
@@ -245,7 +253,9 @@ export function completeOpenApi(doc: Json, tags: readonly OpenApiTag[]): Json {
     }
   }
   const described = new Map<string, OpenApiTag>([GENERAL_TAG, ...tags].map((t) => [t.name, t]));
-  const components = (doc.components ?? {}) as Json;
+  const components = { ...((doc.components ?? {}) as Json) };
+  // a document of public routes only (the console's) has no use for the bearer scheme
+  if (!secured) delete components.securitySchemes;
   return {
     ...doc,
     servers: [{ url: '/', description: 'the server that serves this document' }],
@@ -266,7 +276,7 @@ export function completeOpenApi(doc: Json, tags: readonly OpenApiTag[]): Json {
                   title: TITLES[status],
                   status: Number(status),
                   detail: r.detail,
-                  instance: '/referrals/0b8e6f61-3f0e-4a53-9d0c-6f1f6a0d7f55',
+                  instance: 'urn:onestop:request:req-1a2b3c',
                   code: r.code,
                   requestId: 'req-1a2b3c',
                   ...(status === '400' ? { issues: [{ path: 'body.birthDate', message: 'Invalid ISO date' }] } : {}),

@@ -127,7 +127,8 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
   const routeTable: MountedRoute[] = [];
   app.addHook('onRoute', (route) => {
     const roles = (route.config as { roles?: readonly Role[] } | undefined)?.roles;
-    const body = (route.schema as { body?: unknown } | undefined)?.body ? ({ body: true } as const) : {};
+    const takesBody = (route.schema as { body?: unknown } | undefined)?.body || (route.config as { ownBody?: boolean } | undefined)?.ownBody;
+    const body = takesBody ? ({ body: true } as const) : {};
     for (const method of [route.method].flat()) routeTable.push({ method, url: route.url, ...(roles ? { roles } : {}), ...body });
   });
   app.decorate('routeTable', routeTable);

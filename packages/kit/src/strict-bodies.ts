@@ -70,6 +70,8 @@ export function registerBodyRules(app: FastifyInstance): void {
     if (loose.length) throw new Error(`${String(route.method)} ${route.url}: body objects must be .strict(): ${loose.join(', ')}`);
   });
   app.addHook('onRequest', async (req) => {
+    // no route here: its 404 says more than a refused body would
+    if (req.routeOptions.url === undefined) return;
     if ((req.routeOptions.schema as { body?: unknown } | undefined)?.body || req.routeOptions.config.ownBody) return;
     const length = req.headers['content-length'];
     const hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');

@@ -63,8 +63,7 @@ export function referralModule(options: ReferralModuleOptions = {}): ServiceModu
       {
         name: 'fhir',
         description:
-          'The FHIR R4 facade (application/fhir+json; SDOH Clinical Care referral management, R4 Subscriptions Backport). Its CapabilityStatement is at /fhir/metadata; its errors are OperationOutcomes.',
-        externalDocs: { description: 'README, section FHIR: events → Task states, the resources, Subscriptions, running the validator', url: 'README.md#fhir' },
+          'The FHIR R4 facade (application/fhir+json; SDOH Clinical Care referral management, R4 Subscriptions Backport). Its CapabilityStatement is at /fhir/metadata; its errors are OperationOutcomes. The README\'s section [FHIR](README.md#fhir) has the events → Task states table, the resources, Subscriptions and how to run the validator.',
       },
     ],
     description: 'Partner directory, network agreement membership, the referral lifecycle (FHIR Task) and partner answers (DESIGN §4 Referral).',
