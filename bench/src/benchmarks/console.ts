@@ -54,7 +54,7 @@ export const consoleBenchmark: Benchmark = {
     const app: FastifyInstance = await buildServiceApp({ title: 'OneStop', description: 'bench', modules, ctx: infra });
     const stops: Array<() => Promise<void>> = [];
     for (const m of modules) if (m.start) stops.push(await m.start(infra));
-    await seedDemo(app, await demoTokens(infra), () => undefined);
+    await seedDemo(app, await demoTokens(infra), { set: () => undefined, reset: () => undefined });
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
     const session = (await (await fetch(`${address}/app/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: PARTNER }) })).json()) as unknown;
     const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });

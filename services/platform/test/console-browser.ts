@@ -36,7 +36,7 @@ export async function openConsolePlatform(label: string) {
   const stops: Array<() => Promise<void>> = [];
   for (const m of modules) if (m.start) stops.push(await m.start(infra));
   const tokens = await demoTokens(infra);
-  await seedDemo(app, tokens, () => undefined);
+  await seedDemo(app, tokens, { set: () => undefined, reset: () => undefined });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     app,

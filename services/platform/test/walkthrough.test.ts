@@ -3,10 +3,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServiceApp } from '@onestop/kit';
+import { AdjustableClock, buildServiceApp } from '@onestop/kit';
 import { openTestInfrastructure } from '@onestop/kit/testing';
 import { REPO_ROOT, eventually } from '@onestop/testkit';
-import { DemoClock, demoTokens, seedDemo } from '../src/demo.js';
+import { demoTokens, seedDemo } from '../src/demo.js';
 import { allModules } from '../src/modules.js';
 import { busSettled } from './platform.js';
 
@@ -61,14 +61,14 @@ let session: Session;
 const stops: Array<() => Promise<void>> = [];
 
 beforeAll(async () => {
-  const clock = new DemoClock();
+  const clock = new AdjustableClock();
   infra = await openTestInfrastructure({ clock, env: { RATE_LIMIT_PER_MINUTE: '100000' } });
   const modules = allModules();
   for (const m of modules) await m.migrate?.(infra);
   app = await buildServiceApp({ title: 'OneStop', description: 'walkthrough', modules, ctx: infra });
   for (const m of modules) if (m.start) stops.push(await m.start(infra));
   const tokens = await demoTokens(infra);
-  await seedDemo(app, tokens, (days) => clock.travel(days));
+  await seedDemo(app, tokens, clock);
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   session = new Session({
     ONESTOP: address,
