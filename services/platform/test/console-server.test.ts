@@ -55,6 +55,8 @@ describe('the console page and its development sign-in', () => {
     const prod = await consoleApp({
       NODE_ENV: 'production',
       JWT_SECRET: SECRET,
+      // production takes a JWKS; a shared secret only when explicitly allowed (as here, to reach the console's own refusal)
+      JWT_ALLOW_HS256_IN_PRODUCTION: 'true',
       ONESTOP_MASTER_KEYS: 'k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
       ONESTOP_INDEX_KEY: 'an-index-key-of-at-least-32-characters',
       ONESTOP_AUDIT_SIGNING_KEY: 'x',
