@@ -50,6 +50,7 @@ const TABLES_OF: Record<string, string[]> = {
   'assessment-facts': [...facts('assessment_view'), 'assessment.by_person'],
   'intake-partner-referrals': ['intake.partner_referrals'],
   'intake-duplicates': ['intake.duplicate_index'],
+  'referral-goals': ['referral.goals', 'referral.erased_persons'],
   projections: ['applied_streams', 'case_streams', 'persons', 'assessments', 'referrals', 'partners'].map((t) => `projections.${t}`),
 };
 
