@@ -36,6 +36,8 @@ export interface Scale {
   relay: { events: number };
   projections: { events: number };
   rebuild: { events: number };
+  /** the verifiable log: the size of the tree proofs are made from, and the append rounds beside a following tree */
+  verifiableLog: { events: number; roundMs: number; writers: number };
   e2e: {
     rate: number;
     durationMs: number;
@@ -58,6 +60,7 @@ export const SCALES: Record<ScaleName, Scale> = {
     relay: { events: 2000 },
     projections: { events: 2000 },
     rebuild: { events: 5000 },
+    verifiableLog: { events: 10_000, roundMs: 300, writers: 8 },
     e2e: {
       rate: 50,
       durationMs: 3000,
@@ -78,6 +81,7 @@ export const SCALES: Record<ScaleName, Scale> = {
     relay: { events: 20_000 },
     projections: { events: 10_000 },
     rebuild: { events: 100_000 },
+    verifiableLog: { events: 100_000, roundMs: 800, writers: 8 },
     e2e: {
       rate: 200,
       durationMs: 15_000,
@@ -98,6 +102,7 @@ export const SCALES: Record<ScaleName, Scale> = {
     relay: { events: 50_000 },
     projections: { events: 30_000 },
     rebuild: { events: 1_000_000 },
+    verifiableLog: { events: 1_000_000, roundMs: 1500, writers: 8 },
     e2e: {
       rate: 200,
       durationMs: 60_000,

@@ -9,6 +9,8 @@ import { projectionsBenchmark } from './benchmarks/projections.js';
 import { rebuildBenchmark } from './benchmarks/rebuild.js';
 import { relayBenchmark } from './benchmarks/relay.js';
 import { replayBenchmark } from './benchmarks/replay.js';
+import { verifiableLogBenchmark } from './benchmarks/verifiable-log.js';
+import { consoleBenchmark } from './benchmarks/console.js';
 import {
   REPO_ROOT,
   machineInfo,
@@ -35,6 +37,8 @@ export const ALL_BENCHMARKS: readonly Benchmark[] = [
   rebuildBenchmark,
   e2eBenchmark,
   replayBenchmark,
+  verifiableLogBenchmark,
+  consoleBenchmark,
 ];
 
 export interface BenchRunOptions {

@@ -151,5 +151,21 @@ export function evaluateTargets(results: readonly BenchmarkResult[]): TargetRow[
       }
     }
   }
+  {
+    const f = findCase(results, 'console', 'console-bytes');
+    const target = 'console: script + styles /app loads ≤ 300 KB compressed';
+    if (!f.ok) add(target, missing(f.why));
+    else {
+      const s = variant(f.c, 'console');
+      if (!s) add(target, notMeasured(f.c, 'console'));
+      else {
+        const e = s.extra;
+        add(target, {
+          measured: `${fmtNum(e.jsCssKB ?? NaN)} KB (script ${fmtNum(e.jsKB ?? NaN)} KB, styles ${fmtNum(e.cssKB ?? NaN)} KB; fonts ${fmtNum(e.fontsKB ?? NaN)} KB more)`,
+          met: (e.jsCssKB ?? Infinity) <= 300,
+        });
+      }
+    }
+  }
   return rows;
 }

@@ -84,7 +84,7 @@ describe('benchmark harness', () => {
     const header = lines.lastIndexOf('| target | measured | met |');
     expect(header).toBeGreaterThan(0);
     const rows = lines.slice(header + 2);
-    expect(rows).toHaveLength(9);
+    expect(rows).toHaveLength(10);
     for (const row of rows) expect(row).toMatch(/^\| .+ \| .+ \| (yes|no) \|$/);
     expect(rows.map((r) => r.split(' | ')[0])).toEqual([
       '| append ≥ 1.5× Emmett at 8 writers',
@@ -96,6 +96,7 @@ describe('benchmark harness', () => {
       '| rebuild of 1M events ≤ 60 s with peak RSS ≤ 300 MB',
       '| end-to-end p99 ≤ 250 ms at 200 commands/s',
       '| 10k-event case replay ≤ 100 ms',
+      '| console: script + styles /app loads ≤ 300 KB compressed',
     ]);
     // benchmarks that did not run are reported as not measured, never as met
     expect(report.targets.find((t) => t.target.startsWith('relay'))).toMatchObject({

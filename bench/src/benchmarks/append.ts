@@ -14,7 +14,7 @@ import pg from 'pg';
 import { appendEnvelope, metadataOf } from '../fixtures.js';
 import type { Benchmark, CaseSpec, RoundResult, Variant } from '../harness.js';
 
-const RAW_TABLE = `
+export const RAW_TABLE = `
 CREATE SCHEMA IF NOT EXISTS bench_raw;
 CREATE TABLE IF NOT EXISTS bench_raw.events (
   global_position bigserial PRIMARY KEY,
@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS bench_raw.events (
   CONSTRAINT raw_event_id_uq UNIQUE (event_id)
 );`;
 
-function rawInsertSql(rows: number): string {
+export function rawInsertSql(rows: number): string {
   const values = Array.from(
     { length: rows },
     (_, r) => `(${Array.from({ length: 7 }, (_, c) => `$${r * 7 + c + 1}`).join(', ')})`,
@@ -38,14 +38,14 @@ function rawInsertSql(rows: number): string {
 }
 
 /** A writer's stream and where it is. */
-interface Writer {
+export interface Writer {
   personId: string;
   streamId: string;
   revision: number;
   emmettVersion: bigint | undefined;
 }
 
-const newWriter = (): Writer => {
+export const newWriter = (): Writer => {
   const personId = randomUUID();
   return { personId, streamId: `person-${personId}`, revision: -1, emmettVersion: undefined };
 };
@@ -54,7 +54,7 @@ const newWriter = (): Writer => {
  * `writers` concurrent loops, each on its own stream, each doing `op` back to
  * back until `roundMs` has passed; latency per op, events per op = batch size.
  */
-async function closedLoop(
+export async function closedLoop(
   writers: number,
   roundMs: number,
   batch: number,

@@ -1,8 +1,10 @@
+import { withoutFreeText } from './free-text.js';
 import { ConflictError, NotFoundError, topicForStream, type RecordedEvent } from '@onestop/events';
 import type { EventStore, SqlDriver, Subscription } from '@onestop/eventstore';
 import { SqlDeadLetters, deadLetterFilter, type DeadLetterFilter } from './dead-letters.js';
 import { DEFAULT_TRANSIENT_RETRY_MS, handleWithRetries, validateBatch, type Incoming } from './handling.js';
 import type { ConsumeOptions, DeadLetter, EventBus, NewDeadLetter, Redrive, RunningConsumer } from './port.js';
+import { tracedHandler } from './tracing.js';
 
 export interface EmbeddedBusOptions {
   /** how long a transient handler failure is retried before dead-lettering (default 10 minutes) */
@@ -42,7 +44,8 @@ export class EmbeddedBus implements EventBus {
     await this.dlq.migrate();
   }
 
-  async consume(options: ConsumeOptions): Promise<RunningConsumer & { readonly position: number; reached(position: number, timeoutMs?: number): Promise<void> }> {
+  async consume(given: ConsumeOptions): Promise<RunningConsumer & { readonly position: number; reached(position: number, timeoutMs?: number): Promise<void> }> {
+    const options = { ...given, handle: tracedHandler(given.group, given.handle) };
     const topics = new Set(options.topics);
     let stopped = false;
     const retry = {
@@ -132,8 +135,9 @@ export class EmbeddedBus implements EventBus {
   }
 
   private async recordDeadLetter(group: string, m: Incoming, reason: string, redriveOf: string | null = null): Promise<void> {
-    const letter: NewDeadLetter = { group, reason, origin: m.origin, key: m.key, payload: m.value ?? m.raw ?? null, headers: m.headers, redriveOf };
-    this.logger?.warn({ group, origin: m.origin, reason }, 'message dead-lettered');
+    // a dead letter lives outside the log, out of reach of erasure: no free text in it
+    const letter: NewDeadLetter = { group, reason, origin: m.origin, key: m.key, payload: withoutFreeText(m.value ?? m.raw ?? null), headers: m.headers, redriveOf };
+    this.logger?.warn({ group, origin: m.origin }, 'message dead-lettered');
     await this.dlq.record(letter);
   }
 

@@ -36,3 +36,5 @@ export {
   type KafkaRunningConsumer,
 } from './kafka/kafka-bus.js';
 export { jsonValue, type ConsumeMessagesOptions, type Parsed, type ReceivedMessage, type TopicSelection } from './kafka/messages.js';
+export { busTracer, contextOfTraceparent, endSpan, traceparentOf, tracedHandler, withEventSpans, type EventSpan } from './tracing.js';
+export * from './free-text.js';

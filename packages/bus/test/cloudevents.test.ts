@@ -32,6 +32,19 @@ function asReceived(m: ReturnType<typeof encodeCloudEvent>) {
 }
 
 describe('CloudEvents binary mode', () => {
+  it('carries the traceparent as the distributed tracing extension (ce_traceparent); a malformed one is dropped, not dead-lettered', () => {
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const m = encodeCloudEvent({ ...recorded, traceparent });
+    expect(m.headers.ce_traceparent).toBe(traceparent);
+    expect(decodeCloudEvent(asReceived(m))).toEqual({ ...recorded, traceparent });
+    expect(encodeCloudEvent(recorded).headers).not.toHaveProperty('ce_traceparent');
+    for (const bad of ['01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', '00-00000000000000000000000000000000-b7ad6b7169203331-01', 'Mario Rossi']) {
+      const received = asReceived({ ...m, headers: { ...m.headers, ce_traceparent: bad } });
+      expect(decodeCloudEvent(received)).toEqual(recorded);
+      expect(validateBatch([{ origin: 't/0@1', key: recorded.partitionKey, value: decodeCloudEvent(received), headers: {} }]).valid).toHaveLength(1);
+    }
+  });
+
   it('encodes key = partition key, value = data only, and every envelope attribute as a ce_ header', () => {
     const m = encodeCloudEvent(recorded);
     expect(m.key).toBe(recorded.partitionKey);

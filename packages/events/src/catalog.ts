@@ -35,6 +35,13 @@ export const PersonRegistered = z.object({
   pii: Encrypted,
   municipality: Name,
   birthYear: z.number().int().min(1900).max(2100),
+  /** present when the operator recorded a real exception to the fiscal code's checks (names or place code) */
+  fiscalCodeOverride: z
+    .object({
+      reason: z.enum(['name_changed', 'transliteration', 'assigned_by_agency', 'other']),
+      checks: z.array(z.enum(['names', 'place'])).min(1),
+    })
+    .optional(),
 });
 export const ConsentGiven = z.object({
   scope: ConsentScope,
@@ -176,15 +183,45 @@ export const CaseReferralClosed = z.object({ referralId: Uuid, status: z.enum(['
 export const PlaceTaken = z.object({ referralId: Uuid, capacity: z.number().int().min(0).max(100_000) });
 export const PlaceReleased = z.object({ referralId: Uuid, status: z.enum(['completed', 'cancelled']) });
 
+// ── FHIR Subscriptions: stream subscription-<subscriptionId> ────────────────
+// A partner's rest-hook subscription to its Tasks (R4 Subscriptions Backport).
+// The stream is the subscription: its status and errors come from these events,
+// and its deliveries read the log from `startPosition`. No topic carries them.
+export const SubscriptionRequested = z.object({
+  subscriptionId: Uuid,
+  partnerId: Slug,
+  topic: z.url().max(500),
+  /** the partner's rest-hook endpoint (http(s), no credentials in it) */
+  endpoint: z.url().max(2000),
+  /** seconds between heartbeats while nothing else is sent (0: none) */
+  heartbeatSeconds: z.number().int().min(0).max(86_400),
+  /** notifications cover what the log records after this global position */
+  startPosition: z.number().int().min(0),
+  requestedBy: z.string().min(1).max(200),
+});
+/** The endpoint answered (the handshake, or a delivery after errors). */
+export const SubscriptionActivated = z.object({ eventNumber: z.number().int().min(0) });
+/** A delivery failed; it is retried with backoff. `error` is a short technical cause (a status code, a network error code), never payload. */
+export const SubscriptionErrored = z.object({ eventNumber: z.number().int().min(0), error: z.string().min(1).max(200) });
+export const SubscriptionEnded = z.object({ endedBy: z.string().min(1).max(200) });
+
 // ── Audit: stream audit-<personId> ──────────────────────────────────────────
-/** Every read of a case history is itself recorded (DESIGN §6). */
+/**
+ * Every read of a case history, and every answer that carries decrypted
+ * personal data, is itself recorded (DESIGN §6): who (`readBy`, the actor),
+ * what (the person, and the assessment or referral) and why (`purpose`).
+ * `case_view`: the decrypted identity (GET /persons/{id}); `assessment_view`:
+ * an assessment's decrypted notes and goals (GET /assessments/{id}).
+ */
 export const CaseHistoryRead = z.object({
   personId: Uuid,
-  purpose: z.enum(['audit', 'as_of_replay', 'export', 'subject_access', 'contact_details']),
+  purpose: z.enum(['audit', 'as_of_replay', 'export', 'subject_access', 'contact_details', 'case_view', 'assessment_view']),
   readBy: z.string().min(1).max(200),
   /** for disclosures to a partner: the consent that allowed it */
   consentEventId: Uuid.optional(),
   referralId: Uuid.optional(),
+  /** for `assessment_view`: the assessment read */
+  assessmentId: Uuid.optional(),
 });
 
 /** Every event type of catalog v1 with its schema and current schema version. */
@@ -218,6 +255,10 @@ export const catalogV1 = {
   CaseReferralClosed: { version: 1, schema: CaseReferralClosed, stream: 'case' },
   PlaceTaken: { version: 1, schema: PlaceTaken, stream: 'places' },
   PlaceReleased: { version: 1, schema: PlaceReleased, stream: 'places' },
+  SubscriptionRequested: { version: 1, schema: SubscriptionRequested, stream: 'subscription' },
+  SubscriptionActivated: { version: 1, schema: SubscriptionActivated, stream: 'subscription' },
+  SubscriptionErrored: { version: 1, schema: SubscriptionErrored, stream: 'subscription' },
+  SubscriptionEnded: { version: 1, schema: SubscriptionEnded, stream: 'subscription' },
 } as const;
 
 export type CatalogV1 = typeof catalogV1;

@@ -11,6 +11,8 @@ export interface EventContext {
   causationId?: string | null;
   /** ISO instant; services take it from an injectable clock */
   time: string;
+  /** W3C traceparent of the request's span, when tracing is on */
+  traceparent?: string;
 }
 
 /** Builds a catalog event for a stream, stamping the current schema version. */
@@ -34,5 +36,6 @@ export function createEvent<T extends EventType>(
     causationId: ctx.causationId ?? null,
     actor: ctx.actor,
     data,
+    ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}),
   } as OneStopEvent<T>;
 }

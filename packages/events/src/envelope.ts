@@ -9,6 +9,12 @@ export const StreamId = z
   .max(200)
   .regex(/^[a-z][a-z0-9_]*-[A-Za-z0-9._:-]+$/, 'stream id <category>-<id>');
 
+/**
+ * W3C Trace Context `traceparent` (version 00): the CloudEvents distributed
+ * tracing extension. Telemetry, not a fact: the hash chain does not cover it.
+ */
+export const TRACEPARENT = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
+
 /** The CloudEvents-style envelope of DESIGN §3, without the positions the store assigns. */
 export const EnvelopeSchema = z.object({
   id: Uuid,
@@ -23,6 +29,8 @@ export const EnvelopeSchema = z.object({
   causationId: z.string().min(1).max(200).nullable(),
   actor: Actor,
   data: z.unknown(),
+  /** the trace of the request that recorded it, when tracing is on */
+  traceparent: z.string().regex(TRACEPARENT).optional(),
 });
 
 /** An envelope whose payload is not yet checked against the catalog. */
@@ -38,6 +46,8 @@ export interface RawEnvelope {
   causationId: string | null;
   actor: Actor;
   data: unknown;
+  /** W3C traceparent of the span that recorded it (tracing on); not covered by the hash chain */
+  traceparent?: string;
 }
 
 /** What the event store assigns on append. */

@@ -55,7 +55,10 @@ export function exportAsyncApi(): unknown {
     info: {
       title: 'OneStop events',
       version: '1.0.0',
-      description: 'Internal domain events and partner topics (DESIGN §5). No plain personal data.',
+      description:
+        'Internal domain events and partner topics (DESIGN §5). No plain personal data. Partners that speak HL7 FHIR get the same referrals as FHIR R4 Tasks at /fhir, with rest-hook Subscriptions; the README’s FHIR section maps these events to Task states.',
+      // relative to this file in the repository (packages/events/schemas/asyncapi.json)
+      externalDocs: { description: 'README, section FHIR: OneStop events → FHIR Task states', url: '../../../README.md#fhir' },
     },
     channels,
     components: {

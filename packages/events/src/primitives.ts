@@ -40,7 +40,8 @@ export const Slug = z
   .min(2)
   .max(64)
   .regex(/^[a-z0-9][a-z0-9-]*[a-z0-9]$/, 'lowercase letters, digits and dashes');
-export const IsoDateTime = z.iso.datetime({ offset: true });
+/** An instant: date, time and a time offset (Z or ±hh:mm); the message says so, since a local time without offset is the usual mistake. */
+export const IsoDateTime = z.iso.datetime({ offset: true, error: 'an ISO 8601 instant with a time offset (Z or ±hh:mm), e.g. 2026-11-26T09:00:00Z or 2026-11-26T10:00:00+01:00' });
 export const IsoDate = z.iso.date();
 /** Free text that people type; bounded so no event can be inflated. */
 export const ShortText = z.string().trim().min(1).max(500);

@@ -25,6 +25,7 @@ describe('catalog v1', () => {
         'ReferralCancelled', 'ReferralOverdue', 'CaseHistoryRead',
         'FiscalCodeReserved', 'FiscalCodeReleased', 'CaseAssessmentOpened', 'CaseAssessmentClosed',
         'CaseReferralOpened', 'CaseReferralClosed', 'PlaceTaken', 'PlaceReleased',
+        'SubscriptionRequested', 'SubscriptionActivated', 'SubscriptionErrored', 'SubscriptionEnded',
       ].sort(),
     );
   });

@@ -72,6 +72,18 @@ export const examples: { [T in EventType]: EventData<T> } = {
   CaseReferralClosed: { referralId: uuid(3), status: 'completed' },
   PlaceTaken: { referralId: uuid(3), capacity: 10 },
   PlaceReleased: { referralId: uuid(3), status: 'completed' },
+  SubscriptionRequested: {
+    subscriptionId: uuid(7),
+    partnerId: 'consorzio-coeso',
+    topic: 'https://onestop.example/fhir/SubscriptionTopic/partner-task-changed',
+    endpoint: 'https://coeso.example.org/fhir/notify',
+    heartbeatSeconds: 60,
+    startPosition: 42,
+    requestedBy: 'coeso-system',
+  },
+  SubscriptionActivated: { eventNumber: 0 },
+  SubscriptionErrored: { eventNumber: 3, error: 'HTTP 503' },
+  SubscriptionEnded: { endedBy: 'coeso-system' },
 };
 
 /** A complete raw envelope around an example payload. */

@@ -16,9 +16,11 @@ export interface SqlDriver {
   /**
    * Subscribes to a notification channel from other processes; returns the
    * unsubscribe function. `payload` is the sender's, or undefined when the
-   * driver wakes the listener itself (after a reconnection).
+   * driver wakes the listener itself (once subscribed, and after every
+   * reconnection). `onLost` is called when the subscription drops: until the
+   * next `onNotify(undefined)`, notifications may be missed.
    */
-  listen(channel: string, onNotify: (payload: string | undefined) => void): Promise<() => Promise<void>>;
+  listen(channel: string, onNotify: (payload: string | undefined) => void, onLost?: () => void): Promise<() => Promise<void>>;
   /** Tells other processes listening on the channel; a no-op where there are none. */
   notify(channel: string, payload?: string): Promise<void>;
   close(): Promise<void>;

@@ -9,3 +9,6 @@ export { PGliteDriver, createEmbeddedEventStore, type EmbeddedEventStoreOptions 
 export { createKurrentEventStore } from './kurrentdb-lazy.js';
 export type { KurrentEventStore, KurrentEventStoreOptions } from './kurrentdb.js';
 export { FilteredCatchUpSubscription, type FilteredLogSource } from './kurrentdb-subscription.js';
+export { MerkleLog } from './merkle/sql-tree.js';
+export * as merkle from './merkle/index.js';
+export { receiptFor, type Receipt } from './merkle/receipt.js';

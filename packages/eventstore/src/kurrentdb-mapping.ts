@@ -111,6 +111,8 @@ export interface EventMetadata {
   actor: Actor;
   prevHash: string | null;
   hash: string;
+  /** W3C traceparent (tracing on); not covered by the hash */
+  traceparent?: string;
 }
 
 /** What is appended for one envelope: KurrentDB event id, type, JSON data and JSON metadata. */
@@ -137,6 +139,7 @@ export function encodeEvent(e: RawEnvelope, revision: number, prevHash: string |
       actor: e.actor,
       prevHash,
       hash: linkHash(prevHash, revision, canonicalEnvelope(e)),
+      ...(e.traceparent ? { traceparent: e.traceparent } : {}),
     },
   };
 }
@@ -205,6 +208,7 @@ export function decodeEvent(r: StoredEvent): RawRecordedEvent {
     causationId: m.causationId ?? null,
     actor: m.actor ?? ({ id: '', role: 'system' } as Actor),
     data: r.data,
+    ...(typeof m.traceparent === 'string' ? { traceparent: m.traceparent } : {}),
     streamPosition: Number(r.revision),
     globalPosition: toGlobalPosition(r.position),
     hash: typeof m.hash === 'string' ? m.hash : '',

@@ -30,7 +30,10 @@ export class PGliteDriver implements SqlDriver {
     );
   }
 
-  async listen(): Promise<() => Promise<void>> {
+  // One process holds the embedded database: there is no other process to
+  // hear from, so the subscription is live at once and never drops.
+  async listen(_channel: string, onNotify: (payload: string | undefined) => void): Promise<() => Promise<void>> {
+    onNotify(undefined);
     return async () => undefined;
   }
 

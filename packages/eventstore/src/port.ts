@@ -95,6 +95,65 @@ export interface StreamHead {
 /** A recorded event as a fold sees it: the decider's input, its position and its time. */
 export type FoldEvent = Pick<RawRecordedEvent, 'id' | 'type' | 'schemaVersion' | 'subject' | 'time' | 'data' | 'globalPosition'>;
 
+/** How far the Merkle tree over the global log has grown. */
+export interface TreeHead {
+  /** leaves: events of the global log, in global order */
+  size: number;
+  /** global position of the last leaf (0: none) */
+  lastPosition: number;
+}
+
+/** RFC 9162 inclusion proof of one event (hashes in base64, as checkpoints carry them). */
+export interface InclusionProof {
+  globalPosition: number;
+  leafIndex: number;
+  treeSize: number;
+  /** SHA-256(0x00 ‖ the event's stored hash) */
+  leafHash: string;
+  proof: string[];
+}
+
+/** A signed checkpoint as stored, with the cosignatures received so far. */
+export interface StoredCheckpoint {
+  treeSize: number;
+  /** base64, as in the note */
+  rootHash: string;
+  /** the C2SP signed note: body, the log's signature line, then each witness's cosignature line */
+  note: string;
+  signedAt: string;
+  /** when the witness policy was met; null: not final yet */
+  finalAt: string | null;
+  cosignedBy: string[];
+}
+
+/**
+ * The verifiable log (RFC 9162 over the global log): a Merkle tree that
+ * follows the log, its proofs, and the checkpoints signed of it.
+ */
+export interface VerifiableLog {
+  head(): Promise<TreeHead>;
+  /** Adds every event the gap-safe log shows after the tree's last leaf. */
+  catchUp(): Promise<TreeHead>;
+  /** Keeps adding leaves as events are appended (a subscription to the global log). */
+  follow(options?: Pick<SubscribeOptions, 'onError' | 'batchSize'>): Promise<Subscription>;
+  /** Root hash of the tree of the first `size` leaves. */
+  rootHash(size: number): Promise<Buffer>;
+  leafIndexOf(globalPosition: number): Promise<number | undefined>;
+  /** Where an event is (by its id): its global position and stream; undefined when no such event is stored. */
+  locate(eventId: string): Promise<{ globalPosition: number; streamId: string } | undefined>;
+  /** undefined when the event is not a leaf of the tree of that size (not yet, or no such event). */
+  inclusionProof(globalPosition: number, treeSize: number): Promise<InclusionProof | undefined>;
+  consistencyProof(first: number, second: number): Promise<string[]>;
+  saveCheckpoint(treeSize: number, rootHash: string, note: string): Promise<StoredCheckpoint>;
+  /** The latest checkpoint, or the one of a size; only final ones with `final`. */
+  checkpoint(which?: { size?: number; final?: boolean }): Promise<StoredCheckpoint | undefined>;
+  /** The latest checkpoint whose tree holds this event. */
+  checkpointCovering(globalPosition: number, final: boolean): Promise<StoredCheckpoint | undefined>;
+  /** Stores a (verified) cosignature; the checkpoint becomes final once `finalWhenCosigners` witnesses cosigned it. */
+  addCosignature(treeSize: number, witness: string, line: string, finalWhenCosigners: number): Promise<StoredCheckpoint>;
+  markFinal(treeSize: number): Promise<void>;
+}
+
 /** The event store port (DESIGN §1): source of truth and outbox. */
 export interface EventStore {
   /** Appends events to a stream if it is at the expected revision; idempotent on event ids. */
@@ -137,5 +196,7 @@ export interface EventStore {
   streamHeads(atPosition?: number): Promise<StreamHead[]>;
   /** The highest global position a reader can safely see now. */
   headPosition(): Promise<number>;
+  /** The Merkle tree over the global log, where the adapter keeps one (PostgreSQL, PGlite; not KurrentDB yet: see the README). */
+  readonly log?: VerifiableLog;
   close(): Promise<void>;
 }

@@ -57,7 +57,7 @@ export class PgDriver implements SqlDriver {
     }
   }
 
-  async listen(channel: string, onNotify: (payload: string | undefined) => void): Promise<() => Promise<void>> {
+  async listen(channel: string, onNotify: (payload: string | undefined) => void, onLost?: () => void): Promise<() => Promise<void>> {
     let client: pg.Client | undefined;
     let closed = false;
     let retry: NodeJS.Timeout | undefined;
@@ -66,6 +66,7 @@ export class PgDriver implements SqlDriver {
       c.on('notification', (n) => onNotify(n.payload || undefined));
       c.on('error', () => {
         // the subscriber keeps polling slowly meanwhile; reconnect and wake it in case we missed a signal
+        onLost?.();
         c.end().catch(() => undefined);
         if (!closed) retry = setTimeout(() => void connect().catch(() => undefined), 1000);
       });

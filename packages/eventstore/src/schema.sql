@@ -328,3 +328,50 @@ BEGIN
   END IF;
 END
 $$;
+
+-- The verifiable log: an RFC 9162 Merkle tree over the global log.
+--
+-- Leaf i is the event of rank i in global order (global_position has gaps:
+-- a rolled-back append burns its sequence values), so the leaf index is kept
+-- explicitly. leaf hash = SHA-256(0x00 ‖ events.hash), node = SHA-256(0x01 ‖ l ‖ r).
+--
+-- Not in the append path: a follower of the gap-safe global log (MerkleLog in
+-- merkle/sql-tree.ts) adds the leaves in order, with every perfect subtree they
+-- complete, in one transaction per batch. Two followers racing on the same
+-- leaves collide on the primary keys; the loser reloads and goes on from what
+-- the winner stored (the keys are the expected revision, no lock is taken).
+-- An append therefore costs nothing more; the tree is a few batches behind.
+CREATE TABLE IF NOT EXISTS eventstore.merkle_leaves (
+  leaf_index      bigint PRIMARY KEY,
+  global_position bigint NOT NULL UNIQUE
+);
+
+-- The hash of every perfect subtree: 2^level leaves from leaf node_index × 2^level
+-- (level 0: the leaf hashes). Any MTH(D[a:b]) a proof needs is one of them or
+-- the node of at most log2(n) of them, so a proof reads O(log n) rows, in one query.
+CREATE TABLE IF NOT EXISTS eventstore.merkle_nodes (
+  level      smallint NOT NULL,
+  node_index bigint   NOT NULL,
+  hash       bytea    NOT NULL,
+  PRIMARY KEY (level, node_index)
+);
+
+-- Signed checkpoints (C2SP tlog-checkpoint): the note as the log signed it.
+-- Ed25519 is deterministic, so two processes signing the same size store the
+-- same note; the first one stays. final_at: when the witness policy was met.
+CREATE TABLE IF NOT EXISTS eventstore.merkle_checkpoints (
+  tree_size bigint PRIMARY KEY,
+  root_hash bytea NOT NULL,
+  note      text NOT NULL,
+  signed_at timestamptz NOT NULL DEFAULT now(),
+  final_at  timestamptz
+);
+
+-- Witnesses' cosignatures (C2SP tlog-cosignature lines), checked before they are stored.
+CREATE TABLE IF NOT EXISTS eventstore.merkle_cosignatures (
+  tree_size   bigint NOT NULL REFERENCES eventstore.merkle_checkpoints (tree_size),
+  witness     text NOT NULL,
+  line        text NOT NULL,
+  received_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tree_size, witness)
+);

@@ -12,6 +12,7 @@ import { CatchUpSubscription } from './catch-up.js';
 import { verifyChain } from './chain.js';
 import { validateAppend, validateAppendToStreams } from './append-checks.js';
 import { applySchema, toHex, toNumber, type SqlDriver } from './driver.js';
+import { MerkleLog } from './merkle/sql-tree.js';
 import type {
   AppendResult,
   EventStore,
@@ -73,6 +74,7 @@ function toEvent(r: EventRow): RawRecordedEvent {
     causationId: r.metadata.causationId,
     actor: r.metadata.actor,
     data: r.data,
+    ...(r.metadata.traceparent ? { traceparent: r.metadata.traceparent } : {}),
     streamPosition: toNumber(r.stream_position),
     globalPosition: toNumber(r.global_position),
     hash: toHex(r.hash)!,
@@ -110,11 +112,15 @@ export class SqlEventStore implements EventStore {
   private readonly subscriptions = new Set<Subscription>();
   /** what the last migrate() found and repaired */
   migration: MigrationReport | undefined;
+  /** the Merkle tree over the global log (schema.sql, merkle/sql-tree.ts) */
+  readonly log: MerkleLog;
 
   constructor(
     readonly driver: SqlDriver,
     private readonly options: SqlEventStoreOptions = {},
-  ) {}
+  ) {
+    this.log = new MerkleLog(driver, (o) => this.subscribeToAll(o));
+  }
 
   /**
    * Creates or updates the schema, then repairs a log restored from another

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidEventError, WrongExpectedVersion, canonicalEnvelope, type EventType, type RawEnvelope, type RawRecordedEvent } from '@onestop/events';
-import type { EventStore } from '../src/index.js';
+import { eventually } from '@onestop/testkit';
+import { merkle, type EventStore, type VerifiableLog } from '../src/index.js';
 
 /** What each adapter under contract provides. */
 export interface ContractSubject {
@@ -41,6 +42,8 @@ export interface ContractCapabilities {
    * way (kurrentdb.test.ts).
    */
   rawSqlTampering: boolean;
+  /** The adapter keeps the Merkle tree over the global log (`store.log`): PostgreSQL and PGlite, not KurrentDB. */
+  verifiableLog?: boolean;
 }
 
 const enc = { alg: 'A256GCM', kid: 'k1', iv: 'AAAAAAAAAAAAAAAA', ct: 'Y2lwaGVy', tag: 'AAAAAAAAAAAAAAAAAAAAAA==' } as const;
@@ -103,7 +106,7 @@ export function eventStoreContract(
   name: string,
   open: () => Promise<ContractSubject>,
   scale = { appends: 10_000 },
-  capabilities: ContractCapabilities = { rawSqlTampering: true },
+  capabilities: ContractCapabilities = { rawSqlTampering: true, verifiableLog: true },
 ): void {
   describe(`EventStore contract: ${name}`, () => {
     let s: ContractSubject;
@@ -687,6 +690,93 @@ export function eventStoreContract(
         await sub.reached(r.globalPositions[0]!, 10_000);
         await sub.stop();
         expect(got.map((e) => e.subject)).toEqual([a]);
+      });
+    });
+
+    describe.skipIf(!capabilities.verifiableLog)('verifiable log (RFC 9162 Merkle tree over the global log)', () => {
+      const log = (): VerifiableLog => s.store.log!;
+      /** MTH straight from RFC 9162 §2.1.1 over the leaf hashes (independent of the stored subtrees) */
+      const mth = (leaves: Buffer[]): Buffer => {
+        if (leaves.length === 1) return leaves[0]!;
+        const k = 2 ** Math.floor(Math.log2(leaves.length - 1));
+        return merkle.nodeHash(mth(leaves.slice(0, k)), mth(leaves.slice(k)));
+      };
+      const everything = async () => {
+        const all: RawRecordedEvent[] = [];
+        for (;;) {
+          const page = await s.store.readAll({ after: all.at(-1)?.globalPosition ?? 0, maxCount: 5000 });
+          all.push(...page);
+          if (page.length < 5000) return all;
+        }
+      };
+
+      const caughtUp = (tree: VerifiableLog, position: number) =>
+        eventually(async () => {
+          const head = await tree.catchUp();
+          expect(head.lastPosition).toBeGreaterThanOrEqual(position);
+          return head;
+        });
+
+      it('has one leaf per event in global order, whatever the gaps of rolled-back appends, and its root is the MTH of the log', async () => {
+        const id = sid('tree');
+        await s.store.append(id, [ev(id)], 'no_stream');
+        // positions a rolled-back append took and gave back: gaps in global_position
+        await sql(`SELECT nextval('eventstore.global_position_seq') FROM generate_series(1, 3)`);
+        const last = (await s.store.append(id, [ev(id), ev(id)], 0)).globalPositions.at(-1)!;
+        // (gap-safe: a transaction still open anywhere in the cluster holds the log back a moment)
+        const head = await caughtUp(log(), last);
+        const events = (await everything()).slice(0, head.size);
+        expect(head).toEqual({ size: events.length, lastPosition: events.at(-1)!.globalPosition });
+        expect(events.some((e, i) => i > 0 && e.globalPosition > events[i - 1]!.globalPosition + 1)).toBe(true);
+        const leaves = events.map((e) => merkle.leafHash(Buffer.from(e.hash, 'hex')));
+        expect((await log().rootHash(head.size)).equals(mth(leaves))).toBe(true);
+        for (const i of [0, Math.floor(events.length / 3), events.length - 1]) {
+          expect(await log().leafIndexOf(events[i]!.globalPosition)).toBe(i);
+        }
+      });
+
+      it('proves the inclusion of any event at any size, and the consistency of any two sizes', async () => {
+        const head = await log().catchUp();
+        const sizes = [1, Math.ceil(head.size / 2), head.size - 1, head.size];
+        const events = (await everything()).slice(0, head.size);
+        for (const size of sizes) {
+          const root = await log().rootHash(size);
+          for (const i of [0, size - 1, Math.floor(size / 2)]) {
+            const p = (await log().inclusionProof(events[i]!.globalPosition, size))!;
+            expect(p).toMatchObject({ leafIndex: i, treeSize: size });
+            expect(p.proof.length).toBeLessThanOrEqual(Math.ceil(Math.log2(size)));
+            const b = (x: string) => Buffer.from(x, 'base64');
+            expect(merkle.verifyInclusion(i, size, merkle.leafHash(Buffer.from(events[i]!.hash, 'hex')), p.proof.map(b), root)).toBe(true);
+          }
+          expect(await log().inclusionProof(events[size - 1]!.globalPosition, size - 1)).toBeUndefined();
+        }
+        for (const [m, n] of [[1, head.size], [sizes[1]!, head.size], [head.size - 1, head.size]] as const) {
+          const proof = (await log().consistencyProof(m, n)).map((x) => Buffer.from(x, 'base64'));
+          expect(merkle.verifyConsistency(m, n, proof, await log().rootHash(m), await log().rootHash(n))).toBe(true);
+        }
+        await expect(log().rootHash(head.size + 1)).rejects.toThrow(RangeError);
+      });
+
+      it('follows the log as events are appended; two followers racing on the same leaves build one tree', async () => {
+        const before = await log().catchUp();
+        const other = s.secondStore?.log ?? log();
+        const ids = Array.from({ length: 6 }, () => sid('tree'));
+        const sub = await log().follow();
+        try {
+          const appended = await Promise.all(ids.map((id) => s.store.append(id, [ev(id), ev(id)], 'no_stream')));
+          const last = Math.max(...appended.flatMap((a) => a.globalPositions));
+          // the second instance (another process) catches up at the same time
+          await Promise.all([caughtUp(other, last), caughtUp(log(), last), caughtUp(other, last)]);
+          const head = await log().head();
+          expect(head.size).toBeGreaterThanOrEqual(before.size + 12);
+          const events = (await everything()).slice(0, head.size);
+          expect(events.at(-1)!.globalPosition).toBe(head.lastPosition);
+          expect((await other.rootHash(head.size)).equals(mth(events.map((e) => merkle.leafHash(Buffer.from(e.hash, 'hex')))))).toBe(true);
+          // a redelivered batch adds nothing
+          expect(await (log() as unknown as { extend(e: RawRecordedEvent[]): Promise<unknown> }).extend(events.slice(-3))).toEqual(head);
+        } finally {
+          await sub.stop();
+        }
       });
     });
 

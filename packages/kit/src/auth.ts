@@ -55,7 +55,9 @@ export class Authenticator {
 
   constructor(private readonly options: AuthOptions) {
     if (options.jwksUrl) {
-      this.key = createRemoteJWKSet(new URL(options.jwksUrl));
+      // a token signed with a key the cached set does not have makes it fetch the
+      // set again (the provider rotated its keys), at most every 5 s
+      this.key = createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: 5_000, cacheMaxAge: 10 * 60_000 });
       this.algorithms = ['RS256', 'PS256', 'ES256', 'EdDSA'];
     } else if (options.secret) {
       this.key = new TextEncoder().encode(options.secret);

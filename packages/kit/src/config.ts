@@ -19,6 +19,8 @@ const csv = z
 export const BaseConfigSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `auto`: readable lines on a terminal in development, JSON lines otherwise */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   ONESTOP_DATA_DIR: z.string().min(1).default('.data'),
@@ -34,6 +36,8 @@ export const BaseConfigSchema = z.object({
   ONESTOP_TRANSIENT_RETRY_MS: z.coerce.number().int().min(0).max(7 * 24 * 3600_000).default(600_000),
   JWT_SECRET: z.string().min(32, 'at least 32 characters').optional(),
   JWT_JWKS_URL: z.url().optional(),
+  /** production only: accept HS256 tokens signed with JWT_SECRET (a shared secret every service holds); refused unless `true`, and warned about at every start */
+  JWT_ALLOW_HS256_IN_PRODUCTION: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   JWT_ISSUER: z.string().min(1).default('onestop'),
   JWT_AUDIENCE: z.string().min(1).default('onestop'),
   /** `kid:base64key[,kid:base64key…]`; the first is the active master key */
@@ -42,11 +46,39 @@ export const BaseConfigSchema = z.object({
   ONESTOP_INDEX_KEY: z.string().min(32).optional(),
   /** Ed25519 private key signing audit digests (base64 PKCS#8 DER, base64 32-byte seed, or PEM); its format is checked by projections */
   ONESTOP_AUDIT_SIGNING_KEY: z.string().trim().min(1).optional(),
+  /** the verifiable log's name: the origin line of its checkpoints and the key name of their signature (a schema-less URL) */
+  ONESTOP_LOG_ORIGIN: z.string().regex(/^[^\s+]{1,200}$/, 'one word without spaces or "+", e.g. onestop.pistoia.example/log').default('onestop.local/log'),
+  /** how often the log signs a checkpoint when its tree has grown (ms); 0: only on demand (`onestop checkpoint`) */
+  ONESTOP_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(0).max(24 * 3600_000).default(10_000),
+  /** the witnesses whose cosignatures count: their vkeys (`<name>+<hex key id>+<base64 key>`, Ed25519 cosigners), separated by commas */
+  ONESTOP_WITNESSES: csv.optional(),
+  /** how many of ONESTOP_WITNESSES must cosign a checkpoint before it is final (default: 1 when witnesses are configured, else 0) */
+  ONESTOP_WITNESS_QUORUM: z.coerce.number().int().min(0).max(100).optional(),
   ONESTOP_AGREEMENT_ID: z.string().regex(/^[a-z0-9-]{2,64}$/).default('accordo-pistoia'),
   /** how often the SLA watcher looks for late answers */
   ONESTOP_SLA_INTERVAL_MS: z.coerce.number().int().min(100).max(24 * 3600_000).default(60_000),
   /** development and tests only: the process clock runs this far ahead of the system clock (refused in production) */
   ONESTOP_CLOCK_OFFSET_MS: z.coerce.number().int().min(-100 * 365 * 24 * 3600_000).max(100 * 365 * 24 * 3600_000).default(0),
+  /** OpenTelemetry traces: `off` (default) or `otlp` (OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT) */
+  ONESTOP_TRACING: z.enum(['off', 'otlp']).default('off'),
+  /** the OTLP/HTTP collector; traces go to `<endpoint>/v1/traces` */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:4318'),
+  /** the `service.name` of this process's spans (default: the process's name, e.g. `onestop`, `intake`) */
+  OTEL_SERVICE_NAME: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).optional(),
+  /** the share of new traces that are kept (0 to 1); a caller's sampled trace is always continued */
+  ONESTOP_TRACE_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
+  /** serve /metrics without a token on this port of its own (internal network only); unset: /metrics on the service port, admin token required */
+  METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** the FHIR facade's base URL as partners reach it (notification bundles name resources by it); default http://HOST:PORT/fhir */
+  ONESTOP_FHIR_BASE_URL: z.url().optional(),
+  /** longest pause between retries of a FHIR notification to an endpoint that fails (backoff from 500 ms, doubling) */
+  ONESTOP_FHIR_RETRY_MAX_MS: z.coerce.number().int().min(100).max(3600_000).default(60_000),
+  /** the console's OpenID provider (issuer URL; its discovery document is read from `<issuer>/.well-known/openid-configuration`) */
+  ONESTOP_OIDC_ISSUER: z.url().optional(),
+  /** the console's public client id at that provider (authorization code with PKCE, no client secret) */
+  ONESTOP_OIDC_CLIENT_ID: z.string().min(1).max(200).optional(),
+  ONESTOP_OIDC_SCOPE: z.string().min(1).max(500).default('openid profile'),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
 });
@@ -65,14 +97,29 @@ function checkModes(c: BaseConfig): string[] {
   if (c.ONESTOP_BUS === 'kafka' && c.ONESTOP_STORE === 'embedded') {
     p.push('ONESTOP_BUS: kafka needs a shared event store (ONESTOP_STORE=postgres or kurrentdb)');
   }
+  if ((c.ONESTOP_WITNESS_QUORUM ?? 0) > (c.ONESTOP_WITNESSES?.length ?? 0)) {
+    p.push(`ONESTOP_WITNESS_QUORUM: ${c.ONESTOP_WITNESS_QUORUM} cosignatures asked of ${c.ONESTOP_WITNESSES?.length ?? 0} witnesses (ONESTOP_WITNESSES)`);
+  }
+  if (c.ONESTOP_OIDC_ISSUER && !c.ONESTOP_OIDC_CLIENT_ID) p.push('ONESTOP_OIDC_CLIENT_ID: required with ONESTOP_OIDC_ISSUER');
   if (c.NODE_ENV === 'production') {
-    if (!c.JWT_SECRET && !c.JWT_JWKS_URL) p.push('JWT_JWKS_URL: required in production (or JWT_SECRET)');
+    if (!c.JWT_JWKS_URL && !(c.JWT_SECRET && c.JWT_ALLOW_HS256_IN_PRODUCTION)) {
+      p.push('JWT_JWKS_URL: required in production (asymmetric keys of the identity provider); HS256 with JWT_SECRET only with JWT_ALLOW_HS256_IN_PRODUCTION=true');
+    }
     if (!c.ONESTOP_MASTER_KEYS) p.push('ONESTOP_MASTER_KEYS: required in production');
     if (!c.ONESTOP_INDEX_KEY) p.push('ONESTOP_INDEX_KEY: required in production');
     if (!c.ONESTOP_AUDIT_SIGNING_KEY) p.push('ONESTOP_AUDIT_SIGNING_KEY: required in production');
     if (c.ONESTOP_CLOCK_OFFSET_MS !== 0) p.push('ONESTOP_CLOCK_OFFSET_MS: development and tests only, refused in production');
   }
   return p;
+}
+
+/** What start-up must shout about: a configuration that is allowed but weakens security. */
+export function configWarnings(c: BaseConfig): string[] {
+  const w: string[] = [];
+  if (c.NODE_ENV === 'production' && !c.JWT_JWKS_URL && c.JWT_SECRET && c.JWT_ALLOW_HS256_IN_PRODUCTION) {
+    w.push('SECURITY WARNING: production accepts HS256 tokens signed with the shared JWT_SECRET (JWT_ALLOW_HS256_IN_PRODUCTION=true): anyone holding the secret of any service can mint an admin token. Use JWT_JWKS_URL.');
+  }
+  return w;
 }
 
 /**

@@ -13,7 +13,10 @@ import {
   type RecordedEvent,
 } from '@onestop/events';
 import type { EventStore, ExpectedRevision, StreamAppend } from '@onestop/eventstore';
+import { SpanKind, type Span } from '@opentelemetry/api';
+import { contextOfTraceparent, endSpan, traceparentOf } from '@onestop/bus';
 import { commandEventIds } from './request-scope.js';
+import { kitTracer } from './tracing.js';
 
 /** A domain event as deciders see it: type and payload, no envelope. */
 export type DomainEvent<T extends EventType = EventType> = T extends EventType ? { type: T; data: EventData<T> } : never;
@@ -121,6 +124,18 @@ export interface TransactOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The span of one append attempt: stream categories and counts only (a stream id may name a person). */
+function appendSpan(ctx: EventContext, streamIds: readonly string[], attempt: number): Span {
+  return kitTracer().startSpan(
+    `append ${[...new Set(streamIds.map((s) => s.slice(0, s.indexOf('-'))))].join(',')}`,
+    {
+      kind: SpanKind.CLIENT,
+      attributes: { 'db.operation.name': 'append', 'onestop.service': ctx.source.replace('/onestop/', ''), 'onestop.streams': streamIds.length, 'onestop.attempt': attempt },
+    },
+    contextOfTraceparent(ctx.traceparent),
+  );
+}
+
 /** Numbers a command's events across its streams, in append order, with the request's derived ids. */
 function eventIdsFrom(scoped: NonNullable<ReturnType<typeof commandEventIds>>): () => (streamId: string, index: number) => string {
   return () => {
@@ -180,9 +195,13 @@ export async function transact<R>(
     const writing = parts.filter((p) => p.events.length > 0);
     if (writing.length === 0) return { result, appended: [] };
     const ids = eventId?.();
+    // the append's span (child of the request's) is the trace the events carry on to the bus
+    const span = appendSpan(ctx, writing.map((p) => p.streamId), attempt);
+    const traceparent = traceparentOf(span);
+    const stamped = traceparent ? { ...ctx, traceparent } : ctx;
     const appends: StreamAppend[] = writing.map((p) => ({
       streamId: p.streamId,
-      events: p.envelopes(ctx, ids) as unknown as RawEnvelope[],
+      events: p.envelopes(stamped, ids) as unknown as RawEnvelope[],
       expected: (p.revision < 0 ? 'no_stream' : p.revision) satisfies ExpectedRevision,
     }));
     try {
@@ -198,8 +217,11 @@ export async function transact<R>(
           return { streamId: a.streamId, events, revision: r.nextExpectedRevision, globalPositions: r.globalPositions };
         }),
       );
+      span.setAttribute('onestop.global_position', Math.max(...results.flatMap((r) => r.globalPositions)));
+      endSpan(span);
       return { result, appended };
     } catch (e) {
+      endSpan(span, e);
       if (!(e instanceof WrongExpectedVersion)) throw e;
       if (attempt + 1 >= maxAttempts) throw new ConcurrencyRetriesExhausted(e.streamId, attempt + 1);
       // a crowd on one stream: spread the retries so that each round has a winner and few losers

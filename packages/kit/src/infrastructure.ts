@@ -14,7 +14,8 @@ import {
 } from '@onestop/eventstore';
 import { Authenticator } from './auth.js';
 import { offsetClock, type Clock } from './clock.js';
-import type { BaseConfig } from './config.js';
+import { configWarnings, type BaseConfig } from './config.js';
+import { lockDataDir, type DataDirLock } from './data-lock.js';
 import { migrateIdempotency } from './idempotency.js';
 import type { Logger } from './logger.js';
 import { parseMasterKeys, PersonKeyring } from './privacy/keyring.js';
@@ -32,6 +33,8 @@ export interface Infrastructure {
   indexKey: string;
   auth: Authenticator;
   clock: Clock;
+  /** the lock on the embedded database's directory, when this process opened it */
+  dataDirLock?: DataDirLock;
   close(): Promise<void>;
 }
 
@@ -84,21 +87,25 @@ export function ensureDevSecrets(config: BaseConfig): BaseConfig {
 export async function openInfrastructure(
   config: BaseConfig,
   logger: Logger,
-  options: { clock?: Clock; adapters?: AdapterFactories; pglite?: PGlite } = {},
+  options: { clock?: Clock; adapters?: AdapterFactories; pglite?: PGlite; /** who opens it, told to a second process (e.g. `npm start`) */ purpose?: string } = {},
 ): Promise<Infrastructure> {
   if (!config.JWT_SECRET && !config.JWT_JWKS_URL) throw new Error('JWT_SECRET or JWT_JWKS_URL is required');
   if (!config.ONESTOP_MASTER_KEYS || !config.ONESTOP_INDEX_KEY) throw new Error('ONESTOP_MASTER_KEYS and ONESTOP_INDEX_KEY are required');
   const closers: Array<() => Promise<void>> = [];
   let db: SqlDriver;
   let store: EventStore;
+  let dataDirLock: DataDirLock | undefined;
   if (config.ONESTOP_STORE === 'embedded') {
     let pglite = options.pglite;
     if (!pglite) {
+      // one process at a time on the embedded database; the lock dies with the process however it ends
+      const lock = await lockDataDir(config.ONESTOP_DATA_DIR, options.purpose ?? 'OneStop');
+      dataDirLock = lock;
       const dir = resolve(config.ONESTOP_DATA_DIR, 'pgdata');
       mkdirSync(dir, { recursive: true });
       pglite = new PGlite(dir);
       const owned = pglite;
-      closers.push(() => owned.close());
+      closers.push(() => owned.close(), () => lock.release());
     }
     db = new PGliteDriver(pglite);
     const s = new SqlEventStore(new PGliteDriver(pglite));
@@ -135,10 +142,16 @@ export async function openInfrastructure(
 
   const keyring = new PersonKeyring(db, parseMasterKeys(config.ONESTOP_MASTER_KEYS));
   await keyring.migrate();
+  await keyring.start();
+  closers.unshift(() => keyring.close());
+  // an erasure whose rewrite of the keyring did not finish (a crash) is caught up here
+  await keyring.shred();
   await migrateIdempotency(db);
 
+  for (const warning of configWarnings(config)) logger.error(warning);
   const auth = new Authenticator({
-    secret: config.JWT_SECRET,
+    // with a JWKS, the shared secret is never a way in
+    secret: config.JWT_JWKS_URL ? undefined : config.JWT_SECRET,
     jwksUrl: config.JWT_JWKS_URL,
     issuer: config.JWT_ISSUER,
     audience: config.JWT_AUDIENCE,
@@ -154,6 +167,7 @@ export async function openInfrastructure(
     indexKey: config.ONESTOP_INDEX_KEY,
     auth,
     clock: options.clock ?? offsetClock(config.ONESTOP_CLOCK_OFFSET_MS),
+    ...(dataDirLock ? { dataDirLock } : {}),
     async close() {
       for (const c of closers) await c().catch((err) => logger.warn({ err }, 'error while closing'));
     },

@@ -1,5 +1,6 @@
 import { PGlite } from '@electric-sql/pglite';
 import { randomBytes } from 'node:crypto';
+import type { DestinationStream } from 'pino';
 import { issueToken, type Principal } from './auth.js';
 import { ManualClock, type Clock } from './clock.js';
 import { loadConfig, type BaseConfig } from './config.js';
@@ -12,7 +13,15 @@ import { createLogger } from './logger.js';
  * unless the env says otherwise, fresh secrets, a manual clock, quiet logs.
  */
 export async function openTestInfrastructure(
-  options: { databaseUrl?: string; env?: Record<string, string>; clock?: Clock; adapters?: AdapterFactories } = {},
+  options: {
+    databaseUrl?: string;
+    env?: Record<string, string>;
+    clock?: Clock;
+    adapters?: AdapterFactories;
+    pglite?: PGlite;
+    /** where the log lines go (stdout by default) */
+    logDestination?: DestinationStream;
+  } = {},
 ): Promise<Infrastructure & { clock: Clock; token(p: Principal): Promise<string> }> {
   const secret = randomBytes(32).toString('base64url');
   const config: BaseConfig = loadConfig({
@@ -27,8 +36,8 @@ export async function openTestInfrastructure(
     ...options.env,
   });
   const clock = options.clock ?? new ManualClock();
-  const pglite = options.databaseUrl ? undefined : new PGlite();
-  const infra = await openInfrastructure(config, createLogger('test', config.LOG_LEVEL), {
+  const pglite = options.databaseUrl ? undefined : (options.pglite ?? new PGlite());
+  const infra = await openInfrastructure(config, createLogger('test', config.LOG_LEVEL, { destination: options.logDestination }), {
     clock,
     adapters: options.adapters,
     ...(pglite ? { pglite } : {}),

@@ -70,19 +70,19 @@ describe('rotateMasterKey', () => {
   });
 
   it('leaves everything readable with only the new master key configured; erased persons stay erased', async () => {
-    const onlyNew = new PersonKeyring(infra.db, parseMasterKeys(NEW), 0);
+    const onlyNew = new PersonKeyring(infra.db, parseMasterKeys(NEW));
     for (const [personId, { enc, plain }] of secrets) {
       if (erased.has(personId)) await expect(onlyNew.decrypt(enc)).rejects.toBeInstanceOf(PersonDataErased);
       else expect(await onlyNew.decrypt(enc)).toBe(plain);
     }
     // and the old master key alone opens nothing any more
-    const onlyOld = new PersonKeyring(infra.db, parseMasterKeys(OLD), 0);
+    const onlyOld = new PersonKeyring(infra.db, parseMasterKeys(OLD));
     const [someone] = [...secrets].find(([id]) => !erased.has(id))!;
     await expect(onlyOld.decrypt(secrets.get(someone)!.enc)).rejects.toThrow(/master key new-2 is not configured/);
   });
 
   it('refuses to run without the master key that wrapped a data key', async () => {
-    const other = new PersonKeyring(infra.db, parseMasterKeys(`old-1:${key()}`), 0);
+    const other = new PersonKeyring(infra.db, parseMasterKeys(`old-1:${key()}`));
     const personId = randomUUID();
     await other.createKey(personId);
     await expect(rotateMasterKey(infra.db, NEW)).rejects.toThrow(/master key old-1 is not configured/);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { NotFoundError, RuleViolation, WrongExpectedVersion } from '@onestop/events';
 import { createTestDatabase, type TestDatabase } from '@onestop/testkit';
-import { buildServiceApp, principalOf, type ServiceModule } from '../src/index.js';
+import { buildServiceApp, listenForMetrics, principalOf, type ServiceModule } from '../src/index.js';
 import { openTestInfrastructure } from '../src/testing.js';
 
 let effects = 0;
@@ -22,7 +22,7 @@ const things: ServiceModule = {
       {
         config: { roles: ['operator', 'admin'], idempotent: true },
         schema: {
-          body: z.object({ name: z.string().min(1).max(50), size: z.number().int().min(0).optional() }),
+          body: z.object({ name: z.string().min(1).max(50), size: z.number().int().min(0).optional() }).strict(),
           response: { 201: z.object({ id: z.number(), name: z.string(), by: z.string() }) },
         },
       },
@@ -70,7 +70,7 @@ afterAll(async () => {
 });
 
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
-  app.inject({ method: 'POST', url, payload: body as object, headers: { authorization: `Bearer ${operator}`, ...headers } });
+  app.inject({ method: 'POST', url, ...(body === undefined ? {} : { payload: body as object }), headers: { authorization: `Bearer ${operator}`, ...headers } });
 
 describe('authentication (401) and roles (403)', () => {
   it('refuses a missing, malformed, wrongly signed or expired token with 401 problem+json', async () => {
@@ -141,10 +141,10 @@ describe('problem+json for every error', () => {
   it('404 for an unknown resource and an unknown route; 422 for a rule; 409 for a concurrent change', async () => {
     expect((await app.inject({ method: 'GET', url: '/things/7', headers: { authorization: `Bearer ${operator}` } })).json()).toMatchObject({ status: 404, code: 'not_found' });
     expect((await app.inject({ method: 'GET', url: '/nowhere' })).json()).toMatchObject({ status: 404, code: 'route_not_found' });
-    const rule = await post('/rule', {});
+    const rule = await post('/rule', undefined);
     expect(rule.statusCode).toBe(422);
     expect(rule.json()).toMatchObject({ code: 'too_many_things', limit: 3 });
-    const race = await post('/race', {});
+    const race = await post('/race', undefined);
     expect(race.statusCode).toBe(409);
     expect(race.json()).toMatchObject({ code: 'wrong_expected_version', expected: 3, actual: 4 });
   });
@@ -208,13 +208,35 @@ describe('Idempotency-Key', () => {
 });
 
 describe('operations', () => {
-  it('serves health, readiness and Prometheus metrics', async () => {
+  it('serves health, readiness, and Prometheus metrics only to an admin token', async () => {
     expect((await app.inject('/health')).json()).toEqual({ status: 'ok' });
     const ready = await app.inject('/ready');
     expect(ready.statusCode).toBe(200);
     expect(ready.json().checks).toEqual({ store: true, bus: true, database: true });
-    const metrics = await app.inject('/metrics');
+    expect((await app.inject('/metrics')).statusCode).toBe(401);
+    expect((await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${operator}` } })).statusCode).toBe(403);
+    const admin = await infra.token({ sub: 'admin-1', role: 'admin' });
+    const metrics = await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${admin}` } });
+    expect(metrics.statusCode).toBe(200);
     expect(metrics.body).toContain('onestop_http_request_duration_seconds');
+  });
+
+  it('serves metrics without a token on a listen address of their own (METRICS_PORT), and then not on the service port', async () => {
+    const own = { ...infra, config: { ...infra.config, METRICS_PORT: 31201, METRICS_HOST: '127.0.0.1' } };
+    const separate = await buildServiceApp({ title: 'Things', description: 'test', modules: [things], ctx: own });
+    const metrics = await listenForMetrics(separate, own.config);
+    try {
+      const admin = await infra.token({ sub: 'admin-1', role: 'admin' });
+      expect((await separate.inject({ url: '/metrics', headers: { authorization: `Bearer ${admin}` } })).statusCode).toBe(404);
+      await separate.inject('/health');
+      const res = await fetch(`http://127.0.0.1:31201/metrics`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(await res.text()).toContain('onestop_http_request_duration_seconds');
+    } finally {
+      await metrics?.close();
+      await separate.close();
+    }
   });
 
   it('echoes request and correlation ids', async () => {
@@ -283,7 +305,7 @@ describe('rate limit and security headers', () => {
   it('lists every mounted route with the roles it admits', () => {
     expect(app.routeTable).toEqual(
       expect.arrayContaining([
-        { method: 'POST', url: '/things', roles: ['operator', 'admin'] },
+        { method: 'POST', url: '/things', roles: ['operator', 'admin'], body: true },
         { method: 'GET', url: '/things/:id', roles: ['operator'] },
         { method: 'HEAD', url: '/things/:id', roles: ['operator'] },
         { method: 'GET', url: '/health' },
@@ -296,6 +318,6 @@ describe('rate limit and security headers', () => {
     expect(res.headers['content-security-policy']).toContain("default-src 'self'");
     expect(res.headers['x-content-type-options']).toBe('nosniff');
     expect(res.headers['strict-transport-security']).toBeDefined();
-    expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
+    expect(res.headers['x-frame-options']).toBe('DENY');
   });
 });

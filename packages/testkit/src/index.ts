@@ -10,3 +10,5 @@ export {
 export { deciderSpec } from './decider-spec.js';
 export { eventually } from './eventually.js';
 export { readTopicToEnd } from './kafka.js';
+export { validateFhir, type FhirValidation, type FhirFinding } from './fhir-validator.js';
+export { CHROMIUM, launchTestBrowser } from './browser.js';

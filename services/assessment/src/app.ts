@@ -20,6 +20,9 @@ export function assessmentModule(): ServiceModule {
   return {
     name: 'assessment',
     title: 'OneStop assessment',
+    tags: [
+      { name: 'assessments', description: 'The multidimensional assessment by a team of at least two roles: seven domains, need levels 0–4, goals for every priority domain.' },
+    ],
     description:
       'The assessment of a person by a multidisciplinary team across seven life domains, with the goals of the personal plan (DESIGN §4 Assessment).',
     async migrate(ctx) {

@@ -68,6 +68,8 @@ export class Assessments {
       correlationId: cause.correlationId,
       causationId: cause.id,
       time: this.ctx.clock.now().toISOString(),
+      // the cancellation continues the trace of the withdrawal or erasure that caused it
+      ...(cause.traceparent ? { traceparent: cause.traceparent } : {}),
     });
     return r.events.length;
   }

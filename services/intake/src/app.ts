@@ -18,6 +18,10 @@ export function intakeModule(): ServiceModule {
   return {
     name: 'intake',
     title: 'OneStop intake',
+    tags: [
+      { name: 'persons', description: 'People registered at an access point: registration, lookup by fiscal code, contact details, the subject-access export and erasure.' },
+      { name: 'consents', description: 'Consents of a person (assessment, referral_sharing): given and withdrawn at any time.' },
+    ],
     description:
       'Person registration at the access point, consents, contact details (disclosed to partners only through an audited read), the subject-access export and erasure (DESIGN §4 Intake, §6).',
     async migrate(ctx) {

@@ -11,7 +11,7 @@ import {
   type RecordedEvent,
 } from '@onestop/events';
 import type { EventStore } from '@onestop/eventstore';
-import type { PersonKeyring } from '@onestop/kit';
+import { ReceiptSchema, type PersonKeyring } from '@onestop/kit';
 import { ContactDetails, PersonalData } from './domain/personal-data.js';
 
 // The subject-access export (GDPR Art. 15): everything OneStop holds about a
@@ -113,11 +113,16 @@ export const SubjectAccessExport = z.object({
         partnerId: z.string().nullable(),
         consentEventId: z.string().nullable(),
         referralId: z.string().nullable(),
+        assessmentId: z.string().nullable(),
       }),
     )
     .describe('every recorded read of the case and every disclosure of contact details to a partner'),
   erasure: z.object({ eventId: z.string(), at: z.string(), requestedBy: z.string(), reason: z.string() }).nullable(),
   streams: z.array(z.object({ streamId: z.string(), events: z.number() })).describe('the streams these facts come from'),
+  receipts: z
+    .array(ReceiptSchema)
+    .optional()
+    .describe("one per event of the person's case, in global order: proof that each is in the verifiable log (pending until a checkpoint covers it)"),
 });
 export type SubjectAccessExport = z.infer<typeof SubjectAccessExport>;
 
@@ -311,6 +316,7 @@ export async function subjectAccessExport(
           partnerId: e.actor.partnerId ?? null,
           consentEventId: e.data.consentEventId ?? null,
           referralId: e.data.referralId ?? null,
+          assessmentId: e.data.assessmentId ?? null,
         });
         break;
       default:

@@ -13,6 +13,9 @@ export function registerCommand(personId: string, more: Partial<RegisterPerson> 
     registeredBy: 'op-1',
     municipality: 'Pistoia',
     birthDate: '1985-12-10',
+    familyName: 'Rossi',
+    givenName: 'Mario',
+    today: '2026-11-26',
     pii: samplePii,
     ...more,
   };

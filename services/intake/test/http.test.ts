@@ -143,10 +143,15 @@ describe('reading and finding a person', () => {
 
   it('finds a person by fiscal code (any spelling of it)', async () => {
     const code = womanCode('NREFNC', '1999-09-09');
-    const res = await call('GET', `/persons?fiscalCode=${code.toLowerCase()}`, 'operator');
+    const res = await call('POST', '/persons/search', 'operator', { fiscalCode: code.toLowerCase() });
     expect(res.json()).toEqual({ personId });
-    expect((await call('GET', `/persons?fiscalCode=${womanCode('XXXYYY', '1999-09-09')}`, 'operator')).statusCode).toBe(404);
-    expect((await call('GET', '/persons?fiscalCode=RSSMRA85T10A562XYZ', 'operator')).statusCode).toBe(400);
+    expect((await call('POST', '/persons/search', 'operator', { fiscalCode: womanCode('XXXYYY', '1999-09-09') })).statusCode).toBe(404);
+    const bad = await call('POST', '/persons/search', 'operator', { fiscalCode: 'RSSMRA85T10A562XYZ' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body, 'the refusal does not repeat the fiscal code').not.toContain('RSSMRA85T10A562XYZ');
+    expect((await call('POST', '/persons/search', 'operator', { fiscalCode: code, name: 'x' })).statusCode).toBe(400);
+    // the look-up is not in the URL any more: the former GET is no route at all
+    expect((await call('GET', `/persons?fiscalCode=${code}`, 'operator')).json()).toMatchObject({ status: 404, code: 'route_not_found' });
   });
 
   it('updates contact details and shows them', async () => {
@@ -212,6 +217,7 @@ describe('OpenAPI', () => {
     expect(result.valid ? [] : result.errors).toEqual([]);
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/persons',
+      '/persons/search',
       '/persons/{personId}',
       '/persons/{personId}/consents',
       '/persons/{personId}/consents/{scope}/withdrawal',

@@ -1,11 +1,13 @@
 import type { FastifyInstance } from 'fastify';
-import { issueToken, type Clock, type Infrastructure, type Principal } from '@onestop/kit';
+import { issueToken, type Infrastructure, type Principal } from '@onestop/kit';
 
 /** Who acts in the demo: one token per role (and per partner), printed at start. */
 export const DEMO_PRINCIPALS = {
   operator: { sub: 'operatore-accesso-1', role: 'operator', name: 'Operatore del punto di accesso' },
   socialWorker: { sub: 'assistente-sociale-1', role: 'team', teamRole: 'social_worker', name: 'Assistente sociale' },
   employmentOperator: { sub: 'operatore-cpi-1', role: 'team', teamRole: 'employment_operator', name: 'Operatore Centro per l’impiego' },
+  educator: { sub: 'educatore-1', role: 'team', teamRole: 'educator', name: 'Educatrice' },
+  tutor: { sub: 'tutor-1', role: 'team', teamRole: 'tutor', name: 'Tutor' },
   networkManager: { sub: 'network-manager-1', role: 'team', teamRole: 'network_manager', name: 'Network manager' },
   auditor: { sub: 'revisore-1', role: 'auditor', name: 'Revisore' },
   admin: { sub: 'amministratore-1', role: 'admin', name: 'Amministratore' },
@@ -41,6 +43,7 @@ export const DEMO_PARTNERS = [
     services: [
       { serviceId: 'inclusione', name: 'Percorsi di inclusione sociale', domain: 'social_network', capacity: 15 },
       { serviceId: 'salute', name: 'Accompagnamento ai servizi di cura', domain: 'health_care', capacity: 10 },
+      { serviceId: 'accoglienza', name: 'Accoglienza abitativa temporanea', domain: 'housing', capacity: 6 },
     ],
   },
   {
@@ -83,25 +86,85 @@ export interface DemoTokens {
   [who: string]: string;
 }
 
-/** Tokens for every demo principal and every partner desk (30 days). */
-export async function demoTokens(infra: Infrastructure): Promise<DemoTokens> {
+/** Tokens for every demo principal (every role and team role) and the desks of these partners (30 days). */
+export async function demoTokens(infra: Infrastructure, partnerIds: readonly string[] = DEMO_PARTNERS.map((p) => p.partnerId)): Promise<DemoTokens> {
   const secret = infra.config.JWT_SECRET;
   if (!secret) return {};
   const opts = { issuer: infra.config.JWT_ISSUER, audience: infra.config.JWT_AUDIENCE, expiresIn: '30d' };
   const tokens: DemoTokens = {};
   for (const [who, p] of Object.entries(DEMO_PRINCIPALS)) tokens[who] = await issueToken(secret, p, opts);
-  for (const p of DEMO_PARTNERS) {
-    tokens[`partner:${p.partnerId}`] = await issueToken(secret, { sub: `${p.partnerId}-desk`, role: 'partner', partnerId: p.partnerId }, opts);
+  for (const partnerId of partnerIds) {
+    tokens[`partner:${partnerId}`] = await issueToken(secret, { sub: `${partnerId}-desk`, role: 'partner', partnerId }, opts);
   }
   return tokens;
 }
 
+/** Where the demo's history is written: the platform's clock, set to each moment in turn. */
+export interface DemoTimeline {
+  set(at: Date): void;
+  reset(): void;
+}
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+/** Office hours of the access point and the partners, in UTC (08:00–17:00 in Italy is 07:00–16:00 UTC in winter). */
+const OPEN_HOUR = 7;
+const CLOSE_HOUR = 16;
+
+/** The next moment at or after `t` inside office hours (Monday to Friday). */
+export function officeHours(t: Date): Date {
+  const d = new Date(t);
+  for (;;) {
+    const day = d.getUTCDay();
+    const hour = d.getUTCHours();
+    if (day === 0 || day === 6 || hour >= CLOSE_HOUR) {
+      d.setUTCDate(d.getUTCDate() + 1);
+      d.setUTCHours(OPEN_HOUR, 0, 0, 0);
+    } else if (hour < OPEN_HOUR) {
+      d.setUTCHours(OPEN_HOUR, 0, 0, 0);
+    } else {
+      return d;
+    }
+  }
+}
+
+/** `hours` of office time after `t` (nights and weekends do not count). */
+export function afterOfficeHours(t: Date, hours: number): Date {
+  let d = officeHours(t);
+  let left = hours * HOUR;
+  while (left > 0) {
+    const close = new Date(d);
+    close.setUTCHours(CLOSE_HOUR, 0, 0, 0);
+    const today = close.getTime() - d.getTime();
+    if (left < today) return new Date(d.getTime() + left);
+    left -= today;
+    d = officeHours(close);
+  }
+  return d;
+}
+
+/** How many days ago each stage's story begins, so that its last step is in the past and the overdue ones are late. */
+const STORY_STARTS_DAYS_AGO: Record<Stage, number> = {
+  registered: 4,
+  assessed: 12,
+  referred: 7,
+  accepted: 24,
+  declined: 21,
+  started: 34,
+  completed: 62,
+  overdue: 19,
+};
+
 /**
  * Seeds the demo network through the public API (so every rule applies):
  * the partners of the network agreement and a dozen people at different
- * stages. `travel(days)` moves the clock so that some answers are overdue.
+ * stages. Each step happens at its own moment of office hours, set on the
+ * platform's clock: people register on different days, assessments take a few
+ * days, partners answer hours or days after a referral (within their response
+ * time, except the overdue ones), services start and end weeks later. So the
+ * dashboards show real durations. The clock is reset at the end.
  */
-export async function seedDemo(app: FastifyInstance, tokens: DemoTokens, travel: (daysAgo: number) => void): Promise<{ persons: number; referrals: number }> {
+export async function seedDemo(app: FastifyInstance, tokens: DemoTokens, clock: DemoTimeline, now: Date = new Date()): Promise<{ persons: number; referrals: number }> {
   const call = async (who: string, method: 'POST' | 'PUT', url: string, body: unknown, expect = [200, 201]) => {
     for (let attempt = 0; ; attempt++) {
       const res = await app.inject({ method, url, payload: body as object, headers: { authorization: `Bearer ${tokens[who]}` } });
@@ -114,72 +177,91 @@ export async function seedDemo(app: FastifyInstance, tokens: DemoTokens, travel:
       throw new Error(`demo seed: ${method} ${url} → ${res.statusCode} ${res.body}`);
     }
   };
+  // the story of one person: each step some office hours after the one before
+  let t = now;
+  const at = (when: Date) => {
+    // never in the future (a story that would run past now ends now: shorter, never later)
+    t = new Date(Math.min(when.getTime(), now.getTime() - 60_000));
+    clock.set(t);
+  };
+  const wait = (hours: number) => at(afterOfficeHours(t, hours));
 
-  travel(20);
-  for (const p of DEMO_PARTNERS) {
-    const { responseDays, ...partner } = p;
-    await call('admin', 'POST', '/partners', partner);
-    await call('admin', 'POST', `/partners/${p.partnerId}/agreements`, { responseDays });
-  }
-  let referrals = 0;
-  for (const [i, person] of PEOPLE.entries()) {
-    travel(person.stage === 'overdue' ? 15 : 12 - (i % 5));
-    const { personId } = (await call('operator', 'POST', '/persons', {
-      accessPoint: i % 3 === 0 ? 'pistoia-centro-melos' : i % 3 === 1 ? 'pistoia-nord' : 'quarrata',
-      municipality: i % 3 === 2 ? 'Quarrata' : 'Pistoia',
-      givenName: person.givenName,
-      familyName: person.familyName,
-      birthDate: person.birthDate,
-      phone: `+39 0573 ${String(100000 + i * 7919).slice(0, 6)}`,
-    })) as { personId: string };
-    if (person.stage === 'registered') continue;
-    await call('operator', 'POST', `/persons/${personId}/consents`, { scope: 'assessment', legalBasis: 'explicit_consent' });
-    await call('operator', 'POST', `/persons/${personId}/consents`, { scope: 'referral_sharing', legalBasis: 'explicit_consent' });
-    const { assessmentId } = (await call('socialWorker', 'POST', '/assessments', {
-      personId,
-      team: [
-        { memberId: DEMO_PRINCIPALS.socialWorker.sub, role: 'social_worker' },
-        { memberId: DEMO_PRINCIPALS.employmentOperator.sub, role: 'employment_operator' },
-      ],
-    })) as { assessmentId: string };
-    const target = person.to ? DEMO_PARTNERS.find((p) => p.partnerId === person.to![0])!.services.find((s) => s.serviceId === person.to![1])! : undefined;
-    for (const [d, domain] of DOMAINS.entries()) {
-      const level = target?.domain === domain ? 3 : (i + d) % 3;
-      const who = d % 2 === 0 ? 'socialWorker' : 'employmentOperator';
-      await call(who, 'PUT', `/assessments/${assessmentId}/domains/${domain}`, { needLevel: level });
+  try {
+    at(officeHours(new Date(now.getTime() - 90 * DAY)));
+    for (const p of DEMO_PARTNERS) {
+      const { responseDays, ...partner } = p;
+      await call('admin', 'POST', '/partners', partner);
+      await call('admin', 'POST', `/partners/${p.partnerId}/agreements`, { responseDays });
+      wait(1.5);
     }
-    const priority = DOMAINS.filter((domain, d) => (target?.domain === domain ? 3 : (i + d) % 3) >= 3);
-    await call('socialWorker', 'POST', `/assessments/${assessmentId}/completion`, {
-      goals: priority.map((domain) => ({ domain, description: `Obiettivo ${domain}`, targetDate: '2027-06-30' })),
-    });
-    if (!person.to) continue;
-    const [partnerId, serviceId] = person.to;
-    const { referralId } = (await call('socialWorker', 'POST', '/referrals', {
-      personId,
-      assessmentId,
-      partnerId,
-      serviceId,
-      reason: 'Percorso concordato con l’équipe multidisciplinare',
-      priority: person.stage === 'overdue' ? 'urgent' : 'routine',
-    })) as { referralId: string };
-    referrals += 1;
-    const partner = `partner:${partnerId}`;
-    if (person.stage === 'declined') await call(partner, 'POST', `/referrals/${referralId}/decline`, { reason: 'no_capacity' });
-    if (['accepted', 'started', 'completed'].includes(person.stage)) await call(partner, 'POST', `/referrals/${referralId}/acceptance`, {});
-    if (['started', 'completed'].includes(person.stage)) await call(partner, 'POST', `/referrals/${referralId}/start`, {});
-    if (person.stage === 'completed') await call(partner, 'POST', `/referrals/${referralId}/completion`, { outcome: i % 2 ? 'achieved' : 'partially_achieved' });
-  }
-  travel(0);
-  return { persons: PEOPLE.length, referrals };
-}
-
-/** Real time, except while the demo is seeded "in the past" so that some answers are late. */
-export class DemoClock implements Clock {
-  private offsetMs = 0;
-  now(): Date {
-    return new Date(Date.now() - this.offsetMs);
-  }
-  travel(daysAgo: number): void {
-    this.offsetMs = daysAgo * 24 * 60 * 60 * 1000;
+    let referrals = 0;
+    for (const [i, person] of PEOPLE.entries()) {
+      // a morning or an afternoon of its own day
+      at(officeHours(new Date(now.getTime() - STORY_STARTS_DAYS_AGO[person.stage] * DAY - (i % 3) * DAY)));
+      wait(((i * 7) % 8) + 0.25 * (i % 4));
+      const { personId } = (await call('operator', 'POST', '/persons', {
+        accessPoint: i % 3 === 0 ? 'pistoia-centro-melos' : i % 3 === 1 ? 'pistoia-nord' : 'quarrata',
+        municipality: i % 3 === 2 ? 'Quarrata' : 'Pistoia',
+        givenName: person.givenName,
+        familyName: person.familyName,
+        birthDate: person.birthDate,
+        phone: `+39 0573 ${String(100000 + i * 7919).slice(0, 6)}`,
+      })) as { personId: string };
+      if (person.stage === 'registered') continue;
+      wait(0.1);
+      await call('operator', 'POST', `/persons/${personId}/consents`, { scope: 'assessment', legalBasis: 'explicit_consent' });
+      await call('operator', 'POST', `/persons/${personId}/consents`, { scope: 'referral_sharing', legalBasis: 'explicit_consent' });
+      // the team meets the person a day or two later
+      wait(9 + (i % 3) * 4);
+      const { assessmentId } = (await call('socialWorker', 'POST', '/assessments', {
+        personId,
+        team: [
+          { memberId: DEMO_PRINCIPALS.socialWorker.sub, role: 'social_worker' },
+          { memberId: DEMO_PRINCIPALS.employmentOperator.sub, role: 'employment_operator' },
+        ],
+      })) as { assessmentId: string };
+      const target = person.to ? DEMO_PARTNERS.find((p) => p.partnerId === person.to![0])!.services.find((s) => s.serviceId === person.to![1])! : undefined;
+      for (const [d, domain] of DOMAINS.entries()) {
+        wait(0.3);
+        const level = target?.domain === domain ? 3 : (i + d) % 3;
+        const who = d % 2 === 0 ? 'socialWorker' : 'employmentOperator';
+        await call(who, 'PUT', `/assessments/${assessmentId}/domains/${domain}`, { needLevel: level });
+      }
+      const priority = DOMAINS.filter((domain, d) => (target?.domain === domain ? 3 : (i + d) % 3) >= 3);
+      wait(2 + (i % 2) * 9);
+      await call('socialWorker', 'POST', `/assessments/${assessmentId}/completion`, {
+        goals: priority.map((domain) => ({ domain, description: `Obiettivo ${domain}`, targetDate: new Date(now.getTime() + 180 * DAY).toISOString().slice(0, 10) })),
+      });
+      if (!person.to) continue;
+      const [partnerId, serviceId] = person.to;
+      wait(1 + (i % 4));
+      const { referralId } = (await call('socialWorker', 'POST', '/referrals', {
+        personId,
+        assessmentId,
+        partnerId,
+        serviceId,
+        reason: 'Percorso concordato con l’équipe multidisciplinare',
+        priority: person.stage === 'overdue' ? 'urgent' : 'routine',
+      })) as { referralId: string };
+      referrals += 1;
+      const partner = `partner:${partnerId}`;
+      if (person.stage === 'referred' || person.stage === 'overdue') continue;
+      // partners answer within their response time: from a few office hours to a few days
+      wait(3 + ((i * 11) % 22));
+      if (person.stage === 'declined') {
+        await call(partner, 'POST', `/referrals/${referralId}/decline`, { reason: 'no_capacity' });
+        continue;
+      }
+      await call(partner, 'POST', `/referrals/${referralId}/acceptance`, {});
+      if (person.stage === 'accepted') continue;
+      wait(18 + (i % 3) * 9);
+      await call(partner, 'POST', `/referrals/${referralId}/start`, {});
+      if (person.stage === 'started') continue;
+      wait(9 * (15 + (i % 10)));
+      await call(partner, 'POST', `/referrals/${referralId}/completion`, { outcome: i % 2 ? 'achieved' : 'partially_achieved' });
+    }
+    return { persons: PEOPLE.length, referrals };
+  } finally {
+    clock.reset();
   }
 }

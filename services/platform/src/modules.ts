@@ -3,10 +3,11 @@ import { intakeModule } from '@onestop/intake';
 import { assessmentModule } from '@onestop/assessment';
 import { referralModule } from '@onestop/referral';
 import { projectionsModule } from '@onestop/projections';
+import { consoleModule } from './console/module.js';
 
-/** Every service of OneStop, as mounted by `npm start`. */
+/** Every service of OneStop, as mounted by `npm start`, and the work console. */
 export function allModules(): ServiceModule[] {
-  return [intakeModule(), assessmentModule(), referralModule(), projectionsModule()];
+  return [intakeModule(), assessmentModule(), referralModule(), projectionsModule(), consoleModule()];
 }
 
 /** The referral module among them (its use cases serve the CLI and the demo). */

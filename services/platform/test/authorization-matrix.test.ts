@@ -1,11 +1,11 @@
-import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqlDeadLetters } from '@onestop/bus';
+import { SIGNATURE_TYPE, cosign, formatVkey, parseNote, verifierOf } from '@onestop/eventstore/merkle';
+import { createEvent, type RawEnvelope } from '@onestop/events';
 import { issueToken, type Principal, type Role } from '@onestop/kit';
-import { eventually, REPO_ROOT } from '@onestop/testkit';
-import { openPlatform, OWN, WHO, type Case, type Platform, type Who } from './platform.js';
+import { eventually } from '@onestop/testkit';
+import { openPlatform, OWN, securityTable, WHO, type Case, type Platform, type Who } from './platform.js';
 
 // The authorisation matrix of SECURITY.md is the specification: this test reads
 // it from there and checks, on PostgreSQL with every service mounted, that
@@ -35,18 +35,6 @@ const COLUMNS: Record<string, Who> = {
 };
 const ROLE_OF: Record<Who, Role> = { operator: 'operator', team: 'team', partnerOwn: 'partner', partnerOther: 'partner', auditor: 'auditor', admin: 'admin' };
 
-/** The table between two markers of SECURITY.md, as rows of trimmed cells (header first). */
-function table(doc: string, name: string): string[][] {
-  const begin = doc.indexOf(`<!-- ${name}:begin -->`);
-  const end = doc.indexOf(`<!-- ${name}:end -->`);
-  if (begin < 0 || end < begin) throw new Error(`SECURITY.md has no ${name} table`);
-  return doc
-    .slice(begin, end)
-    .split('\n')
-    .filter((l) => l.trim().startsWith('|') && !/^\|\s*-/.test(l.trim()))
-    .map((l) => l.trim().replace(/^\||\|$/g, '').split('|').map((c) => c.trim().replace(/`/g, '')));
-}
-
 function parseCell(text: string, where: string): Cell {
   if (text === '✓') return { allowed: true };
   if (text === '✗') return { allowed: false, status: 403 };
@@ -55,8 +43,7 @@ function parseCell(text: string, where: string): Cell {
   throw new Error(`SECURITY.md: cell "${text}" of ${where} is not ✓, ✗ or 404`);
 }
 
-const doc = readFileSync(join(REPO_ROOT, 'SECURITY.md'), 'utf8');
-const [header, ...body] = table(doc, 'authorization-matrix');
+const [header, ...body] = securityTable('authorization-matrix');
 const MATRIX: Row[] = body.map((cols) => {
   const [method, route] = cols as [string, string];
   const cells = {} as Record<Who, Cell>;
@@ -67,7 +54,7 @@ const MATRIX: Row[] = body.map((cols) => {
   }
   return { method, route, cells };
 });
-const PUBLIC = table(doc, 'public-routes').slice(1).map(([method, route]) => `${method} ${route}`);
+const PUBLIC = securityTable('public-routes').slice(1).map(([method, route]) => `${method} ${route}`);
 
 /** fastify's `/persons/:personId` as the matrix (and OpenAPI) write it: `/persons/{personId}`. */
 const asDocumented = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
@@ -76,6 +63,7 @@ const asDocumented = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 interface Request {
   url: string;
   body?: unknown;
+  headers?: Record<string, string>;
 }
 interface Exercise {
   /** a valid request; called again for every allowed cell unless `repeatable` */
@@ -110,6 +98,62 @@ const deadLetter = async (group = 'authz-dead-letters') => {
   await letters.record({ group, reason: 'refused by a rule', origin, key: randomUUID(), payload: { id: randomUUID(), type: 'ConsentGiven' }, headers: {} });
   return (await letters.list({ group, limit: 100 })).find((l) => l.origin === origin)!.id;
 };
+/** A witness of the log the platform is configured with (its cosignatures count). */
+const WITNESS = { name: 'regione.toscana.example/witness', key: generateKeyPairSync('ed25519').privateKey };
+/** A fresh checkpoint signed by the admin route (after a new case, so the tree has grown); its tree size and note. */
+const checkpoint = async () => {
+  await nextCase();
+  const res = await p.call('admin', 'POST', '/audit/log/checkpoints');
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json() as { treeSize: number; note: string };
+};
+/** The first event of a referral to the own partner. */
+const referralEvent = async () => (await p.infra.store.readStream(`referral-${await referral()}`, { maxCount: 1 }))[0]!;
+/** A referral the referral view has heard of (the FHIR facade reads that view). */
+const seenReferral = async () => {
+  const c = await nextCase();
+  const id = await p.cases.referral(c);
+  await p.settled();
+  return { ...c, referralId: id };
+};
+const FHIR_JSON = { 'content-type': 'application/fhir+json' };
+/** A Task as the facade serves it to its partner. */
+const fhirTask = async (id: string) => (await p.ok('partnerOwn', 'GET', `/fhir/Task/${id}`)) as Record<string, unknown>;
+/** A goal of a completed assessment of a case referred to the own partner: its id and person. */
+const goalOfReferredCase = async () => {
+  const personId = await p.cases.person();
+  const assessmentId = randomUUID();
+  const goalId = randomUUID();
+  const ctx = { source: '/onestop/assessment', actor: { id: 'sw-1', role: 'team' as const, teamRole: 'social_worker' as const }, correlationId: 'authz', time: new Date().toISOString() };
+  const stream = `assessment-${assessmentId}`;
+  const goals = [{ goalId, domain: 'housing' as const, description: await p.infra.keyring.encrypt(personId, 'una casa'), targetDate: '2027-06-30' }];
+  const needProfile = { economic: 2, employment: 0, education: 0, housing: 3, social_network: 0, health_care: 0, training: 0 };
+  await p.infra.store.append(
+    stream,
+    [
+      createEvent('AssessmentStarted', { assessmentId, personId, team: [{ memberId: 'sw-1', role: 'social_worker' }, { memberId: 'eo-1', role: 'employment_operator' }] }, stream, personId, ctx),
+      createEvent('AssessmentCompleted', { needProfile, priorityDomains: ['housing'], goals }, stream, personId, ctx),
+    ] as unknown as RawEnvelope[],
+    'no_stream',
+  );
+  await p.settled();
+  await p.cases.referral({ personId, assessmentId });
+  await p.settled();
+  return { goalId, personId };
+};
+/** A subscription of the own partner to an endpoint that refuses connections (its courier retries in the background). */
+const subscription = async () => {
+  const res = await p.call('partnerOwn', 'POST', '/fhir/Subscription', subscriptionBody(), FHIR_JSON);
+  expect(res.statusCode, res.body).toBe(201);
+  return res.json().id as string;
+};
+const subscriptionBody = () => ({
+  resourceType: 'Subscription',
+  status: 'requested',
+  reason: 'authz',
+  criteria: 'https://onestop.example/fhir/SubscriptionTopic/partner-task-changed',
+  channel: { type: 'rest-hook', endpoint: 'http://127.0.0.1:9/notify', payload: 'application/fhir+json' },
+});
 const accepted = async () => {
   const id = await referral();
   await p.ok('partnerOwn', 'POST', `/referrals/${id}/acceptance`, {});
@@ -120,7 +164,7 @@ const EXERCISES: Record<string, Exercise> = {
   'POST /persons': {
     prepare: async () => ({ url: '/persons', body: { accessPoint: 'capannori', municipality: 'Capannori', givenName: 'Luca', familyName: slug(), birthDate: '1970-05-05' } }),
   },
-  'GET /persons': { repeatable: true, prepare: async () => ({ url: `/persons?fiscalCode=${fiscalCode}` }) },
+  'POST /persons/search': { repeatable: true, prepare: async () => ({ url: '/persons/search', body: { fiscalCode } }) },
   'GET /persons/{personId}': { repeatable: true, prepare: async () => ({ url: `/persons/${(await nextCase()).personId}` }) },
   'POST /persons/{personId}/consents': {
     repeatable: true,
@@ -209,6 +253,42 @@ const EXERCISES: Record<string, Exercise> = {
       return { url: `/referrals/${id}/completion`, body: { outcome: 'achieved' } };
     },
   },
+  // referral: the FHIR facade
+  'GET /fhir/Task': { repeatable: true, prepare: async () => ({ url: '/fhir/Task?_count=5' }) },
+  'GET /fhir/Task/{id}': { repeatable: true, prepare: async () => ({ url: `/fhir/Task/${(await seenReferral()).referralId}` }) },
+  'PUT /fhir/Task/{id}': {
+    prepare: async () => {
+      const { referralId } = await seenReferral();
+      return { url: `/fhir/Task/${referralId}`, body: { ...(await fhirTask(referralId)), status: 'accepted' }, headers: FHIR_JSON };
+    },
+  },
+  'PATCH /fhir/Task/{id}': {
+    prepare: async () => ({
+      url: `/fhir/Task/${(await seenReferral()).referralId}`,
+      body: [{ op: 'replace', path: '/status', value: 'accepted' }],
+      headers: { 'content-type': 'application/json-patch+json' },
+    }),
+  },
+  'GET /fhir/ServiceRequest/{id}': { repeatable: true, prepare: async () => ({ url: `/fhir/ServiceRequest/${(await seenReferral()).referralId}` }) },
+  'GET /fhir/Patient/{id}': { repeatable: true, prepare: async () => ({ url: `/fhir/Patient/${(await seenReferral()).personId}` }) },
+  'GET /fhir/Consent/{id}': {
+    repeatable: true,
+    prepare: async () => {
+      const sr = (await p.ok('admin', 'GET', `/fhir/ServiceRequest/${(await seenReferral()).referralId}`)) as { supportingInfo: Array<{ reference: string }> };
+      return { url: `/fhir/${sr.supportingInfo.find((s) => s.reference.startsWith('Consent/'))!.reference}` };
+    },
+  },
+  'GET /fhir/Goal': { repeatable: true, prepare: async () => ({ url: `/fhir/Goal?patient=Patient/${(await goalOfReferredCase()).personId}` }) },
+  'GET /fhir/Goal/{id}': { repeatable: true, prepare: async () => ({ url: `/fhir/Goal/${(await goalOfReferredCase()).goalId}` }) },
+  'GET /fhir/Organization': { repeatable: true, prepare: async () => ({ url: '/fhir/Organization' }) },
+  'GET /fhir/Organization/{id}': { repeatable: true, prepare: async () => ({ url: `/fhir/Organization/${OWN.partnerId}` }) },
+  'GET /fhir/HealthcareService': { repeatable: true, prepare: async () => ({ url: `/fhir/HealthcareService?organization=Organization/${OWN.partnerId}` }) },
+  'GET /fhir/HealthcareService/{id}': { repeatable: true, prepare: async () => ({ url: `/fhir/HealthcareService/${OWN.partnerId}.${OWN.serviceId}` }) },
+  'POST /fhir/Subscription': { prepare: async () => ({ url: '/fhir/Subscription', body: subscriptionBody(), headers: FHIR_JSON }) },
+  'GET /fhir/Subscription': { repeatable: true, prepare: async () => ({ url: '/fhir/Subscription' }) },
+  'GET /fhir/Subscription/{id}': { repeatable: true, prepare: async () => ({ url: `/fhir/Subscription/${await subscription()}` }) },
+  'GET /fhir/Subscription/{id}/$status': { repeatable: true, prepare: async () => ({ url: `/fhir/Subscription/${await subscription()}/$status` }) },
+  'DELETE /fhir/Subscription/{id}': { prepare: async () => ({ url: `/fhir/Subscription/${await subscription()}` }) },
   // projections: dashboards and the auditors' trail
   'GET /api/overview': { repeatable: true, prepare: async () => ({ url: '/api/overview' }) },
   'GET /api/funnel': { repeatable: true, prepare: async () => ({ url: `/api/funnel?partnerId=${OWN.partnerId}` }) },
@@ -226,6 +306,8 @@ const EXERCISES: Record<string, Exercise> = {
       return { url };
     },
   },
+  'GET /metrics': { repeatable: true, prepare: async () => ({ url: '/metrics' }) },
+  'GET /api/changes': { repeatable: true, prepare: async () => ({ url: '/api/changes?timeout=0' }) },
   'GET /api/rebuild': { repeatable: true, prepare: async () => ({ url: '/api/rebuild' }) },
   'POST /api/rebuild': {
     prepare: async () => {
@@ -239,6 +321,23 @@ const EXERCISES: Record<string, Exercise> = {
   'GET /audit/verification': { repeatable: true, prepare: async () => ({ url: '/audit/verification?limit=10' }) },
   'GET /audit/digest': { repeatable: true, prepare: async () => ({ url: '/audit/digest' }) },
   'GET /audit/public-key': { repeatable: true, prepare: async () => ({ url: '/audit/public-key' }) },
+  'GET /audit/log/checkpoint': { repeatable: true, prepare: async () => (await checkpoint(), { url: '/audit/log/checkpoint' }) },
+  'GET /audit/log/checkpoints/{size}': { repeatable: true, prepare: async () => ({ url: `/audit/log/checkpoints/${(await checkpoint()).treeSize}` }) },
+  'POST /audit/log/checkpoints': { prepare: async () => (await nextCase(), { url: '/audit/log/checkpoints' }) },
+  'POST /audit/log/checkpoints/{size}/cosignatures': {
+    repeatable: true,
+    prepare: async () => {
+      const c = await checkpoint();
+      return { url: `/audit/log/checkpoints/${c.treeSize}/cosignatures`, body: { cosignature: cosign(parseNote(c.note).body, WITNESS.name, WITNESS.key, new Date()).line } };
+    },
+  },
+  'GET /audit/log/proofs/inclusion': { repeatable: true, prepare: async () => ({ url: `/audit/log/proofs/inclusion?position=${(await referralEvent(), await checkpoint(), 1)}` }) },
+  'GET /audit/log/proofs/consistency': {
+    repeatable: true,
+    prepare: async () => ({ url: `/audit/log/proofs/consistency?from=${(await checkpoint()).treeSize}&to=${(await checkpoint()).treeSize}` }),
+  },
+  'GET /audit/log/receipts/{eventId}': { repeatable: true, prepare: async () => ({ url: `/audit/log/receipts/${(await referralEvent()).id}` }) },
+  'GET /audit/log/public-key': { repeatable: true, prepare: async () => ({ url: '/audit/log/public-key' }) },
   // projections: dead letters (admins)
   'GET /admin/dead-letters': { repeatable: true, prepare: async () => ({ url: '/admin/dead-letters?limit=10' }) },
   'GET /admin/dead-letters/{deadLetterId}': { repeatable: true, prepare: async () => ({ url: `/admin/dead-letters/${await deadLetter()}` }) },
@@ -253,7 +352,7 @@ const EXERCISES: Record<string, Exercise> = {
 };
 
 beforeAll(async () => {
-  p = await openPlatform('authz');
+  p = await openPlatform('authz', { env: { ONESTOP_WITNESSES: formatVkey(verifierOf(WITNESS.name, SIGNATURE_TYPE.cosignature, WITNESS.key)), ONESTOP_CHECKPOINT_INTERVAL_MS: '0' } });
   await p.cases.network();
   fiscalCode = 'RSSMRA85T10A562S';
   await p.ok('admin', 'POST', '/persons', { accessPoint: 'pistoia-centro', municipality: 'Pistoia', givenName: 'Mario', familyName: 'Rossi', birthDate: '1985-12-10', fiscalCode });
@@ -296,12 +395,12 @@ describe('the authorisation matrix of SECURITY.md', () => {
   });
 
   it('answers the public routes without a token; the dashboard page with the security headers', async () => {
-    for (const url of ['/health', '/ready', '/openapi.json', '/metrics', '/docs/json', '/dashboard']) expect((await p.call(null, 'GET', url)).statusCode, url).toBe(200);
+    for (const url of ['/health', '/ready', '/openapi.json', '/docs/json', '/dashboard']) expect((await p.call(null, 'GET', url)).statusCode, url).toBe(200);
     const page = await p.call(null, 'GET', '/dashboard');
     expect(page.headers['content-security-policy']).toMatch(/default-src 'self'.*frame-ancestors 'none'/);
     expect(page.headers['strict-transport-security']).toBeDefined();
     expect(page.headers['x-content-type-options']).toBe('nosniff');
-    expect(page.headers['x-frame-options']).toBe('SAMEORIGIN');
+    expect(page.headers['x-frame-options']).toBe('DENY');
   });
 
   describe.each(MATRIX.map((r) => [`${r.method} ${r.route}`, r] as const))('%s', (name, row) => {
@@ -334,7 +433,9 @@ describe('the authorisation matrix of SECURITY.md', () => {
       for (const [variant, authorization] of Object.entries(variants)) {
         const res = await p.app.inject({ method: row.method as 'GET', url, headers: authorization ? { authorization } : {}, ...(row.method === 'GET' ? {} : { payload: {} }) });
         expect(res.statusCode, `${variant}: ${res.body}`).toBe(401);
-        expect(res.json(), variant).toMatchObject({ status: 401, code: 'unauthorized' });
+        // under /fhir every refusal is an OperationOutcome; elsewhere problem+json
+        if (row.route.startsWith('/fhir/')) expect(res.json(), variant).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'login' }] });
+        else expect(res.json(), variant).toMatchObject({ status: 401, code: 'unauthorized' });
       }
     });
 
@@ -343,12 +444,12 @@ describe('the authorisation matrix of SECURITY.md', () => {
       const sample = await exercise.prepare();
       // refusals first, on the sample: a refused request changes nothing
       for (const who of WHO.filter((w) => !row.cells[w].allowed)) {
-        const res = await p.call(who, row.method, sample.url, sample.body);
+        const res = await p.call(who, row.method, sample.url, sample.body, sample.headers);
         expect(res.statusCode, `${who}: ${res.body}`).toBe(row.cells[who].status);
       }
       for (const who of WHO.filter((w) => row.cells[w].allowed)) {
         const req = exercise.repeatable ? sample : await exercise.prepare();
-        const res = await p.call(who, row.method, req.url, req.body);
+        const res = await p.call(who, row.method, req.url, req.body, req.headers);
         expect(res.statusCode, `${who}: ${res.body}`).toBeGreaterThanOrEqual(200);
         expect(res.statusCode, `${who}: ${res.body}`).toBeLessThan(300);
       }

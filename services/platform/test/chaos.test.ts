@@ -7,6 +7,7 @@ import {
   command,
   eventCounts,
   fiscalCodeOf,
+  namesOf,
   FISCAL_BIRTH_DATE,
   LEVELS,
   notYetKnown,
@@ -135,7 +136,7 @@ describe('chaos: kills every 10 s and a broker outage under a steady load', () =
       const n = nextPerson++;
       stats.flows += 1;
       const fiscalCode = fiscalCodeOf(1_000_003 * 7 + n * 131);
-      const person = { accessPoint: 'pistoia-centro', municipality: 'Pistoia', givenName: 'Anna', familyName: `Chaos ${n}`, birthDate: FISCAL_BIRTH_DATE, fiscalCode };
+      const person = { accessPoint: 'pistoia-centro', municipality: 'Pistoia', ...namesOf(fiscalCode), birthDate: FISCAL_BIRTH_DATE, fiscalCode };
       const reg = await send('intake', 'POST', '/persons', tk.operator, person);
       let personId: string;
       if (reg.status === 201) {
@@ -152,7 +153,8 @@ describe('chaos: kills every 10 s and a broker outage under a steady load', () =
       }
       // now and then, the same fiscal code registered again: refused
       if (n % 7 === 3 && registered.length > 1) {
-        const again = await send('intake', 'POST', '/persons', tk.operator, { ...person, fiscalCode: pick(registered).fiscalCode, familyName: `Again ${n}` });
+        const taken = pick(registered).fiscalCode;
+        const again = await send('intake', 'POST', '/persons', tk.operator, { ...person, ...namesOf(taken), fiscalCode: taken });
         if (ok(again)) ack(again, { what: 'register', stream: `person-${again.body.personId}`, type: 'PersonRegistered' });
         else refused(again, 'duplicate registration');
       }
@@ -219,7 +221,7 @@ describe('chaos: kills every 10 s and a broker outage under a steady load', () =
         await answer('decline', { reason: pick(['not_eligible', 'unable_to_contact', 'other']) }, 'ReferralDeclined');
       }
       if (Math.random() < 0.25) {
-        const w = await send('intake', 'POST', `/persons/${personId}/consents/referral_sharing/withdrawal`, tk.operator, {});
+        const w = await send('intake', 'POST', `/persons/${personId}/consents/referral_sharing/withdrawal`, tk.operator, undefined);
         if (ok(w)) ack(w, { what: 'withdrawal', stream: `person-${personId}`, type: 'ConsentWithdrawn:referral_sharing' });
         else refused(w, 'withdrawal');
       }

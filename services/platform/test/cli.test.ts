@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,69 +5,22 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent, RuleViolation, TOPICS } from '@onestop/events';
 import { openTestInfrastructure } from '@onestop/kit/testing';
-import { createTestDatabase, eventually, REPO_ROOT, type TestDatabase } from '@onestop/testkit';
+import { createTestDatabase, eventually, type TestDatabase } from '@onestop/testkit';
 import { Progress } from '../src/cli/progress.js';
+import { onestop, shown } from './onestop-cli.js';
 
-// The real `onestop` command, run as a child process through its bin shim
-// (services/platform/bin/onestop.js, the root package's "bin"), on a fresh
-// embedded data directory and on a PostgreSQL test database.
-
-const BIN = join(REPO_ROOT, 'services', 'platform', 'bin', 'onestop.js');
-const CLI_TIMEOUT_MS = 120_000;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `onestop …` with the environment of a fresh installation plus `env`. */
-function onestop(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: REPO_ROOT,
-      // nothing of the test run's own configuration leaks in: only what each case sets
-      env: {
-        ...process.env,
-        NODE_ENV: 'development',
-        LOG_LEVEL: '',
-        ONESTOP_STORE: '',
-        DATABASE_URL: '',
-        ONESTOP_BUS: '',
-        KAFKA_BROKERS: '',
-        ONESTOP_MASTER_KEYS: '',
-        JWT_SECRET: '',
-        ONESTOP_INDEX_KEY: '',
-        ONESTOP_AUDIT_SIGNING_KEY: '',
-        ONESTOP_PROGRESS_INTERVAL_MS: '',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += String(d)));
-    child.stderr.on('data', (d) => (stderr += String(d)));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`onestop ${args.join(' ')} did not finish within ${CLI_TIMEOUT_MS} ms:\n${stdout}\n${stderr}`));
-    }, CLI_TIMEOUT_MS);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** `what` as text for an assertion message. */
-const shown = (r: Run) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+// The real `onestop` command (onestop-cli.ts), on a fresh embedded data directory and on a PostgreSQL test database.
 
 const dirs: string[] = [];
 const tempDir = (label: string) => {
   const d = mkdtempSync(join(tmpdir(), `onestop-cli-${label}-`));
   dirs.push(d);
   return d;
+};
+/** Writes a file in `d`; its path. */
+const file = (d: string, name: string, text: string) => {
+  writeFileSync(join(d, name), text);
+  return join(d, name);
 };
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -216,7 +168,7 @@ describe('onestop on PostgreSQL', () => {
   let infra: Awaited<ReturnType<typeof openTestInfrastructure>>;
   const dir = tempDir('postgres');
   let env: Record<string, string>;
-  let before: { position: number; signedAt: string };
+  let before: { position: number; signedAt: string; streams: number };
   const oldDigest = join(dir, 'old-digest.json');
 
   beforeAll(async () => {
@@ -279,6 +231,69 @@ describe('onestop on PostgreSQL', () => {
     expect((await onestop(['export-case', 'Rossi'], env)).code).toBe(2);
   }, 240_000);
 
+  it('signs checkpoints of the verifiable log, gives inclusion and consistency proofs, and verify-proof checks them with no database', async () => {
+    const first = await onestop(['checkpoint', '--out', join(dir, 'cp1.txt')], env);
+    expect(first.code, shown(first)).toBe(0);
+    const vkey = await onestop(['public-key', '--vkey'], env);
+    expect(vkey.code, shown(vkey)).toBe(0);
+    const logKey = vkey.stdout.trim();
+    expect(logKey).toMatch(/^onestop\.local\/log\+[0-9a-f]{8}\+/);
+    const size1 = Number(readFileSync(join(dir, 'cp1.txt'), 'utf8').split('\n')[1]);
+    const { rows } = await sql.query<{ id: string }>(
+      'SELECT event_id::text AS id FROM eventstore.events WHERE global_position <= (SELECT global_position FROM eventstore.merkle_leaves WHERE leaf_index = $1) ORDER BY global_position DESC LIMIT 1',
+      [size1 - 1],
+    );
+    const proof = await onestop(['inclusion-proof', rows[0]!.id, '--out', join(dir, 'inclusion.json')], env);
+    expect(proof.code, shown(proof)).toBe(0);
+    // offline: another machine with nothing but the files and the vkey
+    const offline = { ONESTOP_DATA_DIR: join(dir, 'nowhere'), DATABASE_URL: 'postgres://127.0.0.1:1/none', ONESTOP_STORE: 'postgres' };
+    const checked = await onestop(['verify-proof', '--log-key', logKey, '--receipt', join(dir, 'inclusion.json')], offline);
+    expect(checked.code, shown(checked)).toBe(0);
+    expect(checked.stdout).toContain(`is in the log onestop.local/log at tree size ${size1}`);
+    // the log grows (a recorded read), a second checkpoint, and the proof that it extends the first
+    expect((await onestop(['export-case', (await sql.query<{ p: string }>("SELECT data->>'personId' AS p FROM eventstore.events WHERE event_type = 'PersonRegistered' LIMIT 1")).rows[0]!.p], env)).code).toBe(0);
+    expect((await onestop(['checkpoint', '--out', join(dir, 'cp2.txt')], env)).code).toBe(0);
+    const size2 = Number(readFileSync(join(dir, 'cp2.txt'), 'utf8').split('\n')[1]);
+    expect(size2).toBeGreaterThan(size1);
+    const consistency = await onestop(['consistency-proof', String(size1), String(size2), '--out', join(dir, 'consistency.json')], env);
+    expect(consistency.code, shown(consistency)).toBe(0);
+    const extends_ = await onestop(['verify-proof', '--log-key', logKey, '--consistency', join(dir, 'consistency.json')], offline);
+    expect(extends_.code, shown(extends_)).toBe(0);
+    expect((await onestop(['verify-proof', '--log-key', logKey, '--checkpoint', join(dir, 'cp2.txt')], offline)).code).toBe(0);
+    // a checkpoint with another root is not the log's signed statement
+    const forged = readFileSync(join(dir, 'cp2.txt'), 'utf8').replace(/\n([A-Za-z0-9+/]{43}=)\n/, `\n${Buffer.alloc(32, 7).toString('base64')}\n`);
+    const refused = await onestop(['verify-proof', '--log-key', logKey, '--checkpoint', file(dir, 'forged.txt', forged)], offline);
+    expect(refused.code, shown(refused)).toBe(1);
+    expect(refused.stdout).toContain('FAILED: checkpoint: no valid signature of the log');
+  }, 240_000);
+
+  it('verify-digest --store recomputes the chains from the events: an event edited by hand, its hash left alone, fails it (exit 1)', async () => {
+    const healthy = await onestop(['verify-digest', oldDigest, '--store'], env);
+    expect(healthy.code, shown(healthy)).toBe(0);
+    expect(healthy.stdout).toContain(`The store agrees: its ${before.streams} stream heads at position ${before.position}, recomputed from every event`);
+    // the edit an insider would make by hand: the reason of a referral, nothing else (the stored hash, and so every head, unchanged)
+    const { rows } = await sql.query<{ stream_id: string; stream_position: string; global_position: string; old: unknown }>(
+      `WITH target AS (SELECT global_position, data AS old FROM eventstore.events
+                        WHERE event_type = 'ReferredToPartner' ORDER BY global_position LIMIT 1)
+       UPDATE eventstore.events e SET data = jsonb_set(e.data, '{reason}', '"edited by hand"')
+         FROM target WHERE e.global_position = target.global_position
+       RETURNING e.stream_id, e.stream_position::text, e.global_position::text, target.old`,
+    );
+    const edited = rows[0]!;
+    expect(Number(edited.global_position)).toBeLessThanOrEqual(before.position);
+    try {
+      const store = await onestop(['verify-digest', oldDigest, '--store'], env);
+      expect(store.code, shown(store)).toBe(1);
+      expect(store.stdout).toContain(`BROKEN ${edited.stream_id}: first broken link at stream position ${edited.stream_position} (hash_mismatch`);
+      expect(store.stdout).not.toContain('The store agrees');
+      // the signature alone still verifies: only the store's content is wrong
+      expect((await onestop(['verify-digest', oldDigest], env)).code).toBe(0);
+    } finally {
+      await sql.query('UPDATE eventstore.events SET data = $2 WHERE global_position = $1', [edited.global_position, edited.old]);
+    }
+    expect((await onestop(['verify-digest', oldDigest, '--store'], env)).code).toBe(0);
+  }, 240_000);
+
   it('names the stream of an event altered with SQL (verify exits 1), and a fresh digest no longer matches the old one', async () => {
     // an attacker edits the newest event of a person's stream and writes some hash for it
     const { rows } = await sql.query<{ stream_id: string; stream_position: string; global_position: string }>(
@@ -313,7 +328,8 @@ describe('onestop on PostgreSQL', () => {
     expect((await onestop(['verify-digest', oldDigest], env)).code).toBe(0);
     const store = await onestop(['verify-digest', oldDigest, '--store'], env);
     expect(store.code, shown(store)).toBe(1);
-    expect(store.stdout).toContain('(heads_mismatch)');
+    expect(store.stdout).toContain(`BROKEN ${altered.stream_id}: first broken link at stream position ${altered.stream_position} (hash_mismatch`);
+    expect(store.stdout).toContain('MISMATCH: 1 streams');
     // digests at different positions cannot be compared: a usage error
     const head = join(dir, 'head-digest.json');
     // (the log has grown since: the reads recorded above)

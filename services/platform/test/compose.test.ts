@@ -28,7 +28,8 @@ describe('infra/docker-compose.yml', () => {
   it.each(APP_SERVICES)('%s: its environment passes the config schema (production rules included)', (name) => {
     // secrets are required variables (`${VAR:?…}`): give them values as an operator's .env would
     const secrets: Record<string, string> = {
-      JWT_SECRET: randomBytes(32).toString('base64url'),
+      JWT_JWKS_URL: 'https://idp.example/realms/onestop/protocol/openid-connect/certs',
+      JWT_ISSUER: 'https://idp.example/realms/onestop',
       ONESTOP_MASTER_KEYS: `k1:${randomBytes(32).toString('base64')}`,
       ONESTOP_INDEX_KEY: randomBytes(32).toString('base64'),
       ONESTOP_AUDIT_SIGNING_KEY: randomBytes(32).toString('base64'),
@@ -70,7 +71,9 @@ describe('infra/docker-compose.yml', () => {
 
   it('has no default for any secret', () => {
     const text = readFileSync(join(REPO_ROOT, 'infra', 'docker-compose.yml'), 'utf8');
-    for (const secret of ['JWT_SECRET', 'ONESTOP_MASTER_KEYS', 'ONESTOP_INDEX_KEY', 'ONESTOP_AUDIT_SIGNING_KEY']) {
+    // and no shared token secret at all: production trusts the identity provider's JWKS
+    expect(text).not.toContain('JWT_SECRET');
+    for (const secret of ['JWT_JWKS_URL', 'ONESTOP_MASTER_KEYS', 'ONESTOP_INDEX_KEY', 'ONESTOP_AUDIT_SIGNING_KEY']) {
       expect(text).toContain(`\${${secret}:?`);
       expect(text).not.toContain(`\${${secret}:-`);
     }

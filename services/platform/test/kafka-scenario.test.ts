@@ -171,7 +171,7 @@ describe('the One Stop Shop path on Kafka', () => {
       expect(l).toHaveLength(1);
       return l;
     }, 30_000, 200);
-    expect(letters[0]).toMatchObject({ group: 'referral-partner-responses', reason: expect.stringMatching(/^handler_failed: forbidden: this referral is addressed to another partner/) });
+    expect(letters[0]).toMatchObject({ group: 'referral-partner-responses', reason: expect.stringMatching(/^handler_failed: not_found: referral not found/) });
     expect(await status('coeso', toCoeso)).toBe('completed');
 
     // ── what the store holds, and the relay published ─────────────────────────
@@ -320,7 +320,7 @@ describe('the One Stop Shop path on Kafka', () => {
     expect(byTopic.get(partnerResponsesTopic(COESO.partnerId))).toContain(acceptance.responseId);
     expect(byTopic.get(partnerResponsesTopic(COESO.partnerId))).toContain('coeso-desk');
     // the one refused answer is on the DLQ topic with its reason
-    expect(byTopic.get(TOPICS.dlq)).toContain('this referral is addressed to another partner');
+    expect(byTopic.get(TOPICS.dlq)).toContain('not_found: referral not found');
   }, 180_000);
 
   it('selects either bus adapter by configuration alone (ONESTOP_BUS), for the same services', async () => {

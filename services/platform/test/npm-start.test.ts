@@ -1,60 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, eventually } from '@onestop/testkit';
-
-/** A free TCP port on loopback. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-interface Started {
-  child: ChildProcess;
-  output: () => string;
-  address: string;
-  tokens: Record<string, string>;
-  readyIn: number;
-}
-
-/** Runs the real `npm start` on a data directory and waits for its ready banner. */
-async function npmStart(dataDir: string, port: number): Promise<Started> {
-  let out = '';
-  const child = spawn('npm', ['start', '--silent'], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ONESTOP_DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', NODE_ENV: 'development', DATABASE_URL: '', KAFKA_BROKERS: '', ONESTOP_STORE: '', ONESTOP_BUS: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  child.stdout!.on('data', (d) => (out += String(d)));
-  child.stderr!.on('data', (d) => (out += String(d)));
-  const ready = await eventually(() => {
-    if (child.exitCode !== null) throw Object.assign(new Error(`npm start exited ${child.exitCode}:\n${out}`), { fatal: true });
-    const m = /OneStop is ready in ([\d.]+) s/.exec(out);
-    if (!m || !out.includes('Partners of the network agreement')) throw new Error(`not ready yet:\n${out.slice(-2000)}`);
-    return Number(m[1]);
-  }, 120_000, 200);
-  const tokens = Object.fromEntries([...out.matchAll(/^ {2}(\S+)\s+(eyJ[\w-]+\.[\w-]+\.[\w-]+)$/gm)].map((m) => [m[1]!, m[2]!]));
-  const address = /Dashboard:\s+(http:\/\/\S+)\/dashboard/.exec(out)![1]!;
-  return { child, output: () => out, address, tokens, readyIn: ready };
-}
-
-async function stop(s: Started): Promise<void> {
-  if (s.child.exitCode !== null) return;
-  const exited = new Promise((r) => s.child.once('exit', r));
-  process.kill(-s.child.pid!, 'SIGTERM');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
-  if (s.child.exitCode === null) process.kill(-s.child.pid!, 'SIGKILL');
-}
+import { eventually } from '@onestop/testkit';
+import { npmStart, stopAll as stop, type Started } from './npm-start-process.js';
+import { freePort } from './topology.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'onestop-start-'));
 let current: Started | undefined;
@@ -63,16 +13,24 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-describe('npm start (embedded default, demo network)', () => {
+describe('npm start (embedded default, demo network)', { timeout: 240_000 }, () => {
   let personId = '';
 
   it('starts on a fresh data directory, seeds the demo and prints the dashboard URL and a token per role', async () => {
     current = await npmStart(dataDir, await freePort());
     expect(Object.keys(current.tokens)).toEqual(
-      expect.arrayContaining(['operator', 'socialWorker', 'employmentOperator', 'auditor', 'admin', 'partner:centro-impiego', 'partner:servizi-sociali', 'partner:consorzio-coeso', 'partner:sportello-legale', 'partner:tutoraggio']),
+      expect.arrayContaining(['operator', 'socialWorker', 'employmentOperator', 'networkManager', 'educator', 'tutor', 'auditor', 'admin', 'partner:centro-impiego', 'partner:servizi-sociali', 'partner:consorzio-coeso', 'partner:sportello-legale', 'partner:tutoraggio']),
     );
     const ready = await fetch(`${current.address}/ready`);
     expect(ready.status).toBe(200);
+    // the banner opens with the work console's address, and the console answers there, with educator and tutor among its demo users
+    const banner = current.output().slice(current.output().lastIndexOf('Work console:'));
+    expect(banner.indexOf('Work console:')).toBeLessThan(banner.indexOf('OneStop is ready'));
+    expect(banner).toMatch(new RegExp(`^Work console: ${current.address}/app`));
+    expect((await fetch(`${current.address}/app`)).status).toBe(200);
+    const config = (await (await fetch(`${current.address}/app/config`)).json()) as { demoUsers: Array<{ teamRole?: string }> };
+    expect(config.demoUsers.map((u) => u.teamRole)).toEqual(expect.arrayContaining(['educator', 'tutor']));
+    expect(Object.keys(current.tokens)).toEqual(expect.arrayContaining(['educator', 'tutor']));
     const partners = await (await fetch(`${current.address}/partners`, { headers: { authorization: `Bearer ${current.tokens.operator}` } })).json();
     expect(partners).toHaveLength(5);
     // the demo holds referrals at every stage, overdue ones included
@@ -82,7 +40,8 @@ describe('npm start (embedded default, demo network)', () => {
       const late = (await (await fetch(`${current!.address}/partners/servizi-sociali/referrals?overdue=true`, { headers: { authorization: `Bearer ${current!.tokens['partner:servizi-sociali']}` } })).json()) as unknown[];
       expect(late.length).toBeGreaterThan(0);
     });
-  });
+    // the start (the console's bundle built, the demo seeded) waits up to 120 s on a busy machine: so may this test
+  }, 150_000);
 
   it('drives a scenario over HTTP with the printed tokens', async () => {
     const s = current!;

@@ -1,15 +1,30 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
 import { createEvent, type EventContext, type RawEnvelope } from '@onestop/events';
-import { buildServiceApp, type ServiceModule } from '@onestop/kit';
+import { buildServiceApp, type Infrastructure, type ServiceModule } from '@onestop/kit';
 import { openTestInfrastructure } from '@onestop/kit/testing';
-import { createTestDatabase, eventually, type TestDatabase } from '@onestop/testkit';
+import { createTestDatabase, eventually, REPO_ROOT, type TestDatabase } from '@onestop/testkit';
 import { allModules } from '../src/modules.js';
 
 // Every OneStop service mounted on PostgreSQL, with a token per column of the
 // authorisation matrix and the cases (people, assessments, referrals) that the
 // security tests act on. Shared by the matrix and the hostile-input tests.
+
+/** A table between two markers (`<!-- name:begin -->`) of SECURITY.md, as rows of trimmed cells (header first). */
+export function securityTable(name: string): string[][] {
+  const doc = readFileSync(join(REPO_ROOT, 'SECURITY.md'), 'utf8');
+  const begin = doc.indexOf(`<!-- ${name}:begin -->`);
+  const end = doc.indexOf(`<!-- ${name}:end -->`);
+  if (begin < 0 || end < begin) throw new Error(`SECURITY.md has no ${name} table`);
+  return doc
+    .slice(begin, end)
+    .split('\n')
+    .filter((l) => l.trim().startsWith('|') && !/^\|\s*-/.test(l.trim()))
+    .map((l) => l.trim().replace(/^\||\|$/g, '').split('|').map((c) => c.trim().replace(/`/g, '')));
+}
 
 /** The columns of the authorisation matrix in SECURITY.md. */
 export const WHO = ['operator', 'team', 'partnerOwn', 'partnerOther', 'auditor', 'admin'] as const;
@@ -32,10 +47,25 @@ export interface Case {
 
 export type Platform = Awaited<ReturnType<typeof openPlatform>>;
 
-export async function openPlatform(label: string, options: { env?: Record<string, string> } = {}) {
+/** Resolves once every embedded-bus consumer has handled every stored event. */
+export const busSettled = (db: Infrastructure['db'], timeoutMs?: number) =>
+  eventually(async () => {
+    const [row] = await db.query<{ head: string; behind: string }>(
+      `SELECT (SELECT coalesce(max(global_position), 0) FROM eventstore.events) AS head,
+              (SELECT coalesce(min(position), 0) FROM eventstore.checkpoints WHERE name LIKE 'bus:%') AS behind`,
+    );
+    expect(Number(row!.behind)).toBeGreaterThanOrEqual(Number(row!.head));
+  }, timeoutMs);
+
+export async function openPlatform(label: string, options: { env?: Record<string, string>; logLines?: string[] } = {}) {
   const db: TestDatabase = await createTestDatabase(label);
   // the security tests send thousands of requests with few tokens: the rate limit is tested in the kit
-  const infra = await openTestInfrastructure({ databaseUrl: db.url, env: { RATE_LIMIT_PER_MINUTE: '1000000', ...options.env } });
+  const lines = options.logLines;
+  const infra = await openTestInfrastructure({
+    databaseUrl: db.url,
+    env: { RATE_LIMIT_PER_MINUTE: '1000000', ...options.env },
+    ...(lines ? { logDestination: { write: (line: string) => void lines.push(line) } } : {}),
+  });
   const modules: ServiceModule[] = allModules();
   for (const m of modules) await m.migrate?.(infra);
   const app: FastifyInstance = await buildServiceApp({ title: 'OneStop', description: label, modules, ctx: infra });
@@ -70,15 +100,7 @@ export async function openPlatform(label: string, options: { env?: Record<string
    * lag for a moment while any transaction of the (shared) test server runs.
    */
   const storedEvents = async () => Number((await infra.db.query<{ n: string }>('SELECT count(*) AS n FROM eventstore.events'))[0]!.n);
-  /** Resolves once every bus consumer has handled every stored event. */
-  const settled = () =>
-    eventually(async () => {
-      const [row] = await infra.db.query<{ head: string; behind: string }>(
-        `SELECT (SELECT coalesce(max(global_position), 0) FROM eventstore.events) AS head,
-                (SELECT coalesce(min(position), 0) FROM eventstore.checkpoints WHERE name LIKE 'bus:%') AS behind`,
-      );
-      expect(Number(row!.behind)).toBeGreaterThanOrEqual(Number(row!.head));
-    });
+  const settled = () => busSettled(infra.db);
 
   const assessmentCtx = (): EventContext => ({
     source: '/onestop/assessment',
@@ -147,6 +169,7 @@ export async function openPlatform(label: string, options: { env?: Record<string
   return {
     infra,
     app,
+    db,
     tokens,
     call,
     ok,

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Encrypted, RawRecordedEvent } from '@onestop/events';
 import { eventually } from '@onestop/testkit';
@@ -10,7 +11,11 @@ import { openPlatform, OTHER, OWN, TEAM, type Platform } from './platform.js';
 // - subject access: one export holds everything about the person, decrypted;
 // - erasure: the person's key is destroyed; every API, the dashboards' read
 //   model, the auditors' replay, the export and a replay of the log show the
-//   data as erased, no stored event changes, and every hash chain still verifies.
+//   data as erased, no stored event changes, and every hash chain still verifies;
+// - and then no personal value entered is left anywhere: not in a log line
+//   (every service at level trace), a dead letter, a pg_dump of every schema,
+//   or a page of the keyring table (pageinspect) — the erased key included.
+//   (The same scan over Kafka's segment files needs the topology run.)
 
 let p: Platform;
 let personId = '';
@@ -18,12 +23,14 @@ let assessmentId = '';
 let ownReferral = '';
 let otherReferral = '';
 let consentEventId = '';
+let erasedKey: Buffer | undefined;
+const logLines: string[] = [];
 
 // whole values: a fragment as short as '0573' turns up by chance in hex hashes and ids
 const SECRETS = ['Mario', 'Rossi', 'RSSMRA85T10A562S', '0573 123456', '0573123456', 'mario.rossi@example.org', 'Via Roma', 'sfratto', 'alloggio', 'debiti', 'lista d’attesa', 'morosità'];
 
 beforeAll(async () => {
-  p = await openPlatform('privacy');
+  p = await openPlatform('privacy', { env: { LOG_LEVEL: 'trace' }, logLines });
   await p.cases.network();
 });
 
@@ -118,7 +125,7 @@ describe('GDPR across every service', () => {
     expect(referrals[ownReferral].history.at(-1)).toMatchObject({ type: 'ReferralCancelled', role: 'system', details: { reason: 'consent_withdrawn' } });
     expect(referrals[otherReferral]).toMatchObject({ partnerId: OTHER.partnerId, status: 'rejected', reason: 'debiti e morosità' });
     expect(referrals[otherReferral].history.at(-1)).toMatchObject({ type: 'ReferralDeclined', partnerId: OTHER.partnerId, details: { reason: 'no_capacity', note: 'lista d’attesa piena' } });
-    expect(out.disclosures).toEqual([expect.objectContaining({ purpose: 'contact_details', readBy: 'coeso-desk', partnerId: OWN.partnerId, consentEventId, referralId: ownReferral })]);
+    expect(out.disclosures.filter((d: { purpose: string }) => d.purpose === 'contact_details')).toEqual([expect.objectContaining({ purpose: 'contact_details', readBy: 'coeso-desk', partnerId: OWN.partnerId, consentEventId, referralId: ownReferral })]);
     const audit = await p.infra.store.readStream(`audit-${personId}`);
     expect(audit.at(-1)).toMatchObject({ type: 'CaseHistoryRead', data: { purpose: 'subject_access', readBy: 'admin-1' }, actor: { role: 'admin' } });
     // the operator who received the request does not get the export itself
@@ -131,12 +138,14 @@ describe('GDPR across every service', () => {
     const before = new Map<string, RawRecordedEvent[]>();
     for (const s of streams) before.set(s, await p.infra.store.readStream(s));
 
+    const [key] = await p.infra.db.query<{ wrapped_key: Uint8Array }>('SELECT wrapped_key FROM keyring.person_keys WHERE person_id = $1', [personId]);
+    erasedKey = Buffer.from(key!.wrapped_key);
     await p.ok('admin', 'POST', `/persons/${personId}/erasure`, { reason: 'data_subject_request' });
     expect(await p.infra.keyring.isErased(personId)).toBe(true);
 
     // the APIs
     expect(await p.ok('operator', 'GET', `/persons/${personId}`)).toMatchObject({ status: 'erased', personalData: null });
-    expect((await p.call('operator', 'GET', '/persons?fiscalCode=RSSMRA85T10A562S')).statusCode).toBe(404);
+    expect((await p.call('operator', 'POST', '/persons/search', { fiscalCode: 'RSSMRA85T10A562S' })).statusCode).toBe(404);
     const assessment = await p.ok('team', 'GET', `/assessments/${assessmentId}`);
     expect(assessment.evaluations.find((e: { domain: string }) => e.domain === 'housing')).toMatchObject({ needLevel: 4, notes: null });
     expect(assessment.goals).toEqual([expect.objectContaining({ domain: 'housing', description: null })]);
@@ -171,5 +180,31 @@ describe('GDPR across every service', () => {
       expect(await p.infra.store.verifyStream(s), s).toMatchObject({ ok: true, events: after.get(s)!.length });
     }
     expect(after.get(`person-${personId}`)!.at(-1)).toMatchObject({ type: 'PersonalDataErased' });
+  });
+
+  it('after the erasure, no personal value is in a log line, a dead letter, a dump of every schema, or a keyring page', async () => {
+    expect(erasedKey).toBeDefined();
+    await p.settled();
+    // every log line of every service, at level trace
+    expect(logLines.length, 'the services logged at trace').toBeGreaterThan(20);
+    expect(logLines.filter((l) => l.includes('request completed')).length).toBeGreaterThan(20);
+    const logs = logLines.join('');
+    for (const secret of SECRETS) expect(logs, `log: ${secret}`).not.toContain(secret);
+    // dead letters
+    const letters = JSON.stringify(await p.infra.db.query('SELECT * FROM bus.dead_letters'));
+    for (const secret of SECRETS) expect(letters, `dead letter: ${secret}`).not.toContain(secret);
+    // a dump of every schema (definitions and data)
+    const dump = execFileSync('pg_dump', ['--no-owner', '-d', p.db.url], { maxBuffer: 512 * 1024 * 1024 }).toString('utf8');
+    expect(dump).toContain('keyring.person_keys');
+    for (const secret of SECRETS) expect(dump, `pg_dump: ${secret}`).not.toContain(secret);
+    expect(dump).not.toContain(erasedKey!.toString('hex'));
+    // every page of the keyring table, after the erasure's maintenance step
+    await p.infra.db.query('CREATE EXTENSION IF NOT EXISTS pageinspect');
+    const [size] = await p.infra.db.query<{ pages: number }>(`SELECT (pg_relation_size('keyring.person_keys') / current_setting('block_size')::int)::int AS pages`);
+    expect(size!.pages).toBeGreaterThan(0);
+    for (let i = 0; i < size!.pages; i++) {
+      const [page] = await p.infra.db.query<{ raw: Uint8Array }>(`SELECT get_raw_page('keyring.person_keys', $1) AS raw`, [i]);
+      expect(Buffer.from(page!.raw).includes(erasedKey!), `keyring page ${i}`).toBe(false);
+    }
   });
 });

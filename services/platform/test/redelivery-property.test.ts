@@ -50,6 +50,7 @@ const TABLES_OF: Record<string, string[]> = {
   'assessment-facts': [...facts('assessment_view'), 'assessment.by_person'],
   'intake-partner-referrals': ['intake.partner_referrals'],
   'intake-duplicates': ['intake.duplicate_index'],
+  'referral-goals': ['referral.goals', 'referral.erased_persons'],
   projections: ['applied_streams', 'case_streams', 'persons', 'assessments', 'referrals', 'partners'].map((t) => `projections.${t}`),
 };
 
@@ -237,7 +238,7 @@ async function driveScenario(): Promise<void> {
     return personId as string;
   };
   const give = (personId: string, scope: string) => ok('admin', 'POST', `/persons/${personId}/consents`, { scope, legalBasis: 'explicit_consent' });
-  const withdraw = (personId: string, scope: string) => ok('admin', 'POST', `/persons/${personId}/consents/${scope}/withdrawal`, {});
+  const withdraw = (personId: string, scope: string) => ok('admin', 'POST', `/persons/${personId}/consents/${scope}/withdrawal`);
   const start = async (personId: string) => (await ok('team', 'POST', '/assessments', { personId, team: TEAM })).assessmentId as string;
   const complete = async (assessmentId: string) => {
     const levels = { economic: 2, employment: 0, education: 0, housing: 2, social_network: 1, health_care: 0, training: 1 };

@@ -44,7 +44,7 @@ afterAll(async () => {
 
 const is2xx = (s: number) => s >= 200 && s < 300;
 const withdraw = async (personId: string, scope: string) =>
-  expectStatus(await command(t, 'intake', 'POST', `/persons/${personId}/consents/${scope}/withdrawal`, tk.operator, {}), is2xx, `withdraw ${scope}`);
+  expectStatus(await command(t, 'intake', 'POST', `/persons/${personId}/consents/${scope}/withdrawal`, tk.operator, undefined), is2xx, `withdraw ${scope}`);
 const give = async (personId: string, scope: string) =>
   expectStatus(await command(t, 'intake', 'POST', `/persons/${personId}/consents`, tk.operator, { scope, legalBasis: 'explicit_consent' }), (s) => s === 201, `give ${scope}`);
 const cancelledCounts = async () => {

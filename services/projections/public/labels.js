@@ -88,6 +88,8 @@ export const READ_PURPOSES = {
   export: 'esportazione',
   subject_access: 'accesso dell’interessato',
   contact_details: 'recapiti comunicati a un partner',
+  case_view: 'dati anagrafici consultati',
+  assessment_view: 'note della valutazione consultate',
 };
 
 export const EVENT_TYPES = {
@@ -116,6 +118,10 @@ export const EVENT_TYPES = {
   CaseReferralClosed: 'Invio chiuso nel caso',
   PlaceTaken: 'Posto occupato',
   PlaceReleased: 'Posto liberato',
+  SubscriptionRequested: 'Sottoscrizione FHIR richiesta',
+  SubscriptionActivated: 'Sottoscrizione FHIR attiva',
+  SubscriptionErrored: 'Sottoscrizione FHIR in errore',
+  SubscriptionEnded: 'Sottoscrizione FHIR chiusa',
 };
 
 export const STREAM_CATEGORIES = {
@@ -127,6 +133,7 @@ export const STREAM_CATEGORIES = {
   case: 'caso',
   fiscalcode: 'codice fiscale',
   places: 'posti del servizio',
+  subscription: 'sottoscrizione FHIR',
 };
 
 export const VERIFY_REASONS = {

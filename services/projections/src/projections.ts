@@ -1,8 +1,10 @@
-import type { RunningConsumer } from '@onestop/bus';
+import { SpanKind } from '@opentelemetry/api';
+import { withEventSpans, type RunningConsumer } from '@onestop/bus';
 import { ConflictError, RuleViolation, TOPICS, topicForStream } from '@onestop/events';
 import type { VerifyResult } from '@onestop/eventstore';
 import type { ServiceContext } from '@onestop/kit';
 import { CaseHistory } from './audit/case-history.js';
+import { Checkpoints } from './audit/checkpoints.js';
 import { signHeadsDigest, type StreamHeadsDigest } from './audit/digest.js';
 import { SignedDigests } from './audit/signed-digests.js';
 import { AuditSigningKey, loadAuditConfig } from './audit/signing-key.js';
@@ -15,6 +17,7 @@ import {
   type VerificationProgress,
   type VerificationSummary,
 } from './audit/verification.js';
+import { ChangeFeed } from './changes/change-feed.js';
 import { ReadModels } from './read-models/read-models.js';
 import { rebuildReadModels, type RebuildProgress, type RebuildReport } from './read-models/rebuild.js';
 
@@ -54,6 +57,10 @@ export class Projections {
   readonly cases: CaseHistory;
   /** every digest signed, kept apart from the log it vouches for */
   readonly signedDigests: SignedDigests;
+  /** the verifiable log's signed checkpoints and witnesses' cosignatures */
+  readonly checkpoints: Checkpoints;
+  /** moves when the live consumer has applied a batch (the console's server-sent events) */
+  readonly changes = new ChangeFeed();
   private consumer: RunningConsumer | undefined;
   private running = false;
   private rebuilding: Promise<RebuildReport> | undefined;
@@ -68,6 +75,7 @@ export class Projections {
     this.cases = new CaseHistory(ctx.store);
     this.signedDigests = new SignedDigests(ctx.db);
     this.key = options.signingKey;
+    this.checkpoints = new Checkpoints(ctx.store, ctx.config, () => this.signingKey().privateKey);
   }
 
   /** Creates the read-model tables (idempotent) and loads the signing key, so a missing key stops the start. */
@@ -81,8 +89,13 @@ export class Projections {
   async start(): Promise<() => Promise<void>> {
     this.running = true;
     await this.startConsumer();
+    // the Merkle tree follows the log here, and checkpoints are signed as it grows
+    const stopLog = await this.checkpoints.start(this.ctx.config.ONESTOP_CHECKPOINT_INTERVAL_MS, (e) =>
+      this.ctx.logger.warn({ err: e }, 'verifiable log: the tree or a checkpoint could not be brought up to date (retried)'),
+    );
     return async () => {
       this.running = false;
+      await stopLog();
       await this.rebuilding?.catch(() => undefined);
       await this.stopConsumer();
     };
@@ -99,7 +112,17 @@ export class Projections {
       // side, so decoding one overlaps the database applying another
       concurrency: PROJECTIONS_CONCURRENCY,
       handle: async (batch) => {
-        await this.readModels.apply(batch);
+        // a span per traced event for the read models' update: the last hop of a command's trace
+        await withEventSpans(
+          batch,
+          (e) => ({
+            name: `project ${e.type}`,
+            kind: SpanKind.INTERNAL,
+            attributes: { 'onestop.service': 'projections', 'db.operation.name': 'apply_events', 'onestop.event.type': e.type, 'onestop.event.global_position': e.globalPosition },
+          }),
+          () => this.readModels.apply(batch),
+        );
+        this.changes.advance(Math.max(...batch.map((e) => e.globalPosition)));
       },
     });
   }

@@ -4,14 +4,14 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assessmentModule } from '@onestop/assessment';
 import { intakeModule } from '@onestop/intake';
 import { buildServiceApp, ManualClock, type ServiceModule } from '@onestop/kit';
 import { openTestInfrastructure } from '@onestop/kit/testing';
 import { referralModule } from '@onestop/referral';
-import { createTestDatabase, eventually, REPO_ROOT, type TestDatabase } from '@onestop/testkit';
+import { CHROMIUM, createTestDatabase, eventually, launchTestBrowser, REPO_ROOT, type TestDatabase } from '@onestop/testkit';
 import { projectionsModule, type Projections } from '../src/app.js';
 import { caughtUp } from './scenario.js';
 
@@ -21,7 +21,6 @@ import { caughtUp } from './scenario.js';
 // the HTTP APIs with a manual clock, so that every KPI the page shows can be
 // computed by hand below and compared with what the DOM says.
 
-const CHROMIUM = '/usr/bin/chromium';
 const HOUR = 3_600_000;
 /** the manual clock starts 30 days ago (on the hour), so that "overdue" is in the past for the browser too */
 const T0 = Math.floor((Date.now() - 30 * 24 * HOUR) / HOUR) * HOUR;
@@ -287,14 +286,7 @@ beforeAll(async () => {
   await projected();
 
   // a fresh profile in a temporary directory (playwright takes it as userDataDir, not as --user-data-dir)
-  browser = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    timeout: 30_000,
-    viewport: { width: 1280, height: 900 },
-    locale: 'it-IT',
-    timezoneId: 'Europe/Rome',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchTestBrowser(profileDir);
 }, 180_000);
 
 afterAll(async () => {
@@ -513,8 +505,8 @@ describe('the dashboard page', () => {
       expect(await page.locator('[data-read-event]').getAttribute('data-read-event')).toBe(reads[0]!.id);
 
       expect(problems).toEqual([]);
-      // the README's picture is refreshed only on request (ONESTOP_UPDATE_SCREENSHOT=1), so a test run leaves the tree clean
-      const dir = process.env.ONESTOP_UPDATE_SCREENSHOT ? join(REPO_ROOT, 'docs') : join(REPO_ROOT, 'test-results');
+      // the page as this test's network shows it (the README's picture is the demo's: services/platform/test/demo.test.ts)
+      const dir = join(REPO_ROOT, 'test-results');
       mkdirSync(dir, { recursive: true });
       const shot = join(dir, 'dashboard.png');
       await page.locator('#overview').scrollIntoViewIfNeeded();

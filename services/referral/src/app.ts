@@ -1,6 +1,10 @@
 import { TOPICS, type RecordedEvent } from '@onestop/events';
 import { CaseFactsView, type ServiceContext, type ServiceModule } from '@onestop/kit';
 import { referralRoutes } from './http/routes.js';
+import { sendOutcome } from './fhir/http.js';
+import { fhirRoutes } from './fhir/routes.js';
+import { Subscriptions } from './fhir/subscriptions.js';
+import { GoalView } from './goal-view.js';
 import { PartnerGateway } from './partner-gateway.js';
 import { ReferralView } from './referral-view.js';
 import { Referrals } from './referrals.js';
@@ -9,6 +13,8 @@ import { backfillReservations } from './reservations-backfill.js';
 export interface ReferralModuleOptions {
   /** how often the SLA watcher looks for late answers (ms) */
   slaIntervalMs?: number;
+  /** longest pause between retries of a FHIR notification (ms) */
+  fhirRetryMaxMs?: number;
 }
 
 /**
@@ -37,21 +43,44 @@ function consentWatch(r: Referrals) {
 /** Referral: partner directory, network agreement, referral lifecycle, SLA watcher, partner inbound. */
 export function referralModule(options: ReferralModuleOptions = {}): ServiceModule & { referrals(ctx: ServiceContext): Referrals } {
   let referrals: Referrals | undefined;
+  let fhir: { goals: GoalView; subscriptions: Subscriptions } | undefined;
   const get = (ctx: ServiceContext) => (referrals ??= new Referrals(ctx, new ReferralView(ctx.db), new CaseFactsView(ctx.db, 'referral_facts', 7411101)));
+  const fhirOf = (ctx: ServiceContext) =>
+    (fhir ??= {
+      goals: new GoalView(ctx.db),
+      subscriptions: new Subscriptions(ctx, {
+        baseUrl: ctx.config.ONESTOP_FHIR_BASE_URL?.replace(/\/$/, '') ?? `http://${ctx.config.HOST}:${ctx.config.PORT}/fhir`,
+        maxRetryMs: options.fhirRetryMaxMs ?? ctx.config.ONESTOP_FHIR_RETRY_MAX_MS,
+      }),
+    });
   return {
     name: 'referral',
     title: 'OneStop referral',
+    tags: [
+      { name: 'directory', description: 'Partners of the network agreement, their services and capacity.' },
+      { name: 'referrals', description: 'Referrals of a person to a partner service, by the team (FHIR Task lifecycle).' },
+      { name: 'partner inbox', description: 'What a partner sees and answers: its own referrals only (accept, decline, start, complete).' },
+      {
+        name: 'fhir',
+        description:
+          'The FHIR R4 facade (application/fhir+json; SDOH Clinical Care referral management, R4 Subscriptions Backport). Its CapabilityStatement is at /fhir/metadata; its errors are OperationOutcomes. The README\'s section [FHIR](README.md#fhir) has the events → Task states table, the resources, Subscriptions and how to run the validator.',
+      },
+    ],
     description: 'Partner directory, network agreement membership, the referral lifecycle (FHIR Task) and partner answers (DESIGN §4 Referral).',
     referrals: get,
+    errorFormats: [{ prefix: '/fhir/', send: (reply, status, detail) => void sendOutcome(reply, status, detail) }],
     async migrate(ctx) {
       const r = get(ctx);
       await r.view.migrate();
       await r.facts.migrate();
+      await fhirOf(ctx).goals.migrate();
+      await fhirOf(ctx).subscriptions.migrate();
       // once per store: what events from before the reservation streams left open
       await backfillReservations(ctx);
     },
     routes: async (app, opts) => {
       await app.register(referralRoutes(get(opts.ctx)), opts);
+      await app.register(fhirRoutes({ referrals: get(opts.ctx), ...fhirOf(opts.ctx) }), { ...opts, prefix: '/fhir' });
     },
     async start(ctx) {
       const r = get(ctx);
@@ -59,6 +88,9 @@ export function referralModule(options: ReferralModuleOptions = {}): ServiceModu
       const facts = await r.facts.consume(ctx.bus, 'referral-facts', consentWatch(r), [TOPICS.referral]);
       // the view only consumes: no command writes it
       const own = await ctx.bus.consume({ group: 'referral-view', topics: [TOPICS.referral, TOPICS.directory], handle: (batch) => r.view.apply(batch) });
+      // the assessment goals the FHIR facade shows, and the notifications of FHIR subscriptions
+      const goals = await fhirOf(ctx).goals.consume(ctx.bus);
+      fhirOf(ctx).subscriptions.start();
       // the partner topics of DESIGN §5 exist only on Kafka
       const gateway = ctx.bus.kind === 'kafka' ? await PartnerGateway.start(ctx, r) : undefined;
       const interval = options.slaIntervalMs ?? ctx.config.ONESTOP_SLA_INTERVAL_MS;
@@ -78,6 +110,8 @@ export function referralModule(options: ReferralModuleOptions = {}): ServiceModu
         stopped = true;
         clearTimeout(timer);
         await gateway?.stop();
+        await fhirOf(ctx).subscriptions.stop();
+        await goals.stop();
         await facts.stop();
         await own.stop();
       };
@@ -87,6 +121,8 @@ export function referralModule(options: ReferralModuleOptions = {}): ServiceModu
 
 export { Referrals, type PartnerAnswer, type NewReferral } from './referrals.js';
 export { ReferralView } from './referral-view.js';
+export { GoalView } from './goal-view.js';
+export { Subscriptions, notificationBundle } from './fhir/subscriptions.js';
 export { backfillReservations } from './reservations-backfill.js';
 export * from './domain/referral.js';
 export { partnerDecider, partnerStream, type PartnerState } from './domain/partner.js';

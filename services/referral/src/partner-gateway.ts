@@ -188,6 +188,8 @@ export class PartnerGateway {
           ce_dataschema: dataSchemaUri('PartnerReferralMessage', 1),
           ce_partitionkey: f.referralId,
           ce_correlationid: e.correlationId,
+          // the partner's system may continue the trace (CloudEvents distributed tracing)
+          ...(e.traceparent ? { ce_traceparent: e.traceparent } : {}),
         },
       },
     };

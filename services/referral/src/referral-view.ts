@@ -30,6 +30,12 @@ DELETE FROM referral.referrals WHERE status = 'pending';
 -- why a referral was declined or cancelled (a code): the partner learns at once
 -- that consent was withdrawn or the data erased (GDPR Art. 19)
 ALTER TABLE referral.referrals ADD COLUMN IF NOT EXISTS status_reason text;
+-- what the FHIR Task and ServiceRequest show besides: the outcome of a
+-- completed service and the consent the referral was made under (rows of an
+-- earlier version get them when the view is rebuilt from the log)
+ALTER TABLE referral.referrals ADD COLUMN IF NOT EXISTS outcome text;
+ALTER TABLE referral.referrals ADD COLUMN IF NOT EXISTS consent_event_id uuid;
+CREATE INDEX IF NOT EXISTS referrals_partner_updated ON referral.referrals (partner_id, updated_at, referral_id);
 CREATE INDEX IF NOT EXISTS referrals_partner ON referral.referrals (partner_id, status);
 CREATE INDEX IF NOT EXISTS referrals_person ON referral.referrals (person_id);
 CREATE INDEX IF NOT EXISTS referrals_due ON referral.referrals (respond_by) WHERE status = 'requested' AND NOT overdue;
@@ -60,6 +66,26 @@ export interface ReferralRow {
   updatedAt: string;
 }
 
+/** A row with what the FHIR facade shows besides (not part of the native API's answer). */
+export interface ReferralRecord extends ReferralRow {
+  outcome: string | null;
+  consentEventId: string | null;
+  /** the referral stream's revision this row reflects */
+  version: number;
+}
+
+/** A FHIR Task search: filters, and a keyset cursor (last updated, id) for paging. */
+export interface ReferralSearch {
+  partnerIds?: readonly string[];
+  statuses?: readonly string[];
+  personId?: string;
+  /** bounds on the last update: [operator, instant] with operator gt, ge, lt or le */
+  updated?: ReadonlyArray<readonly ['gt' | 'ge' | 'lt' | 'le', string]>;
+  /** page after this (updatedAt, referralId) */
+  after?: readonly [string, string];
+  limit: number;
+}
+
 const iso = (v: unknown) => (v == null ? null : new Date(v as string).toISOString());
 const toRow = (r: Record<string, unknown>): ReferralRow => ({
   referralId: r.referral_id as string,
@@ -76,6 +102,13 @@ const toRow = (r: Record<string, unknown>): ReferralRow => ({
   referredAt: iso(r.referred_at),
   updatedAt: iso(r.updated_at)!,
 });
+const toRecord = (r: Record<string, unknown>): ReferralRecord => ({
+  ...toRow(r),
+  outcome: (r.outcome as string | null) ?? null,
+  consentEventId: (r.consent_event_id as string | null) ?? null,
+  version: Number(r.stream_position),
+});
+const SQL_OPERATOR = { gt: '>', ge: '>=', lt: '<', le: '<=' } as const;
 
 /** Referral's tables, fed by the bus only; redelivery and duplicates change nothing (stream positions). */
 export class ReferralView {
@@ -92,10 +125,10 @@ export class ReferralView {
           const d = e.data;
           await this.db.query(
             `INSERT INTO referral.referrals (referral_id, person_id, assessment_id, partner_id, service_id, domain, priority,
-                                             status, respond_by, referred_at, updated_at, stream_position)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $9, $9, $10)
+                                             status, respond_by, referred_at, updated_at, stream_position, consent_event_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $9, $9, $10, $11)
              ON CONFLICT (referral_id) DO NOTHING`,
-            [d.referralId, d.personId, d.assessmentId, d.partnerId, d.serviceId, d.domain, d.priority, d.respondBy, e.time, e.streamPosition],
+            [d.referralId, d.personId, d.assessmentId, d.partnerId, d.serviceId, d.domain, d.priority, d.respondBy, e.time, e.streamPosition, d.consentEventId],
           );
           break;
         }
@@ -105,7 +138,7 @@ export class ReferralView {
         case 'ServiceCompleted':
         case 'ReferralCancelled':
           await this.db.query(
-            `UPDATE referral.referrals SET status = $2, updated_at = $3, stream_position = $4, status_reason = $5
+            `UPDATE referral.referrals SET status = $2, updated_at = $3, stream_position = $4, status_reason = $5, outcome = $6
               WHERE referral_id = $1 AND stream_position < $4`,
             [
               e.subject.slice('referral-'.length),
@@ -113,6 +146,7 @@ export class ReferralView {
               e.time,
               e.streamPosition,
               e.type === 'ReferralDeclined' || e.type === 'ReferralCancelled' ? e.data.reason : null,
+              e.type === 'ServiceCompleted' ? e.data.outcome : null,
             ],
           );
           break;
@@ -178,6 +212,42 @@ export class ReferralView {
   async get(referralId: string): Promise<ReferralRow | undefined> {
     const rows = await this.db.query<Record<string, unknown>>(`SELECT * FROM referral.referrals WHERE referral_id = $1`, [referralId]);
     return rows[0] ? toRow(rows[0]) : undefined;
+  }
+
+  /** One referral with what the FHIR facade shows. */
+  async record(referralId: string): Promise<ReferralRecord | undefined> {
+    const rows = await this.db.query<Record<string, unknown>>(`SELECT * FROM referral.referrals WHERE referral_id = $1`, [referralId]);
+    return rows[0] ? toRecord(rows[0]) : undefined;
+  }
+
+  /** Referrals for a FHIR search, oldest update first (a page ends where the next begins: no row is skipped or repeated while nothing changes). */
+  async search(q: ReferralSearch): Promise<ReferralRecord[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const arg = (v: unknown) => `$${args.push(v)}`;
+    if (q.partnerIds) where.push(`partner_id = ANY(${arg(q.partnerIds)}::text[])`);
+    if (q.statuses) where.push(`status = ANY(${arg(q.statuses)}::text[])`);
+    if (q.personId) where.push(`person_id = ${arg(q.personId)}::uuid`);
+    for (const [op, at] of q.updated ?? []) where.push(`updated_at ${SQL_OPERATOR[op]} ${arg(at)}::timestamptz`);
+    if (q.after) where.push(`(updated_at, referral_id) > (${arg(q.after[0])}::timestamptz, ${arg(q.after[1])}::uuid)`);
+    const rows = await this.db.query<Record<string, unknown>>(
+      `SELECT * FROM referral.referrals ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY updated_at, referral_id LIMIT ${arg(q.limit)}`,
+      args,
+    );
+    return rows.map(toRecord);
+  }
+
+  /** Whether a partner has any referral of a person (what lets it read the person's pseudonymous Patient and goals). */
+  async partnerKnowsPerson(partnerId: string, personId: string): Promise<boolean> {
+    const rows = await this.db.query(`SELECT 1 FROM referral.referrals WHERE partner_id = $1 AND person_id = $2 LIMIT 1`, [partnerId, personId]);
+    return rows.length > 0;
+  }
+
+  /** Whether a partner has a referral made under a consent. */
+  async partnerKnowsConsent(partnerId: string, consentEventId: string): Promise<boolean> {
+    const rows = await this.db.query(`SELECT 1 FROM referral.referrals WHERE partner_id = $1 AND consent_event_id = $2 LIMIT 1`, [partnerId, consentEventId]);
+    return rows.length > 0;
   }
 
   async list(filter: { partnerId?: string; personId?: string; status?: string; overdue?: boolean; limit?: number }): Promise<ReferralRow[]> {

@@ -165,7 +165,7 @@ export class Referrals {
     for (const referralId of Object.keys(state.openReferrals)) {
       // a withdrawal of an unknown consent (none found before it) ends nothing
       if (!erased && !endedConsent) continue;
-      const r = await this.cancel(referralId, erased ? 'personal_data_erased' : 'consent_withdrawn', true, this.systemContext(AUTOMATIC_ACTORS.consentWatch, cause.id, cause.correlationId), erased ? undefined : endedConsent);
+      const r = await this.cancel(referralId, erased ? 'personal_data_erased' : 'consent_withdrawn', true, this.systemContext(AUTOMATIC_ACTORS.consentWatch, cause.id, cause.correlationId, cause.traceparent), erased ? undefined : endedConsent);
       cancelled += r.events.length;
     }
     return cancelled;
@@ -173,7 +173,7 @@ export class Referrals {
 
   /** Cancels a referral recorded after the consent it was made under had ended (it raced the withdrawal). */
   async cancelLateReferral(referred: RecordedEvent<'ReferredToPartner'>, ended: 'consent_withdrawn' | 'personal_data_erased'): Promise<number> {
-    const ec = this.systemContext(AUTOMATIC_ACTORS.consentWatch, referred.id, referred.correlationId);
+    const ec = this.systemContext(AUTOMATIC_ACTORS.consentWatch, referred.id, referred.correlationId, referred.traceparent);
     const r =
       ended === 'personal_data_erased'
         ? await this.cancel(referred.data.referralId, ended, true, ec)
@@ -196,8 +196,16 @@ export class Referrals {
     return marked;
   }
 
-  private systemContext(component: string, causationId: string, correlationId: string): EventContext {
-    return { source: '/onestop/referral', actor: { id: component, role: 'system' }, correlationId, causationId, time: this.ctx.clock.now().toISOString() };
+  /** The context of what the referral service does on its own; a reaction to an event continues that event's trace. */
+  private systemContext(component: string, causationId: string, correlationId: string, traceparent?: string): EventContext {
+    return {
+      source: '/onestop/referral',
+      actor: { id: component, role: 'system' },
+      correlationId,
+      causationId,
+      time: this.ctx.clock.now().toISOString(),
+      ...(traceparent ? { traceparent } : {}),
+    };
   }
 
   /** Runs `work` on a referral's stream (and whatever other streams it loads), in one atomic append. */

@@ -102,6 +102,9 @@ describe('directory', () => {
     expect((await call('POST', '/partners', 'admin', caritas)).statusCode).toBe(201);
     expect((await call('POST', '/partners', 'admin', caritas)).json()).toMatchObject({ status: 409, code: 'partner_already_registered' });
     expect((await call('POST', '/partners', 'admin', { ...caritas, partnerId: 'Not OK', services: [] })).statusCode).toBe(400);
+    // strict at every depth: an unknown field inside services[] is refused, not dropped
+    const nested = await call('POST', '/partners', 'admin', { ...caritas, partnerId: 'caritas-bis', services: caritas.services.map((s) => ({ ...s, contact: 'x' })) });
+    expect(nested.json()).toMatchObject({ status: 400, code: 'validation_failed' });
     expect((await call('POST', '/partners', null, caritas)).statusCode).toBe(401);
     expect((await call('POST', '/partners', 'team', caritas)).statusCode).toBe(403);
     expect(
@@ -200,14 +203,14 @@ describe('referral lifecycle', () => {
     expect((await call('GET', `/referrals/${referralId}`, 'caritas')).json()).toMatchObject({ status: 'requested', partnerId: 'caritas' });
   });
 
-  it('another partner is refused at every step; the addressed partner accepts, starts and completes', async () => {
-    expect((await call('POST', `/referrals/${referralId}/acceptance`, 'cpi', {})).statusCode).toBe(403);
+  it('another partner gets 404 at every step, as for a referral that does not exist; the addressed partner accepts, starts and completes', async () => {
+    expect((await call('POST', `/referrals/${referralId}/acceptance`, 'cpi', {})).statusCode).toBe(404);
     const early = await call('POST', `/referrals/${referralId}/start`, 'caritas', {});
     expect(early.json(), early.body).toMatchObject({ status: 422, code: 'transition_refused' });
     expect((await call('POST', `/referrals/${referralId}/acceptance`, 'caritas', { expectedStart: '2026-12-03' })).statusCode).toBe(200);
-    expect((await call('POST', `/referrals/${referralId}/start`, 'cpi', {})).statusCode).toBe(403);
+    expect((await call('POST', `/referrals/${referralId}/start`, 'cpi', {})).statusCode).toBe(404);
     expect((await call('POST', `/referrals/${referralId}/start`, 'caritas', {})).statusCode).toBe(200);
-    expect((await call('POST', `/referrals/${referralId}/completion`, 'cpi', { outcome: 'achieved' })).statusCode).toBe(403);
+    expect((await call('POST', `/referrals/${referralId}/completion`, 'cpi', { outcome: 'achieved' })).statusCode).toBe(404);
     expect((await call('POST', `/referrals/${referralId}/completion`, 'caritas', { outcome: 'maybe' })).statusCode).toBe(400);
     const completion = await call('POST', `/referrals/${referralId}/completion`, 'caritas', { outcome: 'achieved' });
     expect(completion.statusCode).toBe(200);

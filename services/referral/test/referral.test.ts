@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConflictError, ForbiddenError, NotFoundError, RuleViolation, type Encrypted } from '@onestop/events';
+import { ConflictError, NotFoundError, RuleViolation, type Encrypted } from '@onestop/events';
 import { deciderSpec } from '@onestop/testkit';
 import { fold } from '@onestop/kit';
 import { partnerDecider, type PartnerEvent } from '../src/domain/partner.js';
@@ -119,7 +119,7 @@ describe('Referral: when requested', () => {
     spec.given([referred]).when({ type: 'Decline', partnerId: 'caritas', reason: 'not_eligible' }).then([declined]));
   it('another partner can do nothing', () => {
     spec.given([referred]).when({ ...accept, partnerId: 'other' }).thenThrows(NotYourReferral);
-    spec.given([referred]).when({ type: 'Decline', partnerId: 'other', reason: 'other' }).thenThrows(ForbiddenError);
+    spec.given([referred]).when({ type: 'Decline', partnerId: 'other', reason: 'other' }).thenThrows(NotYourReferral, 'not_found');
   });
   it('cannot start or complete before acceptance', () => {
     spec.given([referred]).when({ type: 'StartService', partnerId: 'caritas' }).thenThrows(TransitionRefused);
@@ -170,12 +170,12 @@ describe('Referral: when closed (completed, declined or cancelled)', () => {
     ['declined', [referred, declined]],
     ['cancelled', [referred, cancelled]],
   ] as const) {
-    it(`a ${label} referral refuses every transition`, () => {
+    it(`${/^[aeiou]/.test(label) ? 'an' : 'a'} ${label} referral refuses every transition`, () => {
       spec.given(history).when(accept).thenThrows(TransitionRefused);
       spec.given(history).when({ type: 'StartService', partnerId: 'caritas' }).thenThrows(TransitionRefused);
       spec.given(history).when({ type: 'CancelReferral', reason: 'team_decision', automatic: false }).thenThrows(TransitionRefused);
     });
-    it(`an automatic cancellation of a ${label} referral changes nothing`, () =>
+    it(`an automatic cancellation of ${/^[aeiou]/.test(label) ? 'an' : 'a'} ${label} referral changes nothing`, () =>
       spec.given(history).when({ type: 'CancelReferral', reason: 'consent_withdrawn', automatic: true }).thenNothing());
   }
 });

@@ -1,4 +1,4 @@
-import type { Actor, RawRecordedEvent } from '@onestop/events';
+import { TRACEPARENT, type Actor, type RawRecordedEvent } from '@onestop/events';
 import type { IHeaders, Message } from 'kafkajs';
 
 // CloudEvents 1.0 Kafka protocol binding, binary content mode: the Kafka value
@@ -42,6 +42,8 @@ export function encodeCloudEvent(e: RawRecordedEvent): Message & { key: string; 
   };
   if (e.causationId != null) headers.ce_causationid = e.causationId;
   if (e.prevHash != null) headers.ce_prevhash = e.prevHash;
+  // the CloudEvents distributed tracing extension
+  if (e.traceparent) headers.ce_traceparent = e.traceparent;
   return { key: e.partitionKey, value: JSON.stringify(e.data ?? null), headers };
 }
 
@@ -119,7 +121,10 @@ export function decodeCloudEvent(m: KafkaMessageIn): RawRecordedEvent | string {
     } catch {
       throw new DecodeError('value is not JSON');
     }
+    // telemetry only: a malformed traceparent is dropped, never a reason to dead-letter an event
+    const traceparent = header(h, 'ce_traceparent', false);
     return {
+      ...(traceparent !== undefined && TRACEPARENT.test(traceparent) ? { traceparent } : {}),
       id: header(h, 'ce_id', true),
       type: header(h, 'ce_type', true),
       schemaVersion: integer(h, 'ce_schemaversion'),

@@ -11,6 +11,8 @@ import { DLQ_RECORD_BUDGET, deadLetterRecord, minimalDeadLetterRecord, SQL_PAYLO
 import type { ConsumeMessagesOptions, Parsed, ReceivedMessage } from './messages.js';
 import { internalTopicsOutput, KafkaRelay, sendChunks, type KafkaRelayOptions, type Outgoing, type RelayOutput } from './relay.js';
 import { ensureTopics, internalTopics, REDRIVE_TOPIC } from './topics.js';
+import { tracedHandler } from '../tracing.js';
+import { deadLetterBytes, withoutFreeText } from '../free-text.js';
 
 export interface KafkaBusOptions {
   /** an existing client; otherwise one is made from `brokers` and `clientId` */
@@ -256,7 +258,7 @@ export class KafkaBus implements EventBus {
         batchSize: options.batchSize,
         transientRetryMs: options.transientRetryMs,
         concurrency: options.concurrency,
-        handle: options.handle,
+        handle: tracedHandler(options.group, options.handle),
         decode: (source) => {
           const message = toIncoming(source);
           const { valid, rejected } = validateBatch([message]);
@@ -537,8 +539,13 @@ export class KafkaBus implements EventBus {
   /** DLQ topic first (original bytes), then SQL; retried until done or the consumer stops. */
   private async recordDeadLetters(group: string, items: Array<{ source: SourceMessage; rejected: Rejected }>, halted: () => boolean): Promise<void> {
     const time = new Date().toISOString();
+    // a dead letter lives outside the log, out of reach of erasure: no free text in it (see free-text.ts)
+    items = items.map(({ source, rejected }) => ({
+      source: { ...source, message: { ...source.message, value: deadLetterBytes(source.message.value) } },
+      rejected: { ...rejected, message: { ...rejected.message, value: withoutFreeText(rejected.message.value) } },
+    }));
     const records = items.map(({ source, rejected }) => {
-      this.options.logger?.warn({ group, origin: rejected.message.origin, reason: rejected.reason.slice(0, 300) }, 'message dead-lettered');
+      this.options.logger?.warn({ group, origin: rejected.message.origin }, 'message dead-lettered');
       const meta: DeadLetterMeta = { reason: rejected.reason, group, time };
       return { source, meta, record: deadLetterRecord(source, meta) };
     });

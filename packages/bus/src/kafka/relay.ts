@@ -5,6 +5,8 @@ import { Wakeup, type EventStore, type Subscription } from '@onestop/eventstore'
 import type { BusLogger } from '../embedded.js';
 import { withTimeout } from './client.js';
 import { encodeCloudEvent } from './cloudevents.js';
+import { SpanKind, type Span } from '@opentelemetry/api';
+import { busTracer, contextOfTraceparent, endSpan, traceparentOf } from '../tracing.js';
 
 /** One Kafka message the relay publishes for an event. */
 export interface Outgoing {
@@ -233,8 +235,12 @@ export class KafkaRelay {
 
   private async publish(events: RawRecordedEvent[]): Promise<void> {
     if (!this.lockHeld) throw new Error('relay lock not held');
-    const outgoing = events.flatMap((e) => this.outputs.flatMap((o) => o.route(e)));
-    if (outgoing.length === 0) return;
+    const spans: Span[] = [];
+    const outgoing = events.flatMap((e) => {
+      const traced = publishSpan(e, spans);
+      return this.outputs.flatMap((o) => o.route(traced));
+    });
+    if (outgoing.length === 0) return void spans.forEach((s) => endSpan(s));
     const producer = await this.connectedProducer();
     try {
       for (const chunk of sendChunks(outgoing, this.options.maxSendBytes ?? 512 * 1024)) {
@@ -243,7 +249,9 @@ export class KafkaRelay {
         this.counters.published += chunk.count;
       }
       this.counters.lastPublishedAt = new Date().toISOString();
+      for (const s of spans) endSpan(s);
     } catch (e) {
+      for (const s of spans) endSpan(s, e);
       // A fresh producer (new producer id) for the retry: the next page may hold
       // more events than this one, which the broker would refuse as out of
       // sequence from this producer if it had in fact written this batch.
@@ -270,6 +278,34 @@ export class KafkaRelay {
     this.producer = undefined;
     await p?.disconnect().catch(() => undefined);
   }
+}
+
+/**
+ * A PRODUCER span for an event that carries a trace (child of the span that
+ * appended it), ended once the broker acknowledged; the event goes on with the
+ * span's traceparent, which the CloudEvents encoding puts in `ce_traceparent`.
+ */
+function publishSpan(e: RawRecordedEvent, spans: Span[]): RawRecordedEvent {
+  const topic = e.traceparent ? topicForStream(e.subject) : undefined;
+  if (!topic) return e;
+  const span = busTracer().startSpan(
+    `publish ${topic}`,
+    {
+      kind: SpanKind.PRODUCER,
+      attributes: {
+        'messaging.system': 'kafka',
+        'messaging.operation.type': 'send',
+        'messaging.destination.name': topic,
+        'messaging.message.id': e.id,
+        'onestop.event.type': e.type,
+        'onestop.event.global_position': e.globalPosition,
+      },
+    },
+    contextOfTraceparent(e.traceparent),
+  );
+  spans.push(span);
+  const traceparent = traceparentOf(span);
+  return traceparent ? { ...e, traceparent } : e;
 }
 
 /** Splits messages into sendBatch calls of at most about `maxBytes` each, keeping their order. */

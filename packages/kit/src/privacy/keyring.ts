@@ -16,7 +16,19 @@ CREATE TABLE IF NOT EXISTS keyring.person_keys (
   rotated_at timestamptz,
   erased_at  timestamptz
 );
+-- MVCC keeps the row version an erasure replaced (with the wrapped key) in the
+-- table's pages until the table is rewritten. This row says up to which
+-- erasure the table was last rewritten (VACUUM FULL), so that a rewrite an
+-- erasure could not finish (a crash) is done by the next process that starts.
+CREATE TABLE IF NOT EXISTS keyring.shredding (
+  id int PRIMARY KEY CHECK (id = 1),
+  shredded_through timestamptz NOT NULL
+);
+INSERT INTO keyring.shredding (id, shredded_through) VALUES (1, '-infinity') ON CONFLICT (id) DO NOTHING;
 `;
+
+/** The channel on which an erasure tells every process to forget the person's key (LISTEN/NOTIFY; payload: the person id). */
+export const KEY_ERASED_CHANNEL = 'onestop_person_key_erased';
 
 /** Master keys by id; the active one wraps new data keys. */
 export interface MasterKeys {
@@ -65,15 +77,57 @@ function open(key: Buffer, iv: Buffer, ct: Buffer, tag: Buffer, aad: string): Bu
  * cannot be moved to another person's record.
  */
 export class PersonKeyring {
-  // Unwrapped keys are cached briefly; erasure clears the local cache at once,
-  // and other processes stop using an erased key within the TTL.
-  private readonly cache = new Map<string, { key: Buffer; until: number }>();
+  // Unwrapped keys are cached only while this process hears every erasure of
+  // every other process (LISTEN on KEY_ERASED_CHANNEL): an erasure's NOTIFY is
+  // sent by its own commit, so a key is forgotten everywhere within the time a
+  // notification takes to arrive (milliseconds), not after a TTL. Before the
+  // subscription is up, and whenever it drops, nothing is cached: every
+  // decryption reads the key from the table, which the erasure already emptied.
+  private readonly cache = new Map<string, Buffer>();
+  private live = false;
+  // bumped by every invalidation: a key read before one is not cached after it
+  private epoch = 0;
+  private unlisten: (() => Promise<void>) | undefined;
 
   constructor(
     private readonly db: SqlDriver,
     private masters: MasterKeys,
-    private readonly cacheTtlMs = 10_000,
   ) {}
+
+  /** Starts hearing of other processes' erasures; only from then on are keys cached. */
+  async start(): Promise<void> {
+    this.unlisten ??= await this.db.listen(
+      KEY_ERASED_CHANNEL,
+      (personId) => {
+        this.epoch += 1;
+        if (personId) this.cache.delete(personId);
+        else {
+          // (re)subscribed: whatever happened meanwhile, start from nothing
+          this.cache.clear();
+          this.live = true;
+        }
+      },
+      () => {
+        this.epoch += 1;
+        this.live = false;
+        this.cache.clear();
+      },
+    );
+  }
+
+  /** Whether the person's unwrapped key is held in this process's memory (diagnostics, tests). */
+  holdsKey(personId: string): boolean {
+    return this.cache.has(personId);
+  }
+
+  /** Stops hearing of erasures and forgets every key. */
+  async close(): Promise<void> {
+    this.live = false;
+    this.cache.clear();
+    const unlisten = this.unlisten;
+    this.unlisten = undefined;
+    await unlisten?.();
+  }
 
   async migrate(): Promise<void> {
     await applySchema(this.db, 7411070, SCHEMA);
@@ -90,12 +144,13 @@ export class PersonKeyring {
       [personId, this.masters.activeKid, Buffer.concat([w.iv, w.tag, w.ct])],
     );
     // the key is used at once (the registration encrypts with it): no need to read back what was just stored
-    if (created.length === 1) this.cache.set(personId, { key: dataKey, until: Date.now() + this.cacheTtlMs });
+    if (created.length === 1 && this.live) this.cache.set(personId, dataKey);
   }
 
   private async dataKey(personId: string): Promise<Buffer> {
     const hit = this.cache.get(personId);
-    if (hit && hit.until > Date.now()) return hit.key;
+    if (hit) return hit;
+    const epoch = this.epoch;
     const rows = await this.db.query<{ master_kid: string; wrapped_key: Uint8Array | null }>(
       'SELECT master_kid, wrapped_key FROM keyring.person_keys WHERE person_id = $1',
       [personId],
@@ -106,7 +161,7 @@ export class PersonKeyring {
     if (!master) throw new Error(`master key ${row.master_kid} is not configured`);
     const w = Buffer.from(row.wrapped_key);
     const key = open(master, w.subarray(0, 12), w.subarray(28), w.subarray(12, 28), `dk:${personId}`);
-    this.cache.set(personId, { key, until: Date.now() + this.cacheTtlMs });
+    if (this.live && epoch === this.epoch) this.cache.set(personId, key);
     return key;
   }
 
@@ -143,13 +198,60 @@ export class PersonKeyring {
     return rows[0]?.erased ?? false;
   }
 
-  /** Destroys the person's data key (crypto-shredding). */
+  /**
+   * Destroys the person's data key (crypto-shredding): empties it and tells
+   * every process in the same transaction (the NOTIFY goes out with the
+   * commit), then removes the row versions that still hold it (`shred`).
+   */
   async erase(personId: string): Promise<void> {
     this.cache.delete(personId);
-    await this.db.query(
-      `UPDATE keyring.person_keys SET wrapped_key = NULL, erased_at = coalesce(erased_at, now()) WHERE person_id = $1`,
-      [personId],
+    this.epoch += 1;
+    await this.db.transaction(async (q) => {
+      await q(`UPDATE keyring.person_keys SET wrapped_key = NULL, erased_at = coalesce(erased_at, now()) WHERE person_id = $1`, [personId]);
+      await q('SELECT pg_notify($1, $2)', [KEY_ERASED_CHANNEL, personId]);
+    });
+    this.cache.delete(personId);
+    await this.shred();
+  }
+
+  /**
+   * Rewrites the keyring table when an erasure happened since its last
+   * rewrite, so that no page of it holds an erased person's wrapped key in an
+   * old row version (an UPDATE leaves the previous version in place; plain
+   * VACUUM only marks it free, its bytes stay in the page). VACUUM FULL writes
+   * the live rows into new files and drops the old ones; it cannot run inside
+   * a transaction, and processes doing it at once queue on its lock. It runs
+   * after every erasure and at start (a crash between the two is caught up).
+   * Returns whether it rewrote the table.
+   */
+  async shred(): Promise<boolean> {
+    const [due] = await this.db.query<{ through: string | null; xid: string | null }>(
+      `SELECT max(k.erased_at)::text AS through, (array_agg(k.xmin::text ORDER BY age(k.xmin)))[1] AS xid
+         FROM keyring.person_keys k, keyring.shredding s
+        WHERE s.id = 1 AND k.erased_at > s.shredded_through`,
     );
+    if (!due?.through || !due.xid) return false;
+    // A transaction whose snapshot is older than the (youngest) erasure still
+    // sees the old row version, and no VACUUM may remove it. Snapshots taken
+    // later cannot see it: so wait a little for the older ones to end. If they
+    // do not, the rewrite is not marked done, and the next erasure or start
+    // does it again.
+    for (const deadline = Date.now() + 5000; ; ) {
+      const [older] = await this.db
+        .query<{ n: number | string }>(
+          `SELECT count(*) AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid()
+              AND (age(backend_xmin) >= age($1::xid) OR age(backend_xid) >= age($1::xid))`,
+          [due.xid],
+        )
+        .catch(() => [{ n: 0 }]); // (the embedded PGlite has no other backend)
+      if (Number(older?.n ?? 0) === 0) break;
+      if (Date.now() > deadline) return false;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await this.db.query('VACUUM (FULL) keyring.person_keys');
+    await this.db.query('UPDATE keyring.shredding SET shredded_through = greatest(shredded_through, $1::timestamptz) WHERE id = 1', [due.through]);
+    return true;
   }
 
   /**

@@ -50,7 +50,7 @@ export async function rotateMasterKey(
   options: { onProgress?(progress: RotationProgress): void } = {},
 ): Promise<RotationReport> {
   const masters = typeof masterKeys === 'string' ? parseMasterKeys(masterKeys) : masterKeys;
-  const keyring = new PersonKeyring(db, masters, 0);
+  const keyring = new PersonKeyring(db, masters);
   await keyring.migrate();
   const before = await counts(db, masters.activeKid);
   const rewrapped = await keyring.rotate((done) => options.onProgress?.({ rewrapped: done, total: before.other }));

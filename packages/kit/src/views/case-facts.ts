@@ -203,6 +203,15 @@ export class CaseFactsView {
     return rows[0] ? Number(rows[0].p) : -1;
   }
 
+  /** A ConsentGiven event this view has heard of, with its person and scope (undefined for any other id). */
+  async consentGiven(eventId: string): Promise<{ personId: string; scope: string } | undefined> {
+    const rows = await this.db.query<{ person_id: string; scope: string }>(
+      `SELECT person_id, scope FROM ${this.schema}.consent_events WHERE event_id = $1 AND given`,
+      [eventId],
+    );
+    return rows[0] ? { personId: rows[0].person_id, scope: rows[0].scope } : undefined;
+  }
+
   async person(personId: string): Promise<PersonFacts | undefined> {
     const rows = await this.db.query<{
       person_id: string;

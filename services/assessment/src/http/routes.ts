@@ -10,6 +10,7 @@ import {
   loadAggregate,
   newId,
   principalOf,
+  recordCaseHistoryRead,
   PersonDataErased as KeyDestroyed,
   type ServiceContext,
 } from '@onestop/kit';
@@ -122,7 +123,20 @@ export const assessmentRoutes = (
           tags: ['assessments'],
           summary: 'Start the assessment of a person by a multidisciplinary team',
           description: 'Needs the person’s active `assessment` consent; one open assessment per person; at least two members with two distinct roles.',
-          body: z.object({ personId: Uuid, team: z.array(Member.strict()).min(1).max(20) }).strict(),
+          body: z
+            .object({ personId: Uuid, team: z.array(Member.strict()).min(1).max(20) })
+            .strict()
+            .meta({
+              examples: [
+                {
+                  personId: '3f0c5a8e-2b1d-4c6e-9a7f-1d2e3f4a5b6c',
+                  team: [
+                    { memberId: 'assistente-sociale-1', role: 'social_worker' },
+                    { memberId: 'operatore-cpi-1', role: 'employment_operator' },
+                  ],
+                },
+              ],
+            }),
           response: { 201: z.object({ assessmentId: z.string(), position: z.number() }) },
         },
       },
@@ -152,7 +166,22 @@ export const assessmentRoutes = (
         const { events, state } = await existing(assessmentId);
         const principal = principalOf(req);
         const mayRead = principal.role === 'admin' || (principal.role === 'team' && state.team.some((m) => m.memberId === principal.sub));
-        return viewOf(events, mayRead ? (enc) => keyring.tryDecrypt<string>(enc) : async () => undefined);
+        let decrypted = false;
+        const view = await viewOf(
+          events,
+          mayRead
+            ? async (enc) => {
+                const text = await keyring.tryDecrypt<string>(enc);
+                decrypted ||= text !== undefined;
+                return text;
+              }
+            : async () => undefined,
+        );
+        // no record, no answer: notes and goals in clear only once their read is in the person's audit stream
+        if (decrypted) {
+          await recordCaseHistoryRead(store, { personId: view.personId, purpose: 'assessment_view', readBy: principal.sub, assessmentId }, eventContextOf(req, SOURCE, clock.now()));
+        }
+        return view;
       },
     );
 
@@ -199,7 +228,10 @@ export const assessmentRoutes = (
           summary: 'Evaluate one life domain (0 no need … 4 severe need); evaluating it again replaces the level',
           description: 'Only members of the assessment’s team, while it is open and the `assessment` consent is active.',
           params: AssessmentParams.extend({ domain: LifeDomain }),
-          body: z.object({ needLevel: NeedLevel, notes: PersonalText.optional() }).strict(),
+          body: z
+            .object({ needLevel: NeedLevel, notes: PersonalText.optional() })
+            .strict()
+            .meta({ examples: [{ needLevel: 3, notes: 'sfratto esecutivo a gennaio' }] }),
           response: { 200: Recorded },
         },
       },
@@ -240,7 +272,8 @@ export const assessmentRoutes = (
             .object({
               goals: z.array(z.object({ domain: LifeDomain, description: PersonalText, targetDate: IsoDate }).strict()).max(50),
             })
-            .strict(),
+            .strict()
+            .meta({ examples: [{ goals: [{ domain: 'housing', description: 'trovare un alloggio stabile', targetDate: '2027-06-30' }] }] }),
           response: {
             200: Recorded.extend({
               priorityDomains: z.array(LifeDomain),

@@ -1,10 +1,20 @@
 import { ConflictError, NotFoundError, RuleViolation, type ConsentScope, type Encrypted } from '@onestop/events';
 import type { Decider, DomainEvent } from '@onestop/kit';
+import { BELFIORE_CODES } from './belfiore-codes.js';
+import { checkNameLetters } from './fiscal-code-names.js';
 import { validateFiscalCode, type FiscalCodeError } from './fiscal-code.js';
 
 // The Person aggregate (stream person-<personId>), DESIGN §4 "Intake":
 // - an Italian fiscal code, when given, must be valid (format, month and day
 //   encoding, omocodia, check character) and must match the birth date;
+// - its surname and name letters (characters 1–6) must be those of the names
+//   given (fiscal-code-names.ts), and its place code (characters 12–15, after
+//   omocodia) must be a known Italian municipality, current or former, or a
+//   foreign state (belfiore-codes.ts, from ISTAT and the Agenzia delle
+//   Entrate); a real exception (a changed surname, a transliteration, a code
+//   the Agenzia assigned) is accepted only with an explicit override, which
+//   the event records with the checks it set aside;
+// - the birth date is not in the future, nor more than 120 years back;
 // - a second registration with the same fiscal code is refused and names the
 //   existing person: a rule of the fiscal code's reservation stream
 //   (fiscal-code-reservation.ts), decided in the same atomic append; likely
@@ -44,7 +54,17 @@ export interface RegisterPerson {
   birthDate: string;
   /** plain, only to be validated here; it is stored inside `pii`, encrypted */
   fiscalCode?: string;
+  /** plain, only to check the fiscal code's letters; stored inside `pii`, encrypted */
+  givenName: string;
+  familyName: string;
+  /** the operator's recorded exception to the fiscal code's name and place checks */
+  fiscalCodeOverride?: FiscalCodeOverride;
+  /** today's date (YYYY-MM-DD) from the command's time: deciders have no clock */
+  today: string;
   pii: Encrypted;
+}
+export interface FiscalCodeOverride {
+  reason: 'name_changed' | 'transliteration' | 'assigned_by_agency' | 'other';
 }
 export interface GiveConsent {
   type: 'GiveConsent';
@@ -75,6 +95,18 @@ export class InvalidFiscalCode extends RuleViolation {
     super('fiscal_code_invalid', message, { fiscalCodeError: error });
   }
 }
+export class ImplausibleBirthDate extends RuleViolation {
+  constructor(message: string) {
+    super('birth_date_implausible', message);
+  }
+}
+export class FiscalCodeMismatch extends RuleViolation {
+  constructor(check: 'names' | 'place', message: string) {
+    super('fiscal_code_mismatch', `${message}; if this is a real exception (a changed surname, a transliteration, a code the Agenzia delle Entrate assigned), register with fiscalCodeOverride and its reason`, {
+      check,
+    });
+  }
+}
 export class DuplicateFiscalCode extends ConflictError {
   constructor(readonly existingPersonId: string) {
     super('duplicate_fiscal_code', `a person with this fiscal code is already registered: ${existingPersonId}`, {
@@ -99,16 +131,49 @@ export class ConsentNotActive extends RuleViolation {
 }
 
 // ── Rules, one small function per command ──────────────────────────────────
+/** The oldest plausible birth date: 120 years before today. */
+const MAX_AGE_YEARS = 120;
+
+function plausibleBirthDate(birthDate: string, today: string): void {
+  if (birthDate > today) throw new ImplausibleBirthDate(`the birth date ${birthDate} is in the future`);
+  const oldest = `${String(Number(today.slice(0, 4)) - MAX_AGE_YEARS).padStart(4, '0')}${today.slice(4)}`;
+  if (birthDate < oldest) throw new ImplausibleBirthDate(`the birth date ${birthDate} is more than ${MAX_AGE_YEARS} years ago`);
+}
+
+const isKnownPlace = (code: string) => {
+  // BELFIORE_CODES is sorted, four characters a code: binary search
+  let lo = 0;
+  let hi = BELFIORE_CODES.length / 4 - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const at = BELFIORE_CODES.slice(mid * 4, mid * 4 + 4);
+    if (at === code) return true;
+    if (at < code) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return false;
+};
+
+/** The checks of the fiscal code against the person's other data; the ones an override set aside. */
+function checkFiscalCode(c: RegisterPerson & { fiscalCode: string }): Array<'names' | 'place'> {
+  const fc = validateFiscalCode(c.fiscalCode);
+  if (!fc.ok) throw new InvalidFiscalCode(fc.error, fc.message);
+  const [year, month, day] = c.birthDate.split('-').map(Number) as [number, number, number];
+  if (fc.birth.year2 !== year % 100 || fc.birth.month !== month || fc.birth.day !== day) {
+    throw new InvalidFiscalCode('birth_date_mismatch', 'the fiscal code does not encode this birth date');
+  }
+  const failed: Array<{ check: 'names' | 'place'; message: string }> = [];
+  const names = checkNameLetters(fc.code, c.familyName, c.givenName);
+  if (names.result === 'mismatch') failed.push({ check: 'names', message: `the fiscal code's letters ${fc.code.slice(0, 6)} are not those of the names given (${names.expected})` });
+  if (!isKnownPlace(fc.birthPlaceCode)) failed.push({ check: 'place', message: `the place code ${fc.birthPlaceCode} is neither an Italian municipality nor a foreign state` });
+  if (failed.length && !c.fiscalCodeOverride) throw new FiscalCodeMismatch(failed[0]!.check, failed.map((f) => f.message).join('; '));
+  return failed.map((f) => f.check);
+}
+
 function register(c: RegisterPerson, s: PersonState): PersonEvent[] {
   if (s.status !== 'unknown') throw new PersonAlreadyRegistered(c.personId);
-  if (c.fiscalCode !== undefined) {
-    const fc = validateFiscalCode(c.fiscalCode);
-    if (!fc.ok) throw new InvalidFiscalCode(fc.error, fc.message);
-    const [year, month, day] = c.birthDate.split('-').map(Number) as [number, number, number];
-    if (fc.birth.year2 !== year % 100 || fc.birth.month !== month || fc.birth.day !== day) {
-      throw new InvalidFiscalCode('birth_date_mismatch', 'the fiscal code does not encode this birth date');
-    }
-  }
+  plausibleBirthDate(c.birthDate, c.today);
+  const overridden = c.fiscalCode !== undefined ? checkFiscalCode({ ...c, fiscalCode: c.fiscalCode }) : [];
   return [
     {
       type: 'PersonRegistered',
@@ -119,6 +184,8 @@ function register(c: RegisterPerson, s: PersonState): PersonEvent[] {
         pii: c.pii,
         municipality: c.municipality,
         birthYear: Number(c.birthDate.slice(0, 4)),
+        // only when used: an override that set nothing aside is not an exception
+        ...(overridden.length && c.fiscalCodeOverride ? { fiscalCodeOverride: { reason: c.fiscalCodeOverride.reason, checks: overridden } } : {}),
       },
     },
   ];

@@ -23,6 +23,7 @@ import {
   transact,
   type ServiceContext,
 } from '@onestop/kit';
+import { receiptFor } from '@onestop/eventstore';
 import { fiscalCodeDecider, fiscalCodeStream } from '../domain/fiscal-code-reservation.js';
 import { decodeOmocode, validateFiscalCode } from '../domain/fiscal-code.js';
 import { personDecider, personStream, PersonDataErased, type PersonCommand, type PersonState } from '../domain/person.js';
@@ -95,12 +96,35 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
         schema: {
           tags: ['persons'],
           summary: 'Register a person once, at an access point',
-          body: PersonalData.extend({ accessPoint: Slug, municipality: Name }).strict(),
+          body: PersonalData.extend({
+            accessPoint: Slug,
+            municipality: Name,
+            fiscalCodeOverride: z
+              .object({ reason: z.enum(['name_changed', 'transliteration', 'assigned_by_agency', 'other']) })
+              .strict()
+              .optional()
+              .describe("a real exception to the fiscal code's name or place checks (a changed surname, a transliteration, a code the Agenzia delle Entrate assigned); recorded in PersonRegistered"),
+          }).strict()
+            .meta({
+              examples: [
+                {
+                  givenName: 'Mariagrazia',
+                  familyName: 'Rossellini',
+                  birthDate: '1985-12-10',
+                  fiscalCode: 'RSSMGR85T50G713B',
+                  phone: '+39 0573 918273',
+                  email: 'mariagrazia.rossellini@example.org',
+                  address: 'Via dei Vetturini 27, Pistoia',
+                  accessPoint: 'pistoia-centro',
+                  municipality: 'Pistoia',
+                },
+              ],
+            }),
           response: { 201: Registered },
         },
       },
       async (req, reply) => {
-        const { accessPoint, municipality, ...personal } = req.body;
+        const { accessPoint, municipality, fiscalCodeOverride, ...personal } = req.body;
         const personId = newId();
         const actor = principalOf(req);
         const fc = personal.fiscalCode !== undefined ? validateFiscalCode(personal.fiscalCode) : undefined;
@@ -110,7 +134,8 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
         const encrypted = await keyring.encrypt(personId, pii);
         // the person and the fiscal code's reservation in one atomic append: the reservation
         // stream's revision refuses the second of two simultaneous registrations
-        const { appended } = await transact(store, eventContextOf(req, SOURCE, clock.now()), async (uow) => {
+        const now = clock.now();
+        const { appended } = await transact(store, eventContextOf(req, SOURCE, now), async (uow) => {
           const person = await uow.load(personStream(personId), personDecider, { partitionKey: personId, newStream: true });
           person.decide({
             type: 'RegisterPerson',
@@ -119,6 +144,10 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
             municipality,
             registeredBy: actor.sub,
             birthDate: personal.birthDate,
+            givenName: personal.givenName,
+            familyName: personal.familyName,
+            today: now.toISOString().slice(0, 10),
+            ...(fiscalCodeOverride ? { fiscalCodeOverride } : {}),
             ...(personal.fiscalCode !== undefined ? { fiscalCode: personal.fiscalCode } : {}),
             pii: encrypted,
           });
@@ -148,6 +177,8 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
         const reg = events[0]!;
         if (reg.type !== 'PersonRegistered') throw new NotFoundError('person', personId);
         const personalData = state.status === 'registered' ? await currentPersonalData(keyring, events) : null;
+        // no record, no answer: decrypted identity is shown only once its read is in the person's audit stream
+        if (personalData) await recordCaseHistoryRead(store, { personId, purpose: 'case_view', readBy: principalOf(req).sub }, eventContextOf(req, SOURCE, clock.now()));
         return {
           personId,
           status: state.status,
@@ -161,20 +192,23 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
       },
     );
 
-    r.get(
-      '/persons',
+    // The fiscal code travels in the body, never in the URL: a URL ends up in
+    // proxy and access logs, browser histories and Referer headers, out of
+    // reach of erasure. (The former `GET /persons?fiscalCode=` is gone.)
+    r.post(
+      '/persons/search',
       {
         config: { roles: ['operator', 'admin'] },
         schema: {
           tags: ['persons'],
-          summary: 'Find a person by fiscal code',
-          querystring: z.object({ fiscalCode: z.string().trim().min(16).max(32) }),
+          summary: 'Find a person by fiscal code (blind index)',
+          body: z.object({ fiscalCode: z.string().trim().min(16).max(32) }).strict(),
           response: { 200: z.object({ personId: z.string() }) },
         },
       },
       async (req) => {
-        const fc = validateFiscalCode(req.query.fiscalCode);
-        if (!fc.ok) throw new ValidationError(fc.message, [{ path: 'querystring.fiscalCode', message: fc.message }]);
+        const fc = validateFiscalCode(req.body.fiscalCode);
+        if (!fc.ok) throw new ValidationError('invalid body', [{ path: 'body.fiscalCode', message: 'not a valid fiscal code' }]);
         const personId = await holderOf(fiscalDigest(fc.code));
         if (!personId) throw new NotFoundError('person with fiscal code', '(given)');
         return { personId };
@@ -225,7 +259,9 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
           tags: ['persons'],
           summary: 'Update phone, e-mail or address',
           params: PersonParams,
-          body: ContactDetails.strict().refine((c) => Object.values(c).some((v) => v !== undefined), 'at least one contact detail'),
+          body: ContactDetails.strict()
+            .refine((c) => Object.values(c).some((v) => v !== undefined), 'at least one contact detail')
+            .meta({ examples: [{ phone: '+39 333 1234567', address: 'Via Cavour 12, Pistoia' }] }),
           response: { 200: Recorded },
         },
       },
@@ -309,7 +345,10 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
         const out = await subjectAccessExport(keyring, personId, events, clock.now());
         if (!out) throw new NotFoundError('person', personId);
         await recordCaseHistoryRead(store, { personId, purpose: 'subject_access', readBy: principalOf(req).sub }, eventContextOf(req, SOURCE, clock.now()));
-        return out;
+        // each event's receipt in the verifiable log (one after the other: O(log n) reads each)
+        const receipts = [];
+        for (const e of events) receipts.push(await receiptFor(store.log, e.id, e.globalPosition));
+        return { ...out, receipts };
       },
     );
 

@@ -3,9 +3,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { InjectOptions } from 'fastify';
 import { NotFoundError, RuleViolation, Uuid } from '@onestop/events';
-import { buildServiceApp, recordCaseHistoryRead, parseMasterKeys, rotateMasterKey, type Clock } from '@onestop/kit';
-import { AuditSigningKey, loadAuditConfig, verifyDigest, type StreamHeadsDigest } from '@onestop/projections';
-import { DemoClock, demoTokens, seedDemo } from '../demo.js';
+import { AdjustableClock, buildServiceApp, recordCaseHistoryRead, parseMasterKeys, rotateMasterKey, type Clock } from '@onestop/kit';
+import { SIGNATURE_TYPE, formatVkey, verifierOf } from '@onestop/eventstore/merkle';
+import { AuditSigningKey, loadAuditConfig, recomputeHeads, verifyDigest, type StreamHeadsDigest } from '@onestop/projections';
+import { demoTokens, seedDemo } from '../demo.js';
 import { referralOf } from '../modules.js';
 import { cliConfig, describeStore, openCli, type CliIo, type Opened } from './context.js';
 import { CliError, EXIT, type ExitCode } from './exit.js';
@@ -169,7 +170,9 @@ function configuredSigningKey(io: CliIo): AuditSigningKey {
 
 export async function publicKey(io: CliIo, values: Values): Promise<ExitCode> {
   const key = configuredSigningKey(io);
-  const pem = key.publicKeyPem();
+  const pem = values.vkey
+    ? `${formatVkey(verifierOf(cliConfig(io.env).ONESTOP_LOG_ORIGIN, SIGNATURE_TYPE.note, key.privateKey))}\n`
+    : key.publicKeyPem();
   const out = values.out as string | undefined;
   if (!out) {
     io.stdout.write(pem);
@@ -245,17 +248,65 @@ export async function verifyDigestCommand(io: CliIo, values: Values, [file]: str
         line(io, `FAILED: the log of ${describeStore(infra.config)} is at position ${head}, before the digest's ${d.position}.`);
         return EXIT.failed;
       }
-      const heads = await infra.store.streamHeads(d.position);
+      // every chain recomputed from its events: a hand edit that left the hash column alone is found too
+      note(io, `Recomputing the hash chain of every stream up to position ${d.position}…`);
+      const { heads, broken } = await recomputeHeads(infra.store, d.position);
+      for (const b of broken) {
+        line(io, `BROKEN ${b.streamId}: first broken link at stream position ${b.brokenAt} (${b.reason}: ${REASONS[b.reason] ?? b.reason}).`);
+      }
+      if (broken.length) {
+        line(io, `MISMATCH: ${broken.length} streams of ${describeStore(infra.config)} do not recompute to their stored heads up to position ${d.position}: the log was altered since the digest was signed.`);
+        return EXIT.failed;
+      }
       const r = verifyDigest(d, key as never, heads);
       if (!r.ok) {
         line(io, `MISMATCH: the stream heads of ${describeStore(infra.config)} at position ${d.position} are not the ones the digest was made of (${r.reason}): the log was rewritten since.`);
         return EXIT.failed;
       }
-      line(io, `The store agrees: its ${heads.length} stream heads at position ${d.position} are the ones the digest was made of.`);
+      line(io, `The store agrees: its ${heads.length} stream heads at position ${d.position}, recomputed from every event, are the ones the digest was made of.`);
       return EXIT.ok;
     });
   }
   return EXIT.ok;
+}
+
+// ── the verifiable log: checkpoint, inclusion-proof, consistency-proof ──────
+const sizeArgument = (v: string | undefined, what: string): number => {
+  if (v === undefined || !/^\d{1,15}$/.test(v)) throw new CliError(`${what} must be a whole number ≥ 0, not "${String(v)}"`, EXIT.usage);
+  return Number(v);
+};
+
+export async function checkpointCommand(io: CliIo, values: Values): Promise<ExitCode> {
+  return withInfra(io, async ({ projections, infra }) => {
+    const c = await projections.checkpoints.sign();
+    if (!c) throw new CliError(`refused: the log of ${describeStore(infra.config)} has no event: there is nothing to sign`, EXIT.usage);
+    const out = values.out as string | undefined;
+    if (out) writeFileSync(out, c.note);
+    else io.stdout.write(c.note);
+    note(io, `checkpoint of ${c.treeSize} leaves${c.finalAt ? ', final' : `, not final yet (${c.cosignedBy.length} of ${projections.checkpoints.quorum} witness cosignatures)`}${out ? `, written to ${out}` : ''}`);
+    return EXIT.ok;
+  });
+}
+
+export async function inclusionProofCommand(io: CliIo, values: Values, [eventId]: string[]): Promise<ExitCode> {
+  if (!Uuid.safeParse(eventId).success) throw new CliError(`"${eventId}" is not an event id (a UUID)`, EXIT.usage);
+  const size = values.size === undefined ? undefined : sizeArgument(values.size as string, '--size');
+  return withInfra(io, async ({ projections, infra }) => {
+    const at = await projections.checkpoints.log.locate(eventId!);
+    if (!at) throw new CliError(`no event ${eventId} in ${describeStore(infra.config)}`, EXIT.usage);
+    const { checkpoint, inclusionProof } = await projections.checkpoints.inclusion(at.globalPosition, size);
+    output(io, { checkpoint: checkpoint.note, final: checkpoint.finalAt !== null, inclusionProof }, values.out as string | undefined, `inclusion proof of ${eventId}`);
+    return EXIT.ok;
+  });
+}
+
+export async function consistencyProofCommand(io: CliIo, values: Values, [from, to]: string[]): Promise<ExitCode> {
+  const [a, b] = [sizeArgument(from, '<from size>'), sizeArgument(to, '<to size>')];
+  return withInfra(io, async ({ projections }) => {
+    const c = await projections.checkpoints.consistency(a, b);
+    output(io, { from: c.from.note, to: c.to.note, proof: c.proof }, values.out as string | undefined, `consistency proof ${a} → ${b}`);
+    return EXIT.ok;
+  });
 }
 
 // ── export-case ─────────────────────────────────────────────────────────────
@@ -296,7 +347,7 @@ function safeUser(): string {
 // ── seed-demo ───────────────────────────────────────────────────────────────
 
 export async function seedDemoCommand(io: CliIo): Promise<ExitCode> {
-  const clock = new DemoClock();
+  const clock = new AdjustableClock();
   return withInfra(
     io,
     async ({ infra, modules, projections }) => {
@@ -328,7 +379,7 @@ export async function seedDemoCommand(io: CliIo): Promise<ExitCode> {
             };
           },
         });
-        const seeded = await seedDemo(counted, tokens, (days) => clock.travel(days));
+        const seeded = await seedDemo(counted, tokens, clock);
         calls.finish('done');
         // some demo answers are already late: the SLA watcher marks them now
         const overdue = await referralOf(modules).referrals(infra).markOverdue(clock.now());

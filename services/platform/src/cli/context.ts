@@ -1,4 +1,4 @@
-import { ConfigError, createLogger, ensureDevSecrets, loadConfig, openInfrastructure, type BaseConfig, type Clock, type Infrastructure, type ServiceModule } from '@onestop/kit';
+import { ConfigError, DataDirInUseError, createLogger, ensureDevSecrets, loadConfig, openInfrastructure, type BaseConfig, type Clock, type Infrastructure, type ServiceModule } from '@onestop/kit';
 import type { Projections } from '@onestop/projections';
 import { allModules } from '../modules.js';
 import { CliError, EXIT } from './exit.js';
@@ -38,8 +38,10 @@ export async function openCli(env: Record<string, string | undefined>, options: 
   const logger = createLogger('onestop-cli', env.LOG_LEVEL ? config.LOG_LEVEL : 'error');
   let infra: Infrastructure;
   try {
-    infra = await openInfrastructure(config, logger, options.clock ? { clock: options.clock } : {});
+    infra = await openInfrastructure(config, logger, { purpose: 'the onestop command', ...(options.clock ? { clock: options.clock } : {}) });
   } catch (err) {
+    // a running `npm start` has the embedded database: refused, nothing touched (its HTTP API answers meanwhile)
+    if (err instanceof DataDirInUseError) throw new CliError(err.message, EXIT.usage);
     throw infrastructureError(err, config);
   }
   const modules = allModules();

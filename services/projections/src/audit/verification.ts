@@ -1,4 +1,4 @@
-import type { EventStore, VerifyResult } from '@onestop/eventstore';
+import { verifyChain, type EventStore, type StreamHead, type VerifyResult } from '@onestop/eventstore';
 import { compareWithDigest, type DigestComparison, type SignedDigestRecord } from './signed-digests.js';
 
 /** A stream whose hash chain does not hold, and where it first breaks. */
@@ -117,4 +117,43 @@ export async function verifyStreamPage(
   const digest = lastDigest ? compareWithDigest(heads, position, lastDigest) : null;
   const warning = digest?.warning ?? null;
   return { ...summary, ok: summary.ok && !warning, position, digest, warning, totalStreams: ids.length, nextAfter: last < ids.length ? slice.at(-1)! : null };
+}
+
+/** The stream heads at a position, each recomputed from its events (not read from the stored hash column). */
+export interface RecomputedHeads {
+  position: number;
+  /** every stream's head as its chain recomputes it; a broken stream keeps its stored head (it fails anyway) */
+  heads: StreamHead[];
+  /** the streams whose chain does not hold up to the position */
+  broken: BrokenStream[];
+}
+
+/**
+ * Recomputes every stream's hash chain up to `position` and returns the head
+ * each chain ends in. A digest compared with these heads vouches for every
+ * event's content, not merely for the hash column a hand edit leaves alone.
+ */
+export async function recomputeHeads(store: EventStore, position: number, options: { concurrency?: number } = {}): Promise<RecomputedHeads> {
+  const stored = await store.streamHeads(position);
+  const heads: StreamHead[] = new Array(stored.length);
+  const broken: BrokenStream[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < stored.length) {
+      const i = next++;
+      const head = stored[i]!;
+      // the stream's events up to the position: its first revision + 1 events
+      const events = await store.readStream(head.streamId, { maxCount: head.revision + 1 });
+      const r = verifyChain(head.streamId, events);
+      if (r.ok && r.headHash !== null) heads[i] = { ...head, hash: r.headHash };
+      else {
+        heads[i] = head;
+        const b = brokenOf(r);
+        if (b) broken.push(b);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 8, stored.length) }, worker));
+  broken.sort((a, b) => (a.streamId < b.streamId ? -1 : 1));
+  return { position, heads, broken };
 }

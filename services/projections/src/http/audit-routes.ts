@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { IsoDateTime, Uuid } from '@onestop/events';
-import { eventContextOf, principalOf, type Role, type ServiceContext } from '@onestop/kit';
+import { IsoDateTime, NotFoundError, RuleViolation, Uuid } from '@onestop/events';
+import { formatVkey } from '@onestop/eventstore/merkle';
+import { ReceiptSchema, eventContextOf, principalOf, type Role, type ServiceContext } from '@onestop/kit';
 import type { Projections } from '../projections.js';
 
 // The auditors' API (DESIGN §7): a case's full history across its streams, the
@@ -254,4 +255,165 @@ export const auditRoutes = (projections: Projections): FastifyPluginAsync<{ ctx:
         return { keyId: key.keyId, algorithm: 'Ed25519' as const, pem: key.publicKeyPem(), jwk: key.publicKeyJwk() as Record<string, unknown> };
       },
     );
+  };
+
+// ── The verifiable log (RFC 9162 tree, C2SP checkpoints, witnesses) ──────────
+const TEXT = 'text/plain; charset=utf-8';
+const Size = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const StoredCheckpointSchema = z.object({
+  treeSize: z.number(),
+  rootHash: z.string().describe('base64 SHA-256'),
+  note: z.string().describe('the C2SP signed note: checkpoint body, the log signature, then each cosignature'),
+  signedAt: z.string(),
+  finalAt: z.string().nullable().describe('when the witness policy was met; null: not final yet'),
+  cosignedBy: z.array(z.string()),
+});
+const InclusionProofSchema = ReceiptSchema.shape.inclusionProof.unwrap();
+export const verifiableLogRoutes = (projections: Projections): FastifyPluginAsync<{ ctx: ServiceContext }> =>
+  async (app, { ctx }) => {
+    const r = app.withTypeProvider<ZodTypeProvider>();
+    const log = projections.checkpoints;
+
+    r.get(
+      '/audit/log/checkpoint',
+      {
+        config: { roles: AUDIT },
+        schema: {
+          tags: ['audit'],
+          summary: 'The latest signed checkpoint (C2SP signed note, text/plain), with the cosignatures it has',
+          description: 'final=true: the latest checkpoint that met the witness policy. The header OneStop-Checkpoint-Final says whether this one did.',
+          querystring: z.object({ final: z.enum(['true', 'false']).default('false') }),
+        },
+      },
+      async (req, reply) => {
+        const c = await log.checkpoint({ final: req.query.final === 'true' });
+        return reply.type(TEXT).header('onestop-checkpoint-final', String(c.finalAt !== null)).send(c.note);
+      },
+    );
+
+    r.get(
+      '/audit/log/checkpoints/:size',
+      {
+        config: { roles: AUDIT },
+        schema: { tags: ['audit'], summary: 'An earlier checkpoint by its tree size (C2SP signed note, text/plain)', params: z.object({ size: Size }) },
+      },
+      async (req, reply) => {
+        const c = await log.checkpoint({ size: req.params.size });
+        return reply.type(TEXT).header('onestop-checkpoint-final', String(c.finalAt !== null)).send(c.note);
+      },
+    );
+
+    r.post(
+      '/audit/log/checkpoints',
+      {
+        config: { roles: ['admin'] },
+        schema: {
+          tags: ['audit'],
+          summary: 'Signs a checkpoint of the tree now (the service also does every ONESTOP_CHECKPOINT_INTERVAL_MS); the latest when the tree has not grown',
+          response: { 200: StoredCheckpointSchema },
+        },
+      },
+      async () => {
+        const c = await log.sign();
+        if (!c) throw new RuleViolation('empty_log', 'the log has no event yet: there is nothing to sign');
+        return c;
+      },
+    );
+
+    r.post(
+      '/audit/log/checkpoints/:size/cosignatures',
+      {
+        config: { roles: AUDIT },
+        schema: {
+          tags: ['audit'],
+          summary: "A witness's cosignature of a checkpoint (C2SP tlog-cosignature line); the checkpoint becomes final once the witness policy is met",
+          description: 'Refused (422 cosignature_invalid) unless it verifies with the key of a configured witness (ONESTOP_WITNESSES) over that checkpoint.',
+          params: z.object({ size: Size }),
+          body: z.object({ cosignature: z.string().min(10).max(1000).describe('"— <witness name> <base64(key ID ‖ timestamp ‖ Ed25519 signature)>"') }).strict(),
+          response: { 200: StoredCheckpointSchema },
+        },
+      },
+      async (req) => log.cosign(req.params.size, req.body.cosignature),
+    );
+
+    r.get(
+      '/audit/log/proofs/inclusion',
+      {
+        config: { roles: AUDIT },
+        schema: {
+          tags: ['audit'],
+          summary: 'The inclusion proof of an event (by id or global position) in the tree of a checkpoint (default: the latest), with that checkpoint',
+          querystring: z
+            .object({ eventId: Uuid.optional(), position: Size.optional(), size: Size.optional().describe('tree size of the checkpoint') })
+            .refine((q) => (q.eventId === undefined) !== (q.position === undefined), { message: 'give eventId or position' }),
+          response: { 200: z.object({ checkpoint: z.string(), final: z.boolean(), inclusionProof: InclusionProofSchema }) },
+        },
+      },
+      async (req) => {
+        const position = req.query.position ?? (await locate(req.query.eventId!)).globalPosition;
+        const { checkpoint, inclusionProof } = await log.inclusion(position, req.query.size);
+        return { checkpoint: checkpoint.note, final: checkpoint.finalAt !== null, inclusionProof };
+      },
+    );
+
+    r.get(
+      '/audit/log/proofs/consistency',
+      {
+        config: { roles: AUDIT },
+        schema: {
+          tags: ['audit'],
+          summary: 'The consistency proof between two checkpoints (by tree size), with both',
+          querystring: z.object({ from: Size, to: Size }),
+          response: { 200: z.object({ from: z.string(), to: z.string(), proof: z.array(z.string()).describe('base64 hashes, RFC 9162 §2.1.4') }) },
+        },
+      },
+      async (req) => {
+        const c = await log.consistency(req.query.from, req.query.to);
+        return { from: c.from.note, to: c.to.note, proof: c.proof };
+      },
+    );
+
+    r.get(
+      '/audit/log/receipts/:eventId',
+      {
+        config: { roles: [...AUDIT, 'partner'] },
+        schema: {
+          tags: ['audit'],
+          summary: 'The receipt of an event: the latest checkpoint that holds it and its inclusion proof (pending until one does)',
+          description: 'A partner gets the receipts of the events of its own referrals only (404 otherwise).',
+          params: z.object({ eventId: Uuid }),
+          response: { 200: ReceiptSchema },
+        },
+      },
+      async (req) => {
+        const { eventId } = req.params;
+        const at = await locate(eventId);
+        const who = principalOf(req);
+        if (who.role === 'partner') {
+          // only the events of a referral addressed to this partner: another partner must not learn the event exists
+          const first = at.streamId.startsWith('referral-') ? (await ctx.store.readStream(at.streamId, { maxCount: 1 }))[0] : undefined;
+          if ((first?.data as { partnerId?: string } | undefined)?.partnerId !== who.partnerId) throw new NotFoundError('event', eventId);
+        }
+        return log.receipt(eventId, at.globalPosition);
+      },
+    );
+
+    r.get(
+      '/audit/log/public-key',
+      {
+        config: { roles: AUDIT },
+        schema: {
+          tags: ['audit'],
+          summary: "The log's verifier key (C2SP vkey) and the witness policy: what `onestop verify-proof` and `onestop witness` are given",
+          response: { 200: z.object({ origin: z.string(), vkey: z.string(), witnesses: z.array(z.string()), quorum: z.number() }) },
+        },
+      },
+      async () => ({ origin: log.origin, vkey: log.vkey(), witnesses: log.witnesses.map(formatVkey), quorum: log.quorum }),
+    );
+
+    async function locate(eventId: string) {
+      const at = await log.log.locate(eventId);
+      if (!at) throw new NotFoundError('event', eventId);
+      return at;
+    }
   };

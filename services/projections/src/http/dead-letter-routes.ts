@@ -147,7 +147,7 @@ export const deadLetterRoutes = (): FastifyPluginAsync<{ ctx: ServiceContext }> 
             '409 not_redrivable when the letter kept no message to hand back (too big: its bytes are on the DLQ topic). ' +
             'Two calls at the same instant may both pass: the group’s handlers are idempotent, so the message is still applied once.',
           params: z.object({ deadLetterId: DeadLetterId }),
-          body: z.object({ reason: Reason }).strict(),
+          body: z.object({ reason: Reason }).strict().meta({ examples: [{ reason: 'the partner fixed its message schema; ticket 4711' }] }),
           response: { 202: Redriven },
         },
       },
@@ -168,7 +168,7 @@ export const deadLetterRoutes = (): FastifyPluginAsync<{ ctx: ServiceContext }> 
             `As \`onestop dlq redrive --all\`: at most ${REDRIVE_ALL_MAX} letters a call; \`remaining\` says how many are left for another call. ` +
             'The admin (token subject), the time and the reason are recorded for each: the reason must hold no personal data. ' +
             'Letters that cannot be re-driven are listed in `skipped` and stay open.',
-          body: z.object({ reason: Reason, group: Group.optional() }).strict(),
+          body: z.object({ reason: Reason, group: Group.optional() }).strict().meta({ examples: [{ reason: 'projections were down during the upgrade; ticket 4712', group: 'projections' }] }),
           response: { 202: RedrivenAll },
         },
       },

@@ -1,6 +1,6 @@
 import {
   ConflictError,
-  ForbiddenError,
+  OneStopError,
   NotFoundError,
   OPEN_REFERRAL_STATUSES,
   RuleViolation,
@@ -133,9 +133,14 @@ export type ReferralCommand = Refer | Accept | Decline | StartService | Complete
 // ── Domain errors ───────────────────────────────────────────────────────────
 const rule = (code: string, message: string, details: Record<string, unknown> = {}) => new RuleViolation(code, message, details);
 
-export class NotYourReferral extends ForbiddenError {
+/**
+ * A partner acting on a referral addressed to another partner: the same 404 as
+ * for a referral that does not exist, everywhere (reads, HTTP answers, Kafka
+ * answers), so that no partner learns which referrals others receive.
+ */
+export class NotYourReferral extends OneStopError {
   constructor() {
-    super('this referral is addressed to another partner');
+    super('not_found', 'referral not found', 404, { resource: 'referral' });
   }
 }
 export class TransitionRefused extends RuleViolation {

@@ -17,13 +17,14 @@ import {
   Slug,
   Uuid,
 } from '@onestop/events';
-import { AfterPosition, awaitOwnWrite, eventContextOf, EVENTUALLY_CONSISTENT, principalOf, type ServiceContext } from '@onestop/kit';
+import { AfterPosition, awaitOwnWrite, eventContextOf, EVENTUALLY_CONSISTENT, principalOf, ReceiptSchema, receiptOf, type ServiceContext } from '@onestop/kit';
+import { referralStream } from '../domain/referral.js';
 import type { Referrals } from '../referrals.js';
 
 const SOURCE = '/onestop/referral';
 const ReferralParams = z.object({ referralId: Uuid });
 const PartnerParams = z.object({ partnerId: Slug });
-const Service = z.object({ serviceId: Slug, name: Name, domain: LifeDomain, capacity: z.number().int().min(0).max(100_000) });
+const Service = z.object({ serviceId: Slug, name: Name, domain: LifeDomain, capacity: z.number().int().min(0).max(100_000) }).strict();
 const PartnerView = z.object({
   partnerId: z.string(),
   name: z.string(),
@@ -63,6 +64,7 @@ const Position = z.number().optional().describe('global position of what was rec
 const Done = z.object({ referralId: z.string(), recorded: z.boolean(), revision: z.number(), position: Position });
 const Directory = z.object({ partnerId: z.string(), recorded: z.boolean(), revision: z.number(), position: Position });
 const ReadAfter = z.object({ after: AfterPosition });
+const Answered = Done.extend({ receipt: ReceiptSchema.optional().describe('the answer event in the verifiable log; absent when nothing was recorded') });
 const places = (s: { capacity: number }, occupied: number) => ({ occupied, free: Math.max(0, s.capacity - occupied), overbooked: occupied > s.capacity });
 
 export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: ServiceContext }> =>
@@ -99,7 +101,19 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
         schema: {
           tags: ['directory'],
           summary: 'Register a partner organisation and its services',
-          body: z.object({ partnerId: Slug, name: Name, sector: Sector, services: z.array(Service).min(1).max(100) }).strict(),
+          body: z
+            .object({ partnerId: Slug, name: Name, sector: Sector, services: z.array(Service).min(1).max(100) })
+            .strict()
+            .meta({
+              examples: [
+                {
+                  partnerId: 'caritas-pistoia',
+                  name: 'Caritas diocesana di Pistoia',
+                  sector: 'third_sector',
+                  services: [{ serviceId: 'emporio-solidale', name: 'Emporio solidale', domain: 'economic', capacity: 25 }],
+                },
+              ],
+            }),
           response: { 201: Directory },
         },
       },
@@ -117,7 +131,10 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
           tags: ['directory'],
           summary: 'The partner joins a network agreement (Accordo di Rete) with its response time',
           params: PartnerParams,
-          body: z.object({ agreementId: Slug.optional(), responseDays: z.number().int().min(1).max(90) }).strict(),
+          body: z
+            .object({ agreementId: Slug.optional(), responseDays: z.number().int().min(1).max(90) })
+            .strict()
+            .meta({ examples: [{ agreementId: 'accordo-pistoia', responseDays: 5 }] }),
           response: { 201: Directory },
         },
       },
@@ -146,7 +163,10 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
           tags: ['directory'],
           summary: 'Change the capacity of a service (an admin, or the partner itself)',
           params: PartnerParams.extend({ serviceId: Slug }),
-          body: z.object({ capacity: z.number().int().min(0).max(100_000) }).strict(),
+          body: z
+            .object({ capacity: z.number().int().min(0).max(100_000) })
+            .strict()
+            .meta({ examples: [{ capacity: 40 }] }),
           response: { 200: Directory },
         },
       },
@@ -209,7 +229,19 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
           summary: 'Refer a person to a partner service (FHIR Task: requested)',
           body: z
             .object({ personId: Uuid, assessmentId: Uuid, partnerId: Slug, serviceId: Slug, reason: ShortText, priority: ReferralPriority.default('routine') })
-            .strict(),
+            .strict()
+            .meta({
+              examples: [
+                {
+                  personId: '3f0c5a8e-2b1d-4c6e-9a7f-1d2e3f4a5b6c',
+                  assessmentId: '9d4b2c1a-7e6f-4a5b-8c9d-0e1f2a3b4c5d',
+                  partnerId: 'servizi-sociali',
+                  serviceId: 'emergenza-abitativa',
+                  reason: 'supporto abitativo urgente',
+                  priority: 'urgent',
+                },
+              ],
+            }),
           response: { 201: z.object({ referralId: z.string(), respondBy: z.string(), status: z.literal('requested'), position: z.number() }) },
         },
       },
@@ -311,20 +343,23 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
         `/referrals/:referralId/${path}`,
         {
           config: { roles: ['partner'], idempotent: true },
-          schema: { tags: ['partner inbox'], summary, params: ReferralParams, body, response: { 200: Done } },
+          schema: { tags: ['partner inbox'], summary, params: ReferralParams, body, response: { 200: Answered } },
         },
         async (req) => {
           const p = principalOf(req);
           const res = await referrals.answer(p.partnerId!, req.params.referralId, toAnswer(req.body as z.infer<B>), ec(req));
-          return done(req.params.referralId, res);
+          // the answer's receipt in the verifiable log (pending until a checkpoint covers it)
+          const answer = res.events.find((e) => e.subject === referralStream(req.params.referralId));
+          const receipt = answer ? await receiptOf(ctx.store, answer.id) : undefined;
+          return { ...done(req.params.referralId, res), ...(receipt ? { receipt } : {}) };
         },
       );
 
-    answerRoute('acceptance', 'Accept a referral (takes a place of the service)', z.object({ expectedStart: IsoDate.optional() }).strict(), (b) => ({
+    answerRoute('acceptance', 'Accept a referral (takes a place of the service)', z.object({ expectedStart: IsoDate.optional() }).strict().meta({ examples: [{ expectedStart: '2027-01-15' }] }), (b) => ({
       action: 'accept',
       ...(b.expectedStart ? { expectedStart: b.expectedStart } : {}),
     }));
-    answerRoute('decline', 'Decline a referral with a reason', z.object({ reason: DeclineReason, note: ShortText.optional() }).strict(), (b) => ({
+    answerRoute('decline', 'Decline a referral with a reason', z.object({ reason: DeclineReason, note: ShortText.optional() }).strict().meta({ examples: [{ reason: 'no_capacity', note: 'nessun posto libero fino a marzo' }] }), (b) => ({
       action: 'decline',
       reason: b.reason,
       ...(b.note ? { note: b.note } : {}),

@@ -1,0 +1,2 @@
+// oidc-provider ships no type declarations (the test only uses its constructor, listen and callback)
+declare module 'oidc-provider';

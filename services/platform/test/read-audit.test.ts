@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPlatform, OWN, securityTable, TEAM, type Platform, type Who } from './platform.js';
+
+// Every route that answers with decrypted personal data records the read
+// (DESIGN §6; issue 12): who read (the token's subject and role), what (the
+// person, the assessment or referral) and why (the purpose), in the person's
+// audit stream, before the answer goes out. The routes are the table
+// `read-audit` of SECURITY.md; this test
+// - calls every GET route the app mounts, with every role that may call it, on
+//   a case full of distinctive personal values, and fails if a route answers
+//   with one of them without being in the table;
+// - for every row, checks that one call adds exactly one CaseHistoryRead with
+//   the row's purpose, by the caller.
+
+let p: Platform;
+const ids: Record<string, string> = {};
+const PERSONAL = ['Ginevra', 'Lanfranchi', 'LNFGVR80A41G713O', '1980-01-01', '333 7654321', 'ginevra.l@example.org', 'Via del Duca 9', 'gravidanza', 'badante cercasi'];
+
+const ROWS = securityTable('read-audit')
+  .slice(1)
+  .map(([method, route, purpose, who]) => ({ method: method!, route: route!, purpose: purpose!, who: who! as Who }));
+
+const urlOf = (route: string) => route.replace(/\{([A-Za-z0-9_]+)\}/g, (_, n: string) => ids[n] ?? 'x');
+const reads = async () => (await p.infra.store.readStream(`audit-${ids.personId}`)).filter((e) => e.type === 'CaseHistoryRead');
+
+beforeAll(async () => {
+  p = await openPlatform('readaudit');
+  await p.cases.network();
+  const { personId } = await p.ok('operator', 'POST', '/persons', {
+    accessPoint: 'pistoia-centro',
+    municipality: 'Pistoia',
+    givenName: 'Ginevra',
+    familyName: 'Lanfranchi',
+    birthDate: '1980-01-01',
+    fiscalCode: 'LNFGVR80A41G713O',
+    phone: '+39 333 7654321',
+    email: 'ginevra.l@example.org',
+    address: 'Via del Duca 9, Pistoia',
+  });
+  ids.personId = personId;
+  for (const scope of ['assessment', 'referral_sharing']) await p.ok('operator', 'POST', `/persons/${personId}/consents`, { scope, legalBasis: 'explicit_consent' });
+  await p.settled();
+  const { assessmentId } = await p.ok('team', 'POST', '/assessments', { personId, team: TEAM });
+  ids.assessmentId = assessmentId;
+  const levels = { economic: 1, employment: 0, education: 0, housing: 3, social_network: 2, health_care: 1, training: 0 };
+  for (const [domain, needLevel] of Object.entries(levels)) {
+    await p.ok('team', 'PUT', `/assessments/${assessmentId}/domains/${domain}`, { needLevel, ...(domain === 'health_care' ? { notes: 'gravidanza al settimo mese' } : {}) });
+  }
+  await p.ok('team', 'POST', `/assessments/${assessmentId}/completion`, { goals: [{ domain: 'housing', description: 'badante cercasi per la madre', targetDate: '2030-01-01' }] });
+  await p.settled();
+  const { referralId } = await p.ok('team', 'POST', '/referrals', { personId, assessmentId, partnerId: OWN.partnerId, serviceId: OWN.serviceId, reason: 'badante cercasi' });
+  ids.referralId = referralId;
+  ids.partnerId = OWN.partnerId;
+  ids.serviceId = OWN.serviceId;
+  await p.settled();
+});
+
+afterAll(async () => {
+  await p?.close();
+});
+
+describe('read audit', () => {
+  it('SECURITY.md lists every route that answers with decrypted personal data', async () => {
+    const listed = new Set(ROWS.map((r) => `${r.method} ${r.route}`));
+    const WHO_OF_ROLE: Record<string, Who[]> = { operator: ['operator'], team: ['team'], partner: ['partnerOwn'], auditor: ['auditor'], admin: ['admin'] };
+    const answering: string[] = [];
+    for (const route of p.app.routeTable.filter((r) => r.method === 'GET' && r.roles)) {
+      const documented = route.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+      for (const who of route.roles!.flatMap((role) => WHO_OF_ROLE[role] ?? [])) {
+        // the console's change stream stays open unless told to answer at once
+        const res = await p.call(who, 'GET', `${urlOf(documented)}${documented === '/api/changes' ? '?timeout=0' : ''}`);
+        if (PERSONAL.some((v) => res.body.includes(v))) answering.push(`${route.method} ${documented}`);
+      }
+    }
+    expect(answering.length, 'the case is readable somewhere').toBeGreaterThan(0);
+    expect([...new Set(answering)].filter((r) => !listed.has(r)), 'routes that answer with personal data but are not in the read-audit table').toEqual([]);
+  });
+
+  it.each(ROWS.map((r) => [`${r.method} ${r.route}`, r] as const))('%s records who read what and why', async (_name, row) => {
+    const before = await reads();
+    const url = `${urlOf(row.route)}${row.route.endsWith('/as-of') ? '?at=2100-01-01T00:00:00Z' : ''}`;
+    const res = await p.call(row.who, row.method, url);
+    expect(res.statusCode, res.body).toBe(200);
+    const after = await reads();
+    const added = after.slice(before.length);
+    expect(added, 'exactly one read recorded').toHaveLength(1);
+    const subject = JSON.parse(Buffer.from(p.tokens[row.who].split('.')[1]!, 'base64url').toString()).sub as string;
+    expect(added[0]).toMatchObject({ data: { personId: ids.personId, purpose: row.purpose, readBy: subject }, actor: { id: subject } });
+    if (row.purpose === 'assessment_view') expect(added[0]!.data).toMatchObject({ assessmentId: ids.assessmentId });
+    if (row.purpose === 'contact_details') expect(added[0]!.data).toMatchObject({ referralId: ids.referralId });
+  });
+
+  it('records nothing when nothing is decrypted: an operator reads an assessment without its notes', async () => {
+    const before = await reads();
+    const res = await p.ok('operator', 'GET', `/assessments/${ids.assessmentId}`);
+    expect(JSON.stringify(res)).not.toContain('gravidanza');
+    expect(await reads()).toHaveLength(before.length);
+  });
+});

@@ -1,0 +1,35 @@
+// "Something changed at position N": what the console's lists listen to, so
+// that they refresh when the read models move, never on a timer. It carries a
+// global position and nothing else (no type, no stream, no personal data): a
+// client that hears it reads again with `?after=N`, through the API and its
+// role's rules.
+
+type Listener = (position: number) => void;
+
+/** The highest global position the projections consumer has applied, and who wants to hear when it moves. */
+export class ChangeFeed {
+  private last = 0;
+  private readonly listeners = new Set<Listener>();
+
+  /** the highest position applied so far by this process (0: nothing yet) */
+  get position(): number {
+    return this.last;
+  }
+
+  /** Called after a batch is applied: positions only move forward (a redelivered batch says nothing new). */
+  advance(position: number): void {
+    if (!Number.isSafeInteger(position) || position <= this.last) return;
+    this.last = position;
+    for (const l of this.listeners) l(position);
+  }
+
+  /** Calls `listener` on every move; returns the function that stops it. */
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  get subscribers(): number {
+    return this.listeners.size;
+  }
+}
