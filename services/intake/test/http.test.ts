@@ -183,8 +183,10 @@ describe('consents', () => {
     expect((await call('GET', `/persons/${personId}`, 'operator')).json().consents.referral_sharing.active).toBe(false);
   });
 
-  it('422 when withdrawing a consent that is not active; 404 for an unknown person; 400 for an unknown scope', async () => {
-    expect((await call('POST', `/persons/${personId}/consents/assessment/withdrawal`, 'operator')).statusCode).toBe(422);
+  it('withdrawing a consent that is not active records nothing (200); 404 for an unknown person; 400 for an unknown scope', async () => {
+    const none = await call('POST', `/persons/${personId}/consents/assessment/withdrawal`, 'operator');
+    expect(none.statusCode).toBe(200);
+    expect(none.json()).toMatchObject({ recorded: false });
     expect((await call('POST', '/persons/3b0f0e3c-0000-4000-8000-000000000000/consents', 'operator', { scope: 'assessment', legalBasis: 'explicit_consent' })).statusCode).toBe(404);
     expect((await call('POST', `/persons/${personId}/consents`, 'operator', { scope: 'marketing', legalBasis: 'explicit_consent' })).statusCode).toBe(400);
     expect((await call('POST', `/persons/${personId}/consents/marketing/withdrawal`, 'operator')).statusCode).toBe(400);

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { NotFoundError } from '@onestop/events';
 import { deciderSpec } from '@onestop/testkit';
 import {
-  ConsentNotActive,
   DuplicateFiscalCode,
   InvalidFiscalCode,
   PersonAlreadyRegistered,
@@ -102,8 +101,8 @@ describe('Person: when registered', () => {
       ]);
   });
 
-  it('refuses to withdraw a consent that is not active', () =>
-    spec.given([registered, consent('assessment')]).when({ type: 'WithdrawConsent', scope: 'referral_sharing', recordedBy: 'op-1' }).thenThrows(ConsentNotActive));
+  it('withdrawing a consent that is not active records nothing (the outcome holds)', () =>
+    spec.given([registered, consent('assessment')]).when({ type: 'WithdrawConsent', scope: 'referral_sharing', recordedBy: 'op-1' }).thenNothing());
 
   it('updates contact details', () =>
     spec.given([registered]).when({ type: 'UpdateContactDetails', pii, updatedBy: 'op-1' }).then([{ type: 'ContactDetailsUpdated', data: { pii, updatedBy: 'op-1' } }]));

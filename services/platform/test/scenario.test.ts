@@ -107,3 +107,65 @@ describe('the One Stop Shop path', () => {
     expect(await infra.store.readCase(id)).toEqual(log.filter((e) => e.partitionKey === id));
   });
 });
+
+// README, "Repeating an action": an action repeated after it was done, or one
+// whose outcome holds already, answers 200 with `recorded: false` and the
+// stream's current revision, on every route, and stores nothing.
+describe('repeating a finished action', () => {
+  it('answers 200 recorded:false with the revision of the first answer, on every route, and stores nothing', async () => {
+    const partnerId = 'repeat-casa-famiglia';
+    await call('admin', 'POST', '/partners', { partnerId, name: 'Casa famiglia', sector: 'third_sector', services: [{ serviceId: 'casa', name: 'casa', domain: 'housing', capacity: 3 }] }, 201);
+    const reg = await call('operator', 'POST', '/persons', { accessPoint: 'pistoia-centro-melos', municipality: 'Pistoia', givenName: 'Aldo', familyName: 'Bini', birthDate: '1970-05-05' }, 201);
+    const personId = reg.json().personId as string;
+    const team = [{ memberId: 'sw-1', role: 'social_worker' }, { memberId: 'eo-1', role: 'employment_operator' }];
+    t.casa = await infra.token({ sub: 'casa-desk', role: 'partner', partnerId });
+    const ids: Record<string, string> = {};
+    let repeated = 0;
+    /** Does the action, then repeats it: the one documented answer. */
+    const twice = async (label: string, who: string, url: string, body: object | undefined, first: number, stream: string) => {
+      const a = await call(who, 'POST', url, body, first);
+      expect(a.json(), label).toMatchObject({ recorded: true, position: expect.any(Number) });
+      const b = await call(who, 'POST', url, body);
+      expect(b.statusCode, `${label} repeated: ${b.body}`).toBe(200);
+      expect(b.json(), label).toMatchObject({ recorded: false, revision: a.json().revision });
+      expect(b.json(), label).not.toHaveProperty('position');
+      expect((await infra.store.readStream(stream)).length - 1, label).toBe(a.json().revision);
+      repeated++;
+    };
+
+    await twice('join the agreement', 'admin', `/partners/${partnerId}/agreements`, { responseDays: 5 }, 201, `partner-${partnerId}`);
+    await twice('give a consent', 'operator', `/persons/${personId}/consents`, { scope: 'assessment', legalBasis: 'explicit_consent' }, 201, `person-${personId}`);
+    await twice('give the other consent', 'operator', `/persons/${personId}/consents`, { scope: 'referral_sharing', legalBasis: 'explicit_consent' }, 201, `person-${personId}`);
+    ids.assessment = await eventually(async () => {
+      const r = await call('sw', 'POST', '/assessments', { personId, team });
+      expect(r.statusCode, r.body).toBe(201);
+      return r.json().assessmentId as string;
+    });
+    for (const domain of ['economic', 'employment', 'education', 'housing', 'social_network', 'health_care', 'training']) {
+      await call('sw', 'PUT', `/assessments/${ids.assessment}/domains/${domain}`, { needLevel: domain === 'housing' ? 3 : 0 }, 200);
+    }
+    const goals = [{ domain: 'housing', description: 'una casa', targetDate: '2027-06-30' }];
+    await twice('complete the assessment', 'sw', `/assessments/${ids.assessment}/completion`, { goals }, 200, `assessment-${ids.assessment}`);
+    const refer = () =>
+      eventually(async () => {
+        const r = await call('sw', 'POST', '/referrals', { personId, assessmentId: ids.assessment, partnerId, serviceId: 'casa', reason: 'casa', priority: 'routine' });
+        expect(r.statusCode, r.body).toBe(201);
+        return r.json().referralId as string;
+      });
+    ids.served = await refer();
+    await twice('accept', 'casa', `/referrals/${ids.served}/acceptance`, { expectedStart: '2027-01-10' }, 200, `referral-${ids.served}`);
+    await twice('start', 'casa', `/referrals/${ids.served}/start`, {}, 200, `referral-${ids.served}`);
+    await twice('complete', 'casa', `/referrals/${ids.served}/completion`, { outcome: 'achieved' }, 200, `referral-${ids.served}`);
+    // what a finished referral did before is a repeat too; a step it never took is refused
+    expect((await call('casa', 'POST', `/referrals/${ids.served}/acceptance`, {}, 200)).json()).toMatchObject({ recorded: false });
+    expect((await call('casa', 'POST', `/referrals/${ids.served}/decline`, { reason: 'other' }, 422)).json()).toMatchObject({ code: 'transition_refused' });
+    ids.declined = await refer();
+    await twice('decline', 'casa', `/referrals/${ids.declined}/decline`, { reason: 'no_capacity' }, 200, `referral-${ids.declined}`);
+    ids.cancelled = await refer();
+    await twice('cancel', 'sw', `/referrals/${ids.cancelled}/cancellation`, { reason: 'team_decision' }, 200, `referral-${ids.cancelled}`);
+    await twice('withdraw a consent', 'operator', `/persons/${personId}/consents/referral_sharing/withdrawal`, undefined, 200, `person-${personId}`);
+    await twice('leave the agreement', 'admin', `/partners/${partnerId}/agreements/accordo-pistoia/leave`, undefined, 200, `partner-${partnerId}`);
+    await twice('erase', 'admin', `/persons/${personId}/erasure`, { reason: 'data_subject_request' }, 200, `person-${personId}`);
+    expect(repeated).toBe(12);
+  });
+});

@@ -113,7 +113,8 @@ export class Referrals {
       const s = referral.state;
       switch (answer.action) {
         case 'accept': {
-          referral.decide({ type: 'Accept', partnerId, ...(answer.expectedStart ? { expectedStart: answer.expectedStart } : {}) });
+          // a repeat of a finished answer records nothing, here as on the referral stream
+          if (referral.decide({ type: 'Accept', partnerId, ...(answer.expectedStart ? { expectedStart: answer.expectedStart } : {}) }).length === 0) return;
           // acceptance takes a place: the places stream's revision decides who gets the last one
           const partner = await uow.load(partnerStream(s.partnerId!), partnerDecider, { partitionKey: s.partnerId! });
           const places = await uow.load(placesStream(s.partnerId!, s.serviceId!), placesDecider, { partitionKey: s.partnerId! });
@@ -123,7 +124,7 @@ export class Referrals {
         case 'decline': {
           // the partner's note may mention the person: it is stored encrypted with the person's key
           const note = answer.note ? await this.ctx.keyring.encrypt(s.personId!, answer.note) : undefined;
-          referral.decide({ type: 'Decline', partnerId, reason: answer.reason, ...(note ? { note } : {}) });
+          if (referral.decide({ type: 'Decline', partnerId, reason: answer.reason, ...(note ? { note } : {}) }).length === 0) return;
           await this.closeInCase(uow, referral.state, 'rejected');
           return;
         }
@@ -131,7 +132,7 @@ export class Referrals {
           referral.decide({ type: 'StartService', partnerId });
           return;
         case 'complete':
-          referral.decide({ type: 'CompleteService', partnerId, outcome: answer.outcome });
+          if (referral.decide({ type: 'CompleteService', partnerId, outcome: answer.outcome }).length === 0) return;
           await this.releasePlace(uow, s, 'completed');
           await this.closeInCase(uow, referral.state, 'completed');
           return;

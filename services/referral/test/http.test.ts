@@ -112,10 +112,15 @@ describe('directory', () => {
     ).toBe(201);
   });
 
-  it('joins the agreement (201), refuses joining twice (409) and leaving one it is not in (422)', async () => {
+  it('joins the agreement (201); the same join again records nothing (200), other terms are refused (409); leaving one it is not in records nothing (200)', async () => {
     expect((await call('POST', '/partners/caritas/agreements', 'admin', { responseDays: 5 })).statusCode).toBe(201);
-    expect((await call('POST', '/partners/caritas/agreements', 'admin', { responseDays: 5 })).statusCode).toBe(409);
-    expect((await call('POST', '/partners/caritas/agreements/other-agreement/leave', 'admin')).statusCode).toBe(422);
+    const again = await call('POST', '/partners/caritas/agreements', 'admin', { responseDays: 5 });
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toMatchObject({ recorded: false });
+    expect((await call('POST', '/partners/caritas/agreements', 'admin', { responseDays: 9 })).json()).toMatchObject({ status: 409, code: 'already_in_agreement' });
+    const leave = await call('POST', '/partners/caritas/agreements/other-agreement/leave', 'admin');
+    expect(leave.statusCode).toBe(200);
+    expect(leave.json()).toMatchObject({ recorded: false });
     expect((await call('POST', '/partners/nobody/agreements', 'admin', { responseDays: 5 })).statusCode).toBe(404);
   });
 

@@ -139,8 +139,8 @@ describe('Referral: when requested', () => {
 
 describe('Referral: when accepted', () => {
   it('starts', () => spec.given([referred, accepted]).when({ type: 'StartService', partnerId: 'caritas' }).then([started]));
-  it('cannot be accepted, declined or completed again', () => {
-    spec.given([referred, accepted]).when(accept).thenThrows(TransitionRefused);
+  it('accepted again: a repeat of a finished action records nothing', () => spec.given([referred, accepted]).when(accept).thenNothing());
+  it('cannot be declined or completed', () => {
     spec.given([referred, accepted]).when({ type: 'Decline', partnerId: 'caritas', reason: 'other' }).thenThrows(TransitionRefused);
     spec.given([referred, accepted]).when({ type: 'CompleteService', partnerId: 'caritas', outcome: 'achieved' }).thenThrows(TransitionRefused);
   });
@@ -161,23 +161,34 @@ describe('Referral: when in progress', () => {
   it('completes with an outcome', () => spec.given([referred, accepted, started]).when({ type: 'CompleteService', partnerId: 'caritas', outcome: 'achieved' }).then([completed]));
   it('only the addressed partner completes', () =>
     spec.given([referred, accepted, started]).when({ type: 'CompleteService', partnerId: 'other', outcome: 'achieved' }).thenThrows(NotYourReferral));
-  it('cannot start twice', () => spec.given([referred, accepted, started]).when({ type: 'StartService', partnerId: 'caritas' }).thenThrows(TransitionRefused));
+  it('started again: records nothing', () => spec.given([referred, accepted, started]).when({ type: 'StartService', partnerId: 'caritas' }).thenNothing());
+  it('accepted again: records nothing', () => spec.given([referred, accepted, started]).when(accept).thenNothing());
+  it('cannot be declined', () => spec.given([referred, accepted, started]).when({ type: 'Decline', partnerId: 'caritas', reason: 'other' }).thenThrows(TransitionRefused));
 });
 
 describe('Referral: when closed (completed, declined or cancelled)', () => {
-  for (const [label, history] of [
-    ['completed', [referred, accepted, started, completed]],
-    ['declined', [referred, declined]],
-    ['cancelled', [referred, cancelled]],
+  const decline = { type: 'Decline', partnerId: 'caritas', reason: 'other' } as const;
+  const start = { type: 'StartService', partnerId: 'caritas' } as const;
+  const complete = { type: 'CompleteService', partnerId: 'caritas', outcome: 'achieved' } as const;
+  const cancel = { type: 'CancelReferral', reason: 'team_decision', automatic: false } as const;
+  // what each closed referral did is a repeat (nothing recorded); anything else is refused
+  for (const [label, history, repeats, refused] of [
+    ['completed', [referred, accepted, started, completed], [accept, start, complete], [decline, cancel]],
+    ['declined', [referred, declined], [decline], [accept, start, complete, cancel]],
+    ['cancelled', [referred, cancelled], [cancel], [accept, decline, start, complete]],
   ] as const) {
-    it(`${/^[aeiou]/.test(label) ? 'an' : 'a'} ${label} referral refuses every transition`, () => {
-      spec.given(history).when(accept).thenThrows(TransitionRefused);
-      spec.given(history).when({ type: 'StartService', partnerId: 'caritas' }).thenThrows(TransitionRefused);
-      spec.given(history).when({ type: 'CancelReferral', reason: 'team_decision', automatic: false }).thenThrows(TransitionRefused);
+    const a = /^[aeiou]/.test(label) ? 'an' : 'a';
+    it(`${a} ${label} referral records nothing for a repeat of what it did: ${repeats.map((c) => c.type).join(', ')}`, () => {
+      for (const c of repeats) spec.given(history).when(c).thenNothing();
     });
-    it(`an automatic cancellation of ${/^[aeiou]/.test(label) ? 'an' : 'a'} ${label} referral changes nothing`, () =>
+    it(`${a} ${label} referral refuses every other transition: ${refused.map((c) => c.type).join(', ')}`, () => {
+      for (const c of refused) spec.given(history).when(c).thenThrows(TransitionRefused);
+    });
+    it(`an automatic cancellation of ${a} ${label} referral changes nothing`, () =>
       spec.given(history).when({ type: 'CancelReferral', reason: 'consent_withdrawn', automatic: true }).thenNothing());
   }
+  it('a repeat by another partner is still refused as not theirs', () =>
+    spec.given([referred, accepted]).when({ ...accept, partnerId: 'other' }).thenThrows(NotYourReferral));
 });
 
 // ── Places: stream places-<partnerId>.<serviceId> ──────────────────────────

@@ -243,6 +243,8 @@ export function priorityDomainsOf(levels: Partial<Record<LifeDomain, NeedLevel>>
 function complete(c: CompleteAssessment, s: AssessmentState): AssessmentEvent[] {
   mustBeStarted(s);
   mustBeMember(s, c.completedBy);
+  // a repeat of a finished action records nothing: the first completion's profile and goals stand
+  if (s.status === 'completed') return [];
   mustBeOpen(s);
   mayAssess(s.personId!, c.person);
   const missing = LIFE_DOMAINS.filter((d) => s.levels[d] === undefined);
@@ -261,6 +263,7 @@ function complete(c: CompleteAssessment, s: AssessmentState): AssessmentEvent[] 
 function cancel(c: CancelAssessment, s: AssessmentState): AssessmentEvent[] {
   mustBeStarted(s);
   if (c.cancelledBy.role !== 'admin') mustBeMember(s, c.cancelledBy.id);
+  if (s.status === 'cancelled') return [];
   mustBeOpen(s);
   return [{ type: 'AssessmentCancelled', data: { reason: c.reason } }];
 }

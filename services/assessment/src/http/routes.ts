@@ -71,7 +71,7 @@ const Summary = z.object({
   closedAt: z.string().nullable(),
   priorityDomains: z.array(LifeDomain).nullable(),
 });
-const Recorded = z.object({ assessmentId: z.string(), status: Status, revision: z.number(), position: z.number().optional() });
+const Recorded = z.object({ assessmentId: z.string(), status: Status, recorded: z.boolean(), revision: z.number(), position: z.number().optional() });
 
 export const assessmentRoutes = (
   commands: Assessments,
@@ -84,9 +84,10 @@ export const assessmentRoutes = (
 
     const run = (assessmentId: string, personId: string, command: AssessmentCommand, req: Parameters<typeof eventContextOf>[0], newStream = false) =>
       commands.run(assessmentId, personId, command, eventContextOf(req, SOURCE, clock.now()), newStream);
-    const recorded = (assessmentId: string, res: { state: AssessmentState; revision: number; globalPositions: number[] }) => ({
+    const recorded = (assessmentId: string, res: { state: AssessmentState; events: unknown[]; revision: number; globalPositions: number[] }) => ({
       assessmentId,
       status: res.state.status as z.infer<typeof Status>,
+      recorded: res.events.length > 0,
       revision: res.revision,
       ...(res.globalPositions.length ? { position: res.globalPositions.at(-1)! } : {}),
     });
@@ -296,12 +297,13 @@ export const assessmentRoutes = (
           { type: 'CompleteAssessment', goals, completedBy: principalOf(req).sub, today: localDate(clock.now()), person },
           req,
         );
-        const completed = res.events[0] as RecordedEvent | undefined;
-        const priorityDomains = completed?.type === 'AssessmentCompleted' ? completed.data.priorityDomains : [];
+        // a repeat records nothing and answers with the completion recorded the first time
+        const events = (res.events.length ? res.events : (await loadAggregate(store, assessmentStream(assessmentId), assessmentDecider)).events) as RecordedEvent[];
+        const completed = events.find((e): e is RecordedEvent<'AssessmentCompleted'> => e.type === 'AssessmentCompleted');
         return {
           ...recorded(assessmentId, res),
-          priorityDomains,
-          goals: goals.map(({ goalId, domain, targetDate }) => ({ goalId, domain, targetDate })),
+          priorityDomains: completed?.data.priorityDomains ?? [],
+          goals: (completed?.data.goals ?? []).map(({ goalId, domain, targetDate }) => ({ goalId, domain, targetDate })),
         };
       },
     );

@@ -124,12 +124,6 @@ export class PersonDataErased extends RuleViolation {
     super('personal_data_erased', 'the personal data of this person has been erased');
   }
 }
-export class ConsentNotActive extends RuleViolation {
-  constructor(scope: ConsentScope) {
-    super('consent_not_active', `there is no active ${scope} consent to withdraw`, { scope });
-  }
-}
-
 // ── Rules, one small function per command ──────────────────────────────────
 /** The oldest plausible birth date: 120 years before today. */
 const MAX_AGE_YEARS = 120;
@@ -206,7 +200,8 @@ function giveConsent(c: GiveConsent, s: PersonState): PersonEvent[] {
 function withdrawConsent(c: WithdrawConsent, s: PersonState): PersonEvent[] {
   mustBeRegistered(s);
   const consent = s.consents[c.scope];
-  if (!consent.active) throw new ConsentNotActive(c.scope);
+  // the outcome holds already (withdrawn, or never given): a repeat records nothing
+  if (!consent.active) return [];
   // names the consent it ends: what was done under it stops, what a later consent covers does not
   return [
     {

@@ -368,9 +368,10 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
         const { personId } = req.params;
         const ec = eventContextOf(req, SOURCE, clock.now());
         // the fiscal code is known only from the personal data, so it is read before the key goes
-        const { events } = await loadAggregate(store, personStream(personId), personDecider);
+        const { events, revision } = await loadAggregate(store, personStream(personId), personDecider);
         const fiscalCode = (await currentPersonalData(keyring, events))?.fiscalCode;
-        let res = { events: [] as unknown[], revision: -1, globalPositions: [] as number[] };
+        // a repeat (erased already) records nothing and answers with the stream's revision
+        let res = { events: [] as unknown[], revision, globalPositions: [] as number[] };
         try {
           // the erasure and the release of the fiscal code's reservation in one atomic append
           const { appended } = await transact(store, ec, async (uow) => {

@@ -63,11 +63,6 @@ export class AlreadyInAgreement extends ConflictError {
     super('already_in_agreement', `the partner is already in agreement ${agreementId}`, { agreementId });
   }
 }
-export class NotInAgreement extends RuleViolation {
-  constructor(agreementId: string) {
-    super('not_in_agreement', `the partner is not in agreement ${agreementId}`, { agreementId });
-  }
-}
 export class ServiceNotOffered extends RuleViolation {
   constructor(serviceId: string) {
     super('service_not_offered', `the partner does not offer service ${serviceId}`, { serviceId });
@@ -90,13 +85,17 @@ function mustExist(s: PartnerState): void {
 
 function join(c: JoinAgreement, s: PartnerState): PartnerEvent[] {
   mustExist(s);
-  if (s.agreements[c.agreementId]) throw new AlreadyInAgreement(c.agreementId);
+  const current = s.agreements[c.agreementId];
+  // the same terms again is a repeat (nothing recorded); other terms are not a way to change them
+  if (current?.responseDays === c.responseDays) return [];
+  if (current) throw new AlreadyInAgreement(c.agreementId);
   return [{ type: 'PartnerJoinedAgreement', data: { agreementId: c.agreementId, responseDays: c.responseDays } }];
 }
 
 function leave(c: LeaveAgreement, s: PartnerState): PartnerEvent[] {
   mustExist(s);
-  if (!s.agreements[c.agreementId]) throw new NotInAgreement(c.agreementId);
+  // the outcome holds already: a repeat records nothing
+  if (!s.agreements[c.agreementId]) return [];
   return [{ type: 'PartnerLeftAgreement', data: { agreementId: c.agreementId } }];
 }
 

@@ -207,24 +207,29 @@ function addressed(s: ReferralState, partnerId: string): void {
 
 function accept(c: Accept, s: ReferralState): ReferralEvent[] {
   addressed(s, c.partnerId);
+  // a repeat of a finished action records nothing (README, "Repeating an action")
+  if (s.status === 'accepted' || s.status === 'in-progress' || s.status === 'completed') return [];
   if (s.status !== 'requested') throw new TransitionRefused(s.status, 'accepted');
   return [{ type: 'ReferralAccepted', data: c.expectedStart ? { expectedStart: c.expectedStart } : {} }];
 }
 
 function decline(c: Decline, s: ReferralState): ReferralEvent[] {
   addressed(s, c.partnerId);
+  if (s.status === 'rejected') return [];
   if (s.status !== 'requested') throw new TransitionRefused(s.status, 'declined');
   return [{ type: 'ReferralDeclined', data: { reason: c.reason, ...(c.note ? { note: c.note } : {}) } }];
 }
 
 function start(c: StartService, s: ReferralState): ReferralEvent[] {
   addressed(s, c.partnerId);
+  if (s.status === 'in-progress' || s.status === 'completed') return [];
   if (s.status !== 'accepted') throw new TransitionRefused(s.status, 'started');
   return [{ type: 'ServiceStarted', data: {} }];
 }
 
 function complete(c: CompleteService, s: ReferralState): ReferralEvent[] {
   addressed(s, c.partnerId);
+  if (s.status === 'completed') return [];
   if (s.status !== 'in-progress') throw new TransitionRefused(s.status, 'completed');
   return [{ type: 'ServiceCompleted', data: { outcome: c.outcome } }];
 }
@@ -235,7 +240,7 @@ export const isOpen = (s: ReferralState): boolean => (OPEN_REFERRAL_STATUSES as 
 function cancel(c: CancelReferral, s: ReferralState): ReferralEvent[] {
   if (s.status === 'none') throw new NotFoundError('referral', '?');
   if (!isOpen(s)) {
-    if (c.automatic) return [];
+    if (c.automatic || s.status === 'cancelled') return [];
     throw new TransitionRefused(s.status, 'cancelled');
   }
   // a withdrawal ends one consent: what a later consent covers goes on

@@ -135,13 +135,14 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
             .object({ agreementId: Slug.optional(), responseDays: z.number().int().min(1).max(90) })
             .strict()
             .meta({ examples: [{ agreementId: 'accordo-pistoia', responseDays: 5 }] }),
-          response: { 201: Directory },
+          response: { 201: Directory.describe('joined'), 200: Directory.describe('in the agreement on these terms already: nothing recorded') },
         },
       },
       async (req, reply) => {
         const agreementId = req.body.agreementId ?? ctx.config.ONESTOP_AGREEMENT_ID;
         const res = await referrals.changeDirectory(req.params.partnerId, { type: 'JoinAgreement', agreementId, responseDays: req.body.responseDays }, ec(req));
-        return reply.code(201).send(directory(req.params.partnerId, res));
+        // a repeat is 200 with recorded:false, as on every route (README, "Repeating an action")
+        return reply.code(res.events.length ? 201 : 200).send(directory(req.params.partnerId, res));
       },
     );
 
