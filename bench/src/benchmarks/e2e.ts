@@ -261,6 +261,8 @@ export const e2eBenchmark: Benchmark = {
       KAFKA_BROKERS: ctx.kafka!.brokers.join(','),
       KAFKA_CLIENT_ID: 'onestop-bench-e2e',
       JWT_SECRET: secret,
+      // the bench signs its own token (no identity provider): HS256, allowed in production only explicitly
+      JWT_ALLOW_HS256_IN_PRODUCTION: 'true',
       ONESTOP_MASTER_KEYS: `bench-1:${randomBytes(32).toString('base64')}`,
       ONESTOP_INDEX_KEY: randomBytes(32).toString('base64'),
       ONESTOP_AUDIT_SIGNING_KEY: signingKey,
@@ -273,7 +275,8 @@ export const e2eBenchmark: Benchmark = {
     ctx.log(
       `  e2e: service listening on ${address} (${((Date.now() - started) / 1000).toFixed(1)} s)`,
     );
-    const token = await issueToken(secret, { sub: 'operatore-bench', role: 'operator' });
+    // production refuses tokens that live longer than JWT_MAX_LIFETIME_SECONDS (3600 s by default)
+    const token = await issueToken(secret, { sub: 'operatore-bench', role: 'operator' }, { expiresIn: '1h' });
     const pool = new pg.Pool({ connectionString: db.url, max: 2 });
     pool.on('error', () => undefined);
     const visibility = new Visibility(pool);

@@ -224,6 +224,30 @@ export const CaseHistoryRead = z.object({
   assessmentId: Uuid.optional(),
 });
 
+// ── Authentication: stream revocation-tokens ────────────────────────────────
+// Bearer tokens an admin revoked before they expire (a stolen token, a lost
+// device, someone who left). Every process of every service reads this stream
+// and refuses what it names (packages/kit/src/token-revocation.ts); no topic
+// carries it. No personal data: a token id, a staff member's subject, instants.
+export const RevocationReason = z.enum(['token_compromised', 'device_lost', 'staff_left', 'role_changed', 'other']);
+/** One token, by its `jti`. */
+export const TokenRevoked = z.object({
+  jti: z.string().min(1).max(200),
+  /** when the entry stops mattering: the token's own expiry, or the longest a token may live from the revocation (absent: never) */
+  until: IsoDateTime.optional(),
+  reason: RevocationReason,
+  revokedBy: z.string().min(1).max(200),
+});
+/** Every token of a subject issued before an instant (to the second: a token of that same second is refused too). */
+export const SubjectTokensRevoked = z.object({
+  sub: z.string().min(1).max(200),
+  issuedBefore: IsoDateTime,
+  /** `issuedBefore` plus the longest a token may live (absent: never) */
+  until: IsoDateTime.optional(),
+  reason: RevocationReason,
+  revokedBy: z.string().min(1).max(200),
+});
+
 /** Every event type of catalog v1 with its schema and current schema version. */
 export const catalogV1 = {
   PersonRegistered: { version: 1, schema: PersonRegistered, stream: 'person' },
@@ -259,6 +283,8 @@ export const catalogV1 = {
   SubscriptionActivated: { version: 1, schema: SubscriptionActivated, stream: 'subscription' },
   SubscriptionErrored: { version: 1, schema: SubscriptionErrored, stream: 'subscription' },
   SubscriptionEnded: { version: 1, schema: SubscriptionEnded, stream: 'subscription' },
+  TokenRevoked: { version: 1, schema: TokenRevoked, stream: 'revocation' },
+  SubjectTokensRevoked: { version: 1, schema: SubjectTokensRevoked, stream: 'revocation' },
 } as const;
 
 export type CatalogV1 = typeof catalogV1;

@@ -26,6 +26,7 @@ describe('catalog v1', () => {
         'FiscalCodeReserved', 'FiscalCodeReleased', 'CaseAssessmentOpened', 'CaseAssessmentClosed',
         'CaseReferralOpened', 'CaseReferralClosed', 'PlaceTaken', 'PlaceReleased',
         'SubscriptionRequested', 'SubscriptionActivated', 'SubscriptionErrored', 'SubscriptionEnded',
+        'TokenRevoked', 'SubjectTokensRevoked',
       ].sort(),
     );
   });
@@ -42,7 +43,7 @@ describe('catalog v1', () => {
 
 describe('reservation streams', () => {
   it('stay in the store: no topic carries them', () => {
-    for (const stream of ['fiscalcode-ab12', 'case-00000000-0000-4000-8000-000000000001', 'places-consorzio-coeso.casa']) {
+    for (const stream of ['revocation-tokens', 'fiscalcode-ab12', 'case-00000000-0000-4000-8000-000000000001', 'places-consorzio-coeso.casa']) {
       expect(topicForStream(stream)).toBeUndefined();
     }
     expect(topicForStream('referral-00000000-0000-4000-8000-000000000003')).toBe('onestop.referral.v1');

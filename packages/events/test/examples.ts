@@ -84,6 +84,8 @@ export const examples: { [T in EventType]: EventData<T> } = {
   SubscriptionActivated: { eventNumber: 0 },
   SubscriptionErrored: { eventNumber: 3, error: 'HTTP 503' },
   SubscriptionEnded: { endedBy: 'coeso-system' },
+  TokenRevoked: { jti: 'b7f3c1d2-tok', until: '2026-03-01T11:00:00Z', reason: 'device_lost', revokedBy: 'admin-1' },
+  SubjectTokensRevoked: { sub: 'sw-1', issuedBefore: '2026-03-01T10:00:00Z', until: '2026-03-01T11:00:00Z', reason: 'staff_left', revokedBy: 'admin-1' },
 };
 
 /** A complete raw envelope around an example payload. */

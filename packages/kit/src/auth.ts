@@ -1,5 +1,6 @@
 import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
+import type { TokenRevocations } from './token-revocation.js';
 import {
   ForbiddenError,
   Slug,
@@ -42,7 +43,17 @@ export interface AuthOptions {
   jwksUrl?: string;
   issuer: string;
   audience: string;
+  /**
+   * refuse tokens that live longer than this (exp − iat, or exp − now without
+   * iat): short-lived tokens, refreshed at the identity provider
+   */
+  maxLifetimeSeconds?: number;
+  /** the deny-list every verified token is checked against, on every request */
+  revocations?: Pick<TokenRevocations, 'check' | 'refresh'>;
 }
+
+/** How far ahead of this server the issuer's clock may be when a token without `iat` is measured by exp − now. */
+const ISSUER_CLOCK_SKEW_S = 60;
 
 /** Verifies bearer tokens: signature, expiry, issuer, audience and OneStop claims. */
 export class Authenticator {
@@ -51,9 +62,15 @@ export class Authenticator {
   // Verified tokens, until they expire (at most a minute): verifying a
   // signature on every request cost a tenth of a busy service's CPU. A token is
   // its own key, so nothing but that exact string can hit the cache.
-  private readonly verified = new Map<string, { principal: Principal; until: number }>();
+  // The revocation check runs on every request, cache hit or not.
+  private readonly verified = new Map<string, { principal: Principal; claims: { sub: string; jti?: string; iat?: number }; until: number }>();
+  /** the longest lifetime a token may have (seconds), when one is set */
+  readonly maxLifetimeSeconds: number | undefined;
+  readonly revocations: AuthOptions['revocations'];
 
   constructor(private readonly options: AuthOptions) {
+    this.maxLifetimeSeconds = options.maxLifetimeSeconds;
+    this.revocations = options.revocations;
     if (options.jwksUrl) {
       // a token signed with a key the cached set does not have makes it fetch the
       // set again (the provider rotated its keys), at most every 5 s
@@ -74,7 +91,10 @@ export class Authenticator {
     if (!m) throw new UnauthorizedError('malformed bearer token');
     const token = m[1]!;
     const hit = this.verified.get(token);
-    if (hit && hit.until > Date.now()) return hit.principal;
+    if (hit && hit.until > Date.now()) {
+      await this.revocations?.check(hit.claims);
+      return hit.principal;
+    }
     let payload: unknown;
     try {
       const verified = await jwtVerify(token, this.key as Uint8Array, {
@@ -90,9 +110,17 @@ export class Authenticator {
     }
     const p = Principal.safeParse(payload);
     if (!p.success) throw new UnauthorizedError(`token claims: ${p.error.issues.map((i) => i.path.join('.')).join(', ')}`);
-    const exp = Number((payload as { exp?: unknown }).exp) * 1000;
+    const { exp, iat, jti } = payload as { exp: number; iat?: unknown; jti?: unknown };
+    const issuedAt = typeof iat === 'number' ? iat : undefined;
+    const max = this.maxLifetimeSeconds;
+    if (max !== undefined) {
+      const tooLong = (issuedAt !== undefined && exp - issuedAt > max) || exp - Date.now() / 1000 - ISSUER_CLOCK_SKEW_S > max;
+      if (tooLong) throw new UnauthorizedError(`token lifetime longer than the ${max} s this server accepts: get a short-lived token (and refresh it at the identity provider)`);
+    }
+    const claims = { sub: p.data.sub, ...(typeof jti === 'string' ? { jti } : {}), ...(issuedAt !== undefined ? { iat: issuedAt } : {}) };
+    await this.revocations?.check(claims);
     if (this.verified.size >= 10_000) this.verified.clear();
-    this.verified.set(token, { principal: p.data, until: Math.min(exp, Date.now() + 60_000) });
+    this.verified.set(token, { principal: p.data, claims, until: Math.min(exp * 1000, Date.now() + 60_000) });
     return p.data;
   }
 }

@@ -38,6 +38,8 @@ export const BaseConfigSchema = z.object({
   JWT_JWKS_URL: z.url().optional(),
   /** production only: accept HS256 tokens signed with JWT_SECRET (a shared secret every service holds); refused unless `true`, and warned about at every start */
   JWT_ALLOW_HS256_IN_PRODUCTION: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  /** refuse bearer tokens that live longer (exp − iat, or exp − now), in seconds: short-lived tokens, refreshed at the identity provider; default 3600 in production, no limit otherwise */
+  JWT_MAX_LIFETIME_SECONDS: z.coerce.number().int().min(60).max(7 * 24 * 3600).optional(),
   JWT_ISSUER: z.string().min(1).default('onestop'),
   JWT_AUDIENCE: z.string().min(1).default('onestop'),
   /** `kid:base64key[,kid:base64key…]`; the first is the active master key */
@@ -111,6 +113,12 @@ function checkModes(c: BaseConfig): string[] {
     if (c.ONESTOP_CLOCK_OFFSET_MS !== 0) p.push('ONESTOP_CLOCK_OFFSET_MS: development and tests only, refused in production');
   }
   return p;
+}
+
+/** The longest token lifetime this configuration accepts (seconds), or undefined for no limit. */
+export function maxTokenLifetimeSeconds(c: Pick<BaseConfig, 'NODE_ENV' | 'JWT_MAX_LIFETIME_SECONDS'>): number | undefined {
+  // a stolen token is good until it expires unless revoked: in production none lives longer than an hour by default
+  return c.JWT_MAX_LIFETIME_SECONDS ?? (c.NODE_ENV === 'production' ? 3600 : undefined);
 }
 
 /** What start-up must shout about: a configuration that is allowed but weakens security. */

@@ -22,3 +22,4 @@ export * from './openapi.js';
 export * from './security-headers.js';
 export * from './strict-bodies.js';
 export * from './problem-types.js';
+export * from './token-revocation.js';

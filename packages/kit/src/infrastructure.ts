@@ -14,11 +14,12 @@ import {
 } from '@onestop/eventstore';
 import { Authenticator } from './auth.js';
 import { offsetClock, type Clock } from './clock.js';
-import { configWarnings, type BaseConfig } from './config.js';
+import { configWarnings, maxTokenLifetimeSeconds, type BaseConfig } from './config.js';
 import { lockDataDir, type DataDirLock } from './data-lock.js';
 import { migrateIdempotency } from './idempotency.js';
 import type { Logger } from './logger.js';
 import { parseMasterKeys, PersonKeyring } from './privacy/keyring.js';
+import { TokenRevocations } from './token-revocation.js';
 
 /** Everything a service needs from the outside world, opened once per process. */
 export interface Infrastructure {
@@ -149,12 +150,18 @@ export async function openInfrastructure(
   await migrateIdempotency(db);
 
   for (const warning of configWarnings(config)) logger.error(warning);
+  // every process reads the same revocations from the store, and hears of new ones at once
+  const revocations = new TokenRevocations(store, db);
+  await revocations.start();
+  closers.unshift(() => revocations.close());
   const auth = new Authenticator({
     // with a JWKS, the shared secret is never a way in
     secret: config.JWT_JWKS_URL ? undefined : config.JWT_SECRET,
     jwksUrl: config.JWT_JWKS_URL,
     issuer: config.JWT_ISSUER,
     audience: config.JWT_AUDIENCE,
+    maxLifetimeSeconds: maxTokenLifetimeSeconds(config),
+    revocations,
   });
 
   return {

@@ -32,7 +32,9 @@ export const PROBLEM_TYPES: Record<string, string> = {
   request_already_recorded: 'A retry (same Idempotency-Key) of a request that was recorded before, whose first answer was lost, and that today\'s state would refuse: it was applied once and is not applied again.',
   response_id_reused: 'A partner answer reused a responseId with other content. Each answer needs its own id.',
   // who may do what
-  unauthorized: 'No valid bearer token: missing, malformed, expired, or signed by another issuer. Get a new token.',
+  unauthorized: 'No valid bearer token: missing, malformed, expired, signed by another issuer, or living longer than the server accepts (JWT_MAX_LIFETIME_SECONDS). Get a new token.',
+  token_revoked: 'The token verifies, but an admin revoked it (by its `jti`, or every token of its subject issued before an instant): get a new token from the identity provider.',
+  revocations_unavailable: 'The list of revoked tokens cannot be read right now (the database is not reachable), so no token is accepted. Try again shortly.',
   forbidden: 'The token\'s role may not do this. The authorisation matrix is in SECURITY.md.',
   not_a_team_member: 'Only the members of an assessment\'s team act on it: a member\'s memberId is the `sub` of their token.',
   no_open_referral: 'A partner sees a person\'s contact details only while it has an open referral of that person, under an active referral_sharing consent.',

@@ -18,6 +18,7 @@ import { clientErrorProblem, frameworkProblem, registerProblemHandlers, sendProb
 import { registerSecurityHeaders } from './security-headers.js';
 import { registerBodyRules } from './strict-bodies.js';
 import { registerProblemTypes } from './problem-types.js';
+import { revocationRoutes } from './token-revocation.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -74,6 +75,8 @@ export interface ServiceModule {
   errorFormats?: ReadonlyArray<{ prefix: string; send(reply: FastifyReply, status: number, detail: string): void }>;
 }
 
+/** The OpenAPI tag of the kit's own routes that every service mounts (token revocation). */
+const AUTH_TAG: OpenApiTag = { name: 'auth', description: 'Bearer tokens: revoking a token, or every token of a subject, before it expires (SECURITY.md).' };
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Longer URLs are refused (414) before routing; no OneStop route needs more. */
@@ -148,7 +151,7 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
     transformObject: (document) =>
       completeOpenApi(
         ('openapiObject' in document ? document.openapiObject : document.swaggerObject) as Record<string, unknown>,
-        options.modules.flatMap((m) => [...(m.tags ?? []), { name: m.name, description: m.description }]),
+        [...options.modules.flatMap((m) => [...(m.tags ?? []), { name: m.name, description: m.description }]), AUTH_TAG],
       ),
     transform: (input) => {
       const out = jsonSchemaTransform(input);
@@ -284,6 +287,8 @@ export async function buildServiceApp(options: ServiceAppOptions): Promise<Fasti
     );
   }
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // token revocation on every service: an admin reaches it wherever they are, and every process honours it
+  await app.register(revocationRoutes, { ctx });
 
   for (const m of options.modules) {
     // each module in a context of its own, so that its routes know their service (traces, default tag)

@@ -307,6 +307,9 @@ const EXERCISES: Record<string, Exercise> = {
     },
   },
   'GET /metrics': { repeatable: true, prepare: async () => ({ url: '/metrics' }) },
+  // a revocation names tokens nobody uses here (another test revokes real ones)
+  'POST /auth/revocations/tokens': { prepare: async () => ({ url: '/auth/revocations/tokens', body: { jti: randomUUID(), reason: 'other' } }) },
+  'POST /auth/revocations/subjects': { prepare: async () => ({ url: '/auth/revocations/subjects', body: { sub: `gone-${randomUUID()}`, reason: 'staff_left' } }) },
   'GET /api/changes': { repeatable: true, prepare: async () => ({ url: '/api/changes?timeout=0' }) },
   'GET /api/rebuild': { repeatable: true, prepare: async () => ({ url: '/api/rebuild' }) },
   'POST /api/rebuild': {

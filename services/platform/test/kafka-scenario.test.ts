@@ -8,6 +8,7 @@ import { buildServiceApp } from '@onestop/kit';
 import { openTestInfrastructure } from '@onestop/kit/testing';
 import { createTestDatabase, eventually, testKafkaBrokers, type TestDatabase, readTopicToEnd } from '@onestop/testkit';
 import { allModules } from '../src/modules.js';
+import { COESO, JOURNEY_FREE_TEXT, LEGALE, PERSON } from './privacy-scan.js';
 
 // The One Stop Shop path of scenario.test.ts with every service on
 // ONESTOP_BUS=kafka and ONESTOP_STORE=postgres: the services' facts travel over
@@ -27,27 +28,8 @@ let producer: Producer;
 const stops: Array<() => Promise<void>> = [];
 const t: Record<string, string> = {};
 
-const COESO = { partnerId: 'consorzio-coeso', serviceId: 'casa', domain: 'housing' };
-const LEGALE = { partnerId: 'sportello-legale', serviceId: 'consulenza-legale', domain: 'economic' };
-const PERSON = {
-  accessPoint: 'pistoia-centro-melos',
-  municipality: 'Pistoia',
-  givenName: 'Mariagrazia',
-  familyName: 'Rossellini',
-  birthDate: '1985-12-10',
-  fiscalCode: 'RSSMGR85T50G713B',
-  phone: '+39 0573 918273',
-  email: 'mariagrazia.rossellini@example.org',
-  address: 'Via dei Vetturini 27, Pistoia',
-};
 /** Free text of the team and the partners: stored encrypted, never on Kafka. */
-const FREE_TEXT = {
-  notes: 'sfratto esecutivo a gennaio',
-  goal: 'trovare un alloggio stabile',
-  reasonCoeso: 'supporto abitativo urgente',
-  reasonLegale: 'debiti con il locatore',
-  declineNote: 'ha già un avvocato di fiducia',
-};
+const FREE_TEXT = JOURNEY_FREE_TEXT;
 
 beforeAll(async () => {
   brokers = await testKafkaBrokers();

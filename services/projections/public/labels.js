@@ -122,6 +122,8 @@ export const EVENT_TYPES = {
   SubscriptionActivated: 'Sottoscrizione FHIR attiva',
   SubscriptionErrored: 'Sottoscrizione FHIR in errore',
   SubscriptionEnded: 'Sottoscrizione FHIR chiusa',
+  TokenRevoked: 'Token revocato',
+  SubjectTokensRevoked: 'Token di un utente revocati',
 };
 
 export const STREAM_CATEGORIES = {
@@ -134,6 +136,7 @@ export const STREAM_CATEGORIES = {
   fiscalcode: 'codice fiscale',
   places: 'posti del servizio',
   subscription: 'sottoscrizione FHIR',
+  revocation: 'revoche dei token',
 };
 
 export const VERIFY_REASONS = {
