@@ -211,11 +211,13 @@ export const SubscriptionEnded = z.object({ endedBy: z.string().min(1).max(200) 
  * personal data, is itself recorded (DESIGN §6): who (`readBy`, the actor),
  * what (the person, and the assessment or referral) and why (`purpose`).
  * `case_view`: the decrypted identity (GET /persons/{id}); `assessment_view`:
- * an assessment's decrypted notes and goals (GET /assessments/{id}).
+ * an assessment's decrypted notes and goals (GET /assessments/{id});
+ * `search`: a person's names and birth date shown among the matches of a
+ * search (POST /persons/search).
  */
 export const CaseHistoryRead = z.object({
   personId: Uuid,
-  purpose: z.enum(['audit', 'as_of_replay', 'export', 'subject_access', 'contact_details', 'case_view', 'assessment_view']),
+  purpose: z.enum(['audit', 'as_of_replay', 'export', 'subject_access', 'contact_details', 'case_view', 'assessment_view', 'search']),
   readBy: z.string().min(1).max(200),
   /** for disclosures to a partner: the consent that allowed it */
   consentEventId: Uuid.optional(),

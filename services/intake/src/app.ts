@@ -9,6 +9,8 @@ import { PersonIndex } from './person-index.js';
 export const PARTNER_REFERRALS_GROUP = 'intake-partner-referrals';
 /** The bus consumer group that keeps intake's likely-duplicate index. */
 export const DUPLICATES_GROUP = 'intake-duplicates';
+/** The bus consumer group that keeps intake's search index (name prefixes and birth dates, as keyed digests). */
+export const SEARCH_GROUP = 'intake-person-search';
 
 /** Intake: person registration, consent, contact details (and their audited disclosure to partners), subject-access export, erasure. */
 export function intakeModule(): ServiceModule {
@@ -19,7 +21,7 @@ export function intakeModule(): ServiceModule {
     name: 'intake',
     title: 'OneStop intake',
     tags: [
-      { name: 'persons', description: 'People registered at an access point: registration, lookup by fiscal code, contact details, the subject-access export and erasure.' },
+      { name: 'persons', description: 'People registered at an access point: registration, search by fiscal code, name or birth date, contact details, the subject-access export and erasure.' },
       { name: 'consents', description: 'Consents of a person (assessment, referral_sharing): given and withdrawn at any time.' },
     ],
     description:
@@ -41,7 +43,10 @@ export function intakeModule(): ServiceModule {
       const consumer = await ctx.bus.consume({ group: PARTNER_REFERRALS_GROUP, topics: [TOPICS.referral], handle: (batch) => view.apply(batch) });
       const duplicates = indexOf(ctx);
       const indexer = await ctx.bus.consume({ group: DUPLICATES_GROUP, topics: [TOPICS.intake], handle: (batch) => duplicates.apply(batch) });
+      // a group of its own: a deployment that adds it reads the intake topic from the start and indexes everyone
+      const searcher = await ctx.bus.consume({ group: SEARCH_GROUP, topics: [TOPICS.intake], handle: (batch) => duplicates.applySearch(batch) });
       return async () => {
+        await searcher.stop();
         await indexer.stop();
         await consumer.stop();
       };

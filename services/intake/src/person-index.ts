@@ -2,6 +2,7 @@ import { applySchema, type SqlDriver } from '@onestop/eventstore';
 import type { RecordedEvent } from '@onestop/events';
 import { blindIndex, type PersonKeyring } from '@onestop/kit';
 import { duplicateKey } from './domain/person-names.js';
+import { personTerms } from './domain/person-search.js';
 import type { PersonalData } from './domain/personal-data.js';
 
 const SCHEMA = `
@@ -14,12 +15,28 @@ CREATE TABLE IF NOT EXISTS intake.duplicate_index (
   digest    text NOT NULL
 );
 CREATE INDEX IF NOT EXISTS duplicate_index_digest ON intake.duplicate_index (digest);
+-- The search by name and birth date: for each registered person, the keyed
+-- digests (HMAC with the server's index key) of its name prefixes and birth
+-- date; never a name or a date in clear. Fed by the bus: registrations add
+-- rows, an erasure removes them, so an erased person is found no more.
+-- position: the registration's global position, to show the newest first.
+CREATE TABLE IF NOT EXISTS intake.search_terms (
+  term      text   NOT NULL,
+  person_id uuid   NOT NULL,
+  position  bigint NOT NULL,
+  PRIMARY KEY (term, person_id)
+);
+CREATE INDEX IF NOT EXISTS search_terms_person ON intake.search_terms (person_id);
 -- earlier versions claimed fiscal codes here with a lease; the fiscal code's
 -- reservation stream does that now (DESIGN §9), and erasure left no copy behind
 DROP TABLE IF EXISTS intake.fiscal_code_claims;
 `;
 
-/** Intake's likely-duplicate index, a view of the intake topic; an erasure leaves nothing in it to match. */
+/**
+ * Intake's blind indexes, views of the intake topic (each fed by a consumer
+ * group of its own): likely duplicates, and the search by name prefixes and
+ * birth date. Only keyed digests; an erasure leaves nothing in them to match.
+ */
 export class PersonIndex {
   constructor(
     private readonly db: SqlDriver,
@@ -36,21 +53,55 @@ export class PersonIndex {
     return blindIndex(this.indexKey, duplicateKey(p));
   }
 
-  /** Applies registrations (decrypted here: only intake holds the keys) and erasures; idempotent. */
-  async apply(events: readonly RecordedEvent[]): Promise<void> {
+  /** The likely-duplicate index: applies registrations and erasures; idempotent. */
+  apply(events: readonly RecordedEvent[]): Promise<void> {
+    return this.applyTo(events, 'duplicate_index', (e, pii) =>
+      this.db.query('INSERT INTO intake.duplicate_index (person_id, digest) VALUES ($1, $2) ON CONFLICT (person_id) DO NOTHING', [e.data.personId, this.digestOf(pii)]),
+    );
+  }
+
+  /** The search index: applies registrations and erasures; idempotent in any order of redelivery. */
+  applySearch(events: readonly RecordedEvent[]): Promise<void> {
+    return this.applyTo(events, 'search_terms', (e, pii) =>
+      this.db.query(
+        'INSERT INTO intake.search_terms (term, person_id, position) SELECT unnest($1::text[]), $2, $3 ON CONFLICT (term, person_id) DO NOTHING',
+        [this.digests(personTerms(pii)), e.data.personId, e.globalPosition],
+      ),
+    );
+  }
+
+  /** Registrations are decrypted here (only intake holds the keys) and indexed by `add`; an erasure deletes the person's rows of `table`. */
+  private async applyTo(
+    events: readonly RecordedEvent[],
+    table: 'duplicate_index' | 'search_terms',
+    add: (e: RecordedEvent<'PersonRegistered'>, pii: PersonalData) => Promise<unknown>,
+  ): Promise<void> {
     for (const e of events) {
       if (e.type === 'PersonRegistered') {
-        // an erased person's key is gone: nothing to index
+        // an erased person's key is gone: nothing to index, whenever the registration is (re)delivered
         const pii = await this.keyring.tryDecrypt<PersonalData>(e.data.pii);
-        if (!pii) continue;
-        await this.db.query('INSERT INTO intake.duplicate_index (person_id, digest) VALUES ($1, $2) ON CONFLICT (person_id) DO NOTHING', [
-          e.data.personId,
-          this.digestOf(pii),
-        ]);
+        if (pii) await add(e, pii);
       } else if (e.type === 'PersonalDataErased') {
-        await this.db.query('DELETE FROM intake.duplicate_index WHERE person_id = $1', [e.partitionKey]);
+        await this.db.query(`DELETE FROM intake.${table} WHERE person_id = $1`, [e.partitionKey]);
       }
     }
+  }
+
+  /** The digests of search terms (of a person or of a query). */
+  digests(terms: readonly string[]): string[] {
+    return terms.map((t) => blindIndex(this.indexKey, t));
+  }
+
+  /** The people holding every one of these search digests, newest registration first, at most `limit`. */
+  async find(digests: readonly string[], limit: number): Promise<string[]> {
+    if (digests.length === 0) return [];
+    const rows = await this.db.query<{ person_id: string }>(
+      `SELECT person_id FROM intake.search_terms WHERE term = ANY($1::text[])
+       GROUP BY person_id HAVING count(*) = $2
+       ORDER BY max(position) DESC, person_id LIMIT $3`,
+      [digests, new Set(digests).size, limit],
+    );
+    return rows.map((r) => r.person_id);
   }
 
   /** The people already indexed with this digest, other than `personId`. */

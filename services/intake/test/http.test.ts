@@ -144,12 +144,14 @@ describe('reading and finding a person', () => {
   it('finds a person by fiscal code (any spelling of it)', async () => {
     const code = womanCode('NREFNC', '1999-09-09');
     const res = await call('POST', '/persons/search', 'operator', { fiscalCode: code.toLowerCase() });
-    expect(res.json()).toEqual({ personId });
-    expect((await call('POST', '/persons/search', 'operator', { fiscalCode: womanCode('XXXYYY', '1999-09-09') })).statusCode).toBe(404);
+    expect(res.json()).toEqual({ persons: [expect.objectContaining({ personId, givenName: 'Francesca', familyName: 'Neri', birthDate: '1999-09-09' })], more: false });
+    expect((await call('POST', '/persons/search', 'operator', { fiscalCode: womanCode('XXXYYY', '1999-09-09') })).json()).toEqual({ persons: [], more: false });
     const bad = await call('POST', '/persons/search', 'operator', { fiscalCode: 'RSSMRA85T10A562XYZ' });
     expect(bad.statusCode).toBe(400);
     expect(bad.body, 'the refusal does not repeat the fiscal code').not.toContain('RSSMRA85T10A562XYZ');
     expect((await call('POST', '/persons/search', 'operator', { fiscalCode: code, name: 'x' })).statusCode).toBe(400);
+    // one way at a time: a fiscal code is not narrowed by a name
+    expect((await call('POST', '/persons/search', 'operator', { fiscalCode: code, familyName: 'Neri' })).statusCode).toBe(400);
     // the look-up is not in the URL any more: the former GET is no route at all
     expect((await call('GET', `/persons?fiscalCode=${code}`, 'operator')).json()).toMatchObject({ status: 404, code: 'route_not_found' });
   });
@@ -160,6 +162,83 @@ describe('reading and finding a person', () => {
     expect((await call('GET', `/persons/${personId}`, 'operator')).json().personalData.phone).toBe('+39 333 1234567');
     expect((await call('PUT', `/persons/${personId}/contact-details`, 'operator', {})).statusCode).toBe(400);
     expect((await call('PUT', `/persons/${personId}/contact-details`, 'team', { phone: '+39 333 1234567' })).statusCode).toBe(403);
+  });
+});
+
+describe('searching by name and birth date', () => {
+  const people = [
+    { givenName: 'Anna Maria', familyName: "D'Àlessi", birthDate: '1970-03-15' },
+    { givenName: 'Anna', familyName: 'Dalessini', birthDate: '1970-03-15' },
+    { givenName: 'Paolo', familyName: "D'Alessi", birthDate: '1981-06-30' },
+    { givenName: 'Zoë', familyName: 'Alessa-Ferri', birthDate: '1992-11-02' },
+  ];
+  const ids: Record<string, string> = {};
+  const search = async (body: object) => {
+    const res = await call('POST', '/persons/search', 'operator', body);
+    expect(res.statusCode, res.body).toBe(200);
+    return res.json() as { persons: Array<{ personId: string; givenName: string; familyName: string }>; more: boolean };
+  };
+  const found = async (body: object) => (await search(body)).persons.map((p) => p.familyName + ' ' + p.givenName).sort();
+
+  beforeAll(async () => {
+    for (const p of people) {
+      const { fiscalCode: _none, ...rest } = mario;
+      ids[`${p.givenName} ${p.familyName}`] = (await call('POST', '/persons', 'operator', { ...rest, ...p })).json().personId;
+    }
+    // the index is a view fed by the bus
+    await eventually(async () => expect(await found({ familyName: 'alessa' })).toHaveLength(1));
+  });
+
+  it('finds every person whose names begin with the words given, whatever the case and accents', async () => {
+    expect(await found({ familyName: 'dales' })).toEqual(['Dalessini Anna']);
+    expect(await found({ familyName: "d'ALESSI" })).toEqual(["D'Alessi Paolo", "D'Àlessi Anna Maria"]);
+    expect(await found({ familyName: 'aless' })).toEqual(['Alessa-Ferri Zoë', "D'Alessi Paolo", "D'Àlessi Anna Maria"]);
+    expect(await found({ familyName: 'fer', givenName: 'ZOE' })).toEqual(['Alessa-Ferri Zoë']);
+    expect(await found({ givenName: 'mar an', familyName: 'd al' })).toEqual(["D'Àlessi Anna Maria"]);
+    // a word that begins no name word finds nobody: every word must match
+    expect(await found({ familyName: 'alessi', givenName: 'luigi' })).toEqual([]);
+    // surname words are not given-name words
+    expect(await found({ givenName: 'alessi' })).toEqual([]);
+  });
+
+  it('finds by birth date alone or narrows a name by it', async () => {
+    expect(await found({ birthDate: '1970-03-15' })).toEqual(["D'Àlessi Anna Maria", 'Dalessini Anna']);
+    expect(await found({ familyName: 'al', birthDate: '1970-03-15' })).toEqual(["D'Àlessi Anna Maria"]);
+    expect(await found({ givenName: 'anna', birthDate: '1981-06-30' })).toEqual([]);
+  });
+
+  it('keeps no name or birth date in clear, and records every person it shows as a read', async () => {
+    const rows = await infra.db.query<{ term: string }>('SELECT term FROM intake.search_terms');
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.every((r) => /^[0-9a-f]{64}$/.test(r.term))).toBe(true);
+    const personId = ids["Paolo D'Alessi"]!;
+    const reads = async () => (await infra.store.readStream(`audit-${personId}`)).filter((e) => e.type === 'CaseHistoryRead' && (e.data as { purpose: string }).purpose === 'search');
+    const before = (await reads()).length;
+    expect((await search({ givenName: 'paolo', familyName: 'd alessi' })).persons.map((p) => p.personId)).toEqual([personId]);
+    const after = await reads();
+    expect(after).toHaveLength(before + 1);
+    expect(after.at(-1)).toMatchObject({ data: { personId, purpose: 'search', readBy: 'op-1' } });
+    // nobody found, nobody read
+    await search({ familyName: 'nessuno' });
+    expect(await reads()).toHaveLength(before + 1);
+  });
+
+  it('finds an erased person no more: the digests are removed and nothing could be decrypted', async () => {
+    const personId = ids['Zoë Alessa-Ferri']!;
+    expect((await call('POST', `/persons/${personId}/erasure`, 'admin', { reason: 'data_subject_request' })).statusCode).toBe(200);
+    // the person's own stream answers at once; the view drops its digests once it hears of the erasure
+    expect(await found({ familyName: 'alessa f' })).toEqual([]);
+    await eventually(async () => expect(await infra.db.query('SELECT 1 FROM intake.search_terms WHERE person_id = $1', [personId])).toEqual([]));
+  });
+
+  it('refuses what cannot be searched, and is for operators and admins only', async () => {
+    for (const body of [{}, { familyName: '' }, { familyName: '李小龍' }, { birthDate: '15/03/1970' }, { familyName: 'x'.repeat(101) }, { name: 'anna' }]) {
+      const res = await call('POST', '/persons/search', 'operator', body);
+      expect(res.statusCode, JSON.stringify(body)).toBe(400);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    }
+    expect((await call('POST', '/persons/search', 'admin', { familyName: 'dalessini' })).json().persons).toHaveLength(1);
+    for (const role of ['team', 'partner', 'auditor']) expect((await call('POST', '/persons/search', role, { familyName: 'dalessini' })).statusCode).toBe(403);
   });
 });
 

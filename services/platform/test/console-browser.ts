@@ -26,17 +26,22 @@ export const CHROMIUM_FLAGS = [
   '--disable-sync',
 ];
 
-export async function openConsolePlatform(label: string) {
+/**
+ * The platform of a console test. `env` adds settings (e.g. an OpenID provider);
+ * `seed: false` leaves the demo network out, for a platform whose tokens come
+ * only from a provider (the demo is seeded through the API with tokens it signs itself).
+ */
+export async function openConsolePlatform(label: string, options: { env?: Record<string, string>; seed?: boolean } = {}) {
   const db = await createTestDatabase(label);
   // the system clock: the auditor's as-of view needs the steps of the journey at distinct instants
-  const infra = await openTestInfrastructure({ databaseUrl: db.url, env: { RATE_LIMIT_PER_MINUTE: '1000000' }, clock: { now: () => new Date() } });
+  const infra = await openTestInfrastructure({ databaseUrl: db.url, env: { RATE_LIMIT_PER_MINUTE: '1000000', ...options.env }, clock: { now: () => new Date() } });
   const modules: ServiceModule[] = allModules();
   for (const m of modules) await m.migrate?.(infra);
   const app: FastifyInstance = await buildServiceApp({ title: 'OneStop', description: label, modules, ctx: infra });
   const stops: Array<() => Promise<void>> = [];
   for (const m of modules) if (m.start) stops.push(await m.start(infra));
-  const tokens = await demoTokens(infra);
-  await seedDemo(app, tokens, { set: () => undefined, reset: () => undefined });
+  const tokens = options.seed === false ? {} : await demoTokens(infra);
+  if (options.seed !== false) await seedDemo(app, tokens, { set: () => undefined, reset: () => undefined });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     app,

@@ -50,6 +50,7 @@ const TABLES_OF: Record<string, string[]> = {
   'assessment-facts': [...facts('assessment_view'), 'assessment.by_person'],
   'intake-partner-referrals': ['intake.partner_referrals'],
   'intake-duplicates': ['intake.duplicate_index'],
+  'intake-person-search': ['intake.search_terms'],
   'referral-goals': ['referral.goals', 'referral.erased_persons'],
   projections: ['applied_streams', 'case_streams', 'persons', 'assessments', 'referrals', 'partners'].map((t) => `projections.${t}`),
 };
@@ -460,7 +461,7 @@ describe('each consumer, fed random interleavings with duplicates of a real scen
     expect(log.filter(ownEffect('assessment-facts')).filter((e) => e.type === 'AssessmentCancelled')).toHaveLength(1);
   });
 
-  for (const group of ['referral-view', 'intake-partner-referrals', 'intake-duplicates', 'projections']) {
+  for (const group of ['referral-view', 'intake-partner-referrals', 'intake-duplicates', 'intake-person-search', 'projections']) {
     it(`${group}: the same tables whatever the delivery`, async () => {
       await property(group, 'replayref', log, (reference) => expect(reference.tables, 'the in-order delivery rebuilds the live tables').toEqual(liveTables[group]));
     }, 180_000);

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import {
   ConsentScope,
   ForbiddenError,
+  IsoDate,
   LegalBasis,
   Name,
   NotFoundError,
@@ -30,6 +31,7 @@ import { personDecider, personStream, PersonDataErased, type PersonCommand, type
 import { ContactDetails, PersonalData } from '../domain/personal-data.js';
 import type { PartnerReferrals } from '../partner-referrals.js';
 import type { PersonIndex } from '../person-index.js';
+import { queryTerms } from '../domain/person-search.js';
 import { currentPersonalData, eventsOfPerson, SubjectAccessExport, subjectAccessExport } from '../subject-access.js';
 
 const SOURCE = '/onestop/intake';
@@ -63,6 +65,34 @@ const ContactDisclosure = z.object({
   disclosureId: z.string().describe('the CaseHistoryRead event that records this disclosure'),
 });
 
+/** The most people one search shows: beyond that the operator narrows it, rather than browsing everyone's identity. */
+export const SEARCH_LIMIT = 20;
+const SearchBody = z
+  .object({
+    fiscalCode: z.string().trim().min(16).max(32).optional(),
+    familyName: z.string().trim().min(1).max(100).optional().describe('words that begin the words of the surname'),
+    givenName: z.string().trim().min(1).max(100).optional().describe('words that begin the words of the given name'),
+    birthDate: IsoDate.optional(),
+  })
+  .strict()
+  .refine((b) => (b.fiscalCode !== undefined) !== (b.familyName !== undefined || b.givenName !== undefined || b.birthDate !== undefined), {
+    message: 'either a fiscal code alone, or a name and/or a birth date',
+  })
+  .meta({ examples: [{ familyName: 'ross', givenName: 'mariag', birthDate: '1985-12-10' }] });
+const PersonMatch = z.object({
+  personId: z.string(),
+  givenName: z.string(),
+  familyName: z.string(),
+  birthDate: z.string(),
+  accessPoint: z.string(),
+  municipality: z.string(),
+  registeredAt: z.string(),
+});
+const SearchResult = z.object({
+  persons: z.array(PersonMatch).describe('newest registration first'),
+  more: z.boolean().describe('more people match than are shown: narrow the search'),
+});
+
 export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): FastifyPluginAsync<{ ctx: ServiceContext }> =>
   async (app, { ctx }) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
@@ -74,6 +104,23 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
       if (!state.holder) return undefined;
       const holder = await loadAggregate(store, personStream(state.holder), personDecider);
       return holder.state.status === 'registered' ? state.holder : undefined;
+    };
+
+    /** What a search shows of the people it found, each decrypted from its own events and recorded as a read. */
+    const shown = async (personIds: readonly string[], req: Parameters<typeof eventContextOf>[0]): Promise<Array<z.infer<typeof PersonMatch>>> => {
+      const persons: Array<z.infer<typeof PersonMatch>> = [];
+      for (const personId of personIds) {
+        const { events, state } = await loadAggregate(store, personStream(personId), personDecider);
+        const reg = events[0];
+        // the index may lag an erasure by a moment: the person's own stream has the last word
+        const pd = state.status === 'registered' ? await currentPersonalData(keyring, events) : null;
+        if (!pd || reg?.type !== 'PersonRegistered') continue;
+        // no record, no answer: every person shown is a recorded read
+        await recordCaseHistoryRead(store, { personId, purpose: 'search', readBy: principalOf(req).sub }, eventContextOf(req, SOURCE, clock.now()));
+        const { givenName, familyName, birthDate } = pd;
+        persons.push({ personId, givenName, familyName, birthDate, accessPoint: reg.data.accessPoint, municipality: reg.data.municipality, registeredAt: reg.time });
+      }
+      return persons;
     };
 
     const run = (personId: string, command: PersonCommand, req: Parameters<typeof eventContextOf>[0], newStream = false) =>
@@ -192,8 +239,8 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
       },
     );
 
-    // The fiscal code travels in the body, never in the URL: a URL ends up in
-    // proxy and access logs, browser histories and Referer headers, out of
+    // What is searched for travels in the body, never in the URL: a URL ends up
+    // in proxy and access logs, browser histories and Referer headers, out of
     // reach of erasure. (The former `GET /persons?fiscalCode=` is gone.)
     r.post(
       '/persons/search',
@@ -201,17 +248,31 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
         config: { roles: ['operator', 'admin'] },
         schema: {
           tags: ['persons'],
-          summary: 'Find a person by fiscal code (blind index)',
-          body: z.object({ fiscalCode: z.string().trim().min(16).max(32) }).strict(),
-          response: { 200: z.object({ personId: z.string() }) },
+          summary: 'Find people by fiscal code, or by name prefixes and/or birth date (blind indexes)',
+          description:
+            'Either `fiscalCode` alone (an exact match, any spelling of the code), or any of `familyName`, `givenName` and `birthDate`: ' +
+            'every word given must begin a word of that name (case and accents do not matter) and the birth date must be equal. ' +
+            `At most ${SEARCH_LIMIT} people, newest registration first; \`more\` says there are others (narrow the search). ` +
+            'The index holds only keyed digests, never a name; each person shown is decrypted from its own events and the read is recorded ' +
+            '(`CaseHistoryRead`, purpose `search`). The search by name is served from a view fed by the event bus: a registration is found within milliseconds of it.',
+          body: SearchBody,
+          response: { 200: SearchResult },
         },
       },
       async (req) => {
-        const fc = validateFiscalCode(req.body.fiscalCode);
-        if (!fc.ok) throw new ValidationError('invalid body', [{ path: 'body.fiscalCode', message: 'not a valid fiscal code' }]);
-        const personId = await holderOf(fiscalDigest(fc.code));
-        if (!personId) throw new NotFoundError('person with fiscal code', '(given)');
-        return { personId };
+        const { fiscalCode, ...byName } = req.body;
+        let found: string[];
+        if (fiscalCode !== undefined) {
+          const fc = validateFiscalCode(fiscalCode);
+          if (!fc.ok) throw new ValidationError('invalid body', [{ path: 'body.fiscalCode', message: 'not a valid fiscal code' }]);
+          const holder = await holderOf(fiscalDigest(fc.code));
+          found = holder ? [holder] : [];
+        } else {
+          const terms = queryTerms(byName);
+          if (terms.length === 0) throw new ValidationError('invalid body', [{ path: 'body', message: 'a name with letters a–z or a birth date to search by' }]);
+          found = await index.find(index.digests(terms), SEARCH_LIMIT + 1);
+        }
+        return { persons: await shown(found.slice(0, SEARCH_LIMIT), req), more: found.length > SEARCH_LIMIT };
       },
     );
 

@@ -9,6 +9,7 @@ import { Dashboard } from './screens/manager';
 import { Persons, PersonPage, Register } from './screens/operator';
 import { Inbox } from './screens/partner';
 import { AssessmentPage, Caseload, Referrals } from './screens/team';
+import { SignInError } from './oidc';
 import { devSignIn, loadSession, oidcReturn, oidcSignIn, signOut, useSession, type ConsoleConfig, type Session } from './session';
 import { ProblemAlert, Submit, useSubmit } from './ui';
 
@@ -194,7 +195,7 @@ function App() {
           if (s) setSession(s);
         }
       })
-      .catch((e: unknown) => setError(String((e as Error).message ?? e)));
+      .catch((e: unknown) => setError(e instanceof SignInError ? t(`signIn_${e.reason}`) : String((e as Error).message ?? e)));
     return () => removeEventListener('hashchange', onHash);
   }, []);
 

@@ -16,6 +16,21 @@ export interface Discovery {
   token_endpoint: string;
   end_session_endpoint?: string;
   code_challenge_methods_supported?: string[];
+  /** RFC 9207: the provider names itself (`iss`) in every authorization answer */
+  authorization_response_iss_parameter_supported?: boolean;
+}
+
+/** Why a return from the provider was refused; the console shows each in plain words. */
+export type SignInFailure = 'refused' | 'state' | 'issuer' | 'exchange' | 'nonce';
+
+/** A return from the provider that does not complete the sign-in. */
+export class SignInError extends Error {
+  constructor(
+    readonly reason: SignInFailure,
+    detail: string,
+  ) {
+    super(detail);
+  }
 }
 
 const base64url = (bytes: Uint8Array): string => {
@@ -99,19 +114,24 @@ export async function completeSignIn(s: OidcSettings, search: URLSearchParams): 
   const error = search.get('error');
   const raw = sessionStorage.getItem(PENDING);
   if (!raw || (!code && !error)) return undefined;
+  // one answer per request: whatever comes of this one, the verifier is not used again
   sessionStorage.removeItem(PENDING);
   const pending = JSON.parse(raw) as Pending;
-  if (error) throw new Error(`the provider refused the sign-in: ${error}`);
-  if (state !== pending.state) throw new Error('the sign-in answer does not match the request (state)');
+  if (error) throw new SignInError('refused', `the provider refused the sign-in: ${error}`);
+  // the answer must be to this browser's own request (RFC 6749 §10.12: no code injected from elsewhere)
+  if (state !== pending.state) throw new SignInError('state', 'the sign-in answer does not match the request (state)');
   const d = await discover(s.issuer);
+  // RFC 9207: where the provider names itself in its answers, an answer naming another one is a mix-up
+  const iss = search.get('iss');
+  if ((iss !== null || d.authorization_response_iss_parameter_supported) && iss !== d.issuer) throw new SignInError('issuer', 'the sign-in answer comes from another issuer (iss)');
   const res = await fetch(d.token_endpoint, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
     body: tokenRequestBody(s, { code: code!, redirectUri: pending.redirectUri, verifier: pending.verifier }),
   });
-  if (!res.ok) throw new Error(`token exchange: ${res.status}`);
+  if (!res.ok) throw new SignInError('exchange', `token exchange: ${res.status}`);
   const t = (await res.json()) as { access_token?: string; id_token?: string; expires_in?: number };
-  if (!t.access_token) throw new Error('token exchange: no access token');
-  if (t.id_token && jwtClaims(t.id_token)['nonce'] !== pending.nonce) throw new Error('the ID token does not answer this sign-in (nonce)');
+  if (!t.access_token) throw new SignInError('exchange', 'token exchange: no access token');
+  if (t.id_token && jwtClaims(t.id_token)['nonce'] !== pending.nonce) throw new SignInError('nonce', 'the ID token does not answer this sign-in (nonce)');
   return { accessToken: t.access_token, ...(t.id_token ? { idToken: t.id_token } : {}), ...(t.expires_in ? { expiresIn: t.expires_in } : {}) };
 }

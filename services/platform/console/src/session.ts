@@ -71,9 +71,14 @@ export function oidcSignIn(settings: OidcSettings, lang: string): Promise<void> 
 /** Back from the provider: the session, with the user read from the access token's OneStop claims. */
 export async function oidcReturn(settings: OidcSettings): Promise<Session | undefined> {
   const search = new URLSearchParams(location.search);
-  const t = await completeSignIn(settings, search);
+  let t: Awaited<ReturnType<typeof completeSignIn>>;
+  try {
+    t = await completeSignIn(settings, search);
+  } finally {
+    // the code and state leave the address (and the history) whether the sign-in succeeds or is refused
+    if (search.has('code') || search.has('error')) history.replaceState(null, '', '/app');
+  }
   if (!t) return undefined;
-  history.replaceState(null, '', '/app');
   const c = jwtClaims(t.accessToken);
   const user: User = {
     sub: String(c['sub']),

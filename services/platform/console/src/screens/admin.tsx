@@ -1,12 +1,11 @@
 import { useState } from 'preact/hooks';
 import { api, Problem } from '../api';
-import { validateFiscalCode } from '../../../../intake/src/domain/fiscal-code';
 import { label, t } from '../i18n';
 import { go } from '../nav';
 import type { Session } from '../session';
 import { Field, Loading, ProblemAlert, Section, Submit, useLive, useSubmit, value, withAfter } from '../ui';
 import { DOMAINS, forgetPerson, type Partner } from './common';
-import { Persons } from './operator';
+import { Persons, searchByFiscalCode } from './operator';
 
 // The administrator: partners, agreements and capacity; a person's
 // subject-access export and erasure, each behind a confirmation step.
@@ -175,9 +174,9 @@ export function AdminPersons({ session }: { session: Session }) {
   const [fiscalCode, setFiscalCode] = useState('');
   const find = useSubmit(
     async () => {
-      const fc = validateFiscalCode(fiscalCode);
-      if (!fc.ok) throw new Problem(400, 'validation_failed', fc.message, [{ path: 'fiscalCode', message: fc.message }]);
-      return api<{ personId: string }>('POST', '/persons/search', { fiscalCode: fc.code });
+      const [found] = (await searchByFiscalCode(fiscalCode)).persons;
+      if (!found) throw new Problem(404, 'not_found', t('noMatches'), [{ path: 'fiscalCode', message: t('noMatches') }]);
+      return found;
     },
     (r) => setPersonId(r.personId),
   );

@@ -14,33 +14,53 @@ import { PersonTeamPanel } from './team';
 
 const ACCESS_POINTS = ['pistoia-centro-melos', 'pistoia-nord', 'quarrata'] as const;
 
-/** Find a person: by fiscal code (the API's exact lookup), or by name and birth date among recent registrations. */
+/** A person the search found: what `POST /persons/search` shows of each. */
+export interface PersonMatch {
+  personId: string;
+  givenName: string;
+  familyName: string;
+  birthDate: string;
+  accessPoint: string;
+  municipality: string;
+  registeredAt: string;
+}
+
+/** The answer of `POST /persons/search`. */
+export interface SearchResult {
+  persons: PersonMatch[];
+  more: boolean;
+}
+
+/** `POST /persons/search` by fiscal code: the code is checked here first, then travels in the body (never in a URL, where request logs and proxies would keep it). */
+export function searchByFiscalCode(fiscalCode: string): Promise<SearchResult> {
+  const fc = validateFiscalCode(fiscalCode);
+  if (!fc.ok) return Promise.reject(new Problem(400, 'validation_failed', fc.message, [{ path: 'fiscalCode', message: fc.message }]));
+  return api<SearchResult>('POST', '/persons/search', { fiscalCode: fc.code });
+}
+
+/** Find a person among everyone registered: by fiscal code, or by the beginnings of the names' words and/or the birth date (the API's blind indexes). */
 export function Persons({ session }: { session: Session }) {
   const [fiscalCode, setFiscalCode] = useState('');
-  const [name, setName] = useState('');
-  const [birthDate, setBirthDate] = useState('');
-  const [query, setQuery] = useState<{ name: string; birthDate: string }>({ name: '', birthDate: '' });
-  const recent = useLive((a) => recentPeople(50, a), []);
+  const [q, setQ] = useState({ familyName: '', givenName: '', birthDate: '' });
+  const [codeMissed, setCodeMissed] = useState(false);
+  const [found, setFound] = useState<SearchResult>();
+  const recent = useLive((a) => recentPeople(15, a), []);
   const byCode = useSubmit(
-    async () => {
-      const fc = validateFiscalCode(fiscalCode);
-      if (!fc.ok) throw new Problem(400, 'validation_failed', fc.message, [{ path: 'fiscalCode', message: fc.message }]);
-      // the fiscal code goes in the body: never in a URL, where request logs and proxies would keep it
-      return api<{ personId: string }>('POST', '/persons/search', { fiscalCode: fc.code });
+    () => {
+      setCodeMissed(false);
+      return searchByFiscalCode(fiscalCode);
     },
-    (r) => go(`person/${r.personId}`),
+    (r) => (r.persons[0] ? go(`person/${r.persons[0].personId}`) : setCodeMissed(true)),
   );
-  const matches = useMemo(() => {
-    const n = normalise(query.name);
-    if (!n && !query.birthDate) return undefined;
-    return (recent.data ?? []).filter(({ person }) => {
-      const pd = person?.personalData;
-      if (!pd) return false;
-      const full = normalise(`${pd.givenName}${pd.familyName}`);
-      const rev = normalise(`${pd.familyName}${pd.givenName}`);
-      return (!n || full.includes(n) || rev.includes(n)) && (!query.birthDate || pd.birthDate === query.birthDate);
-    });
-  }, [query, recent.data]);
+  const byName = useSubmit(
+    () => {
+      const body: Record<string, string> = {};
+      for (const k of ['familyName', 'givenName', 'birthDate'] as const) if (q[k].trim()) body[k] = q[k].trim();
+      return api<SearchResult>('POST', '/persons/search', body);
+    },
+    setFound,
+  );
+  const set = (k: keyof typeof q) => (e: Event) => setQ({ ...q, [k]: value(e) });
   return (
     <>
       <h1 class="h2 mb-4">{t('findPerson')}</h1>
@@ -54,38 +74,42 @@ export function Persons({ session }: { session: Session }) {
               <ProblemAlert problem={byCode.problem} fields={['fiscalCode']} />
               <Submit busy={byCode.busy} label={t('search')} />
             </form>
+            {codeMissed && (
+              <p role="status" class="mt-3">
+                {t('noMatches')}
+              </p>
+            )}
           </Section>
         </div>
         <div class="col-lg-6">
           <Section title={t('byNameBirth')} id="by-name">
-            <form
-              class="os-form"
-              autocomplete="off"
-              onSubmit={(e) => {
-                e.preventDefault();
-                setQuery({ name, birthDate });
-              }}
-            >
-              <Field label={t('name')} name="name" hint={t('searchRecentHint')}>
-                {(a) => <input {...a} value={name} onInput={(e) => setName(value(e))} />}
+            <form class="os-form" autocomplete="off" onSubmit={byName.submit} aria-describedby="name-hint">
+              <p id="name-hint" class="small">
+                {t('searchNameHint')}
+              </p>
+              <Field label={t('familyName')} name="familyName" problem={byName.problem}>
+                {(a) => <input {...a} value={q.familyName} onInput={set('familyName')} spellcheck={false} />}
               </Field>
-              <Field label={t('birthDate')} name="birthDate">
-                {(a) => <input {...a} type="date" value={birthDate} onInput={(e) => setBirthDate(value(e))} />}
+              <Field label={t('givenName')} name="givenName" problem={byName.problem}>
+                {(a) => <input {...a} value={q.givenName} onInput={set('givenName')} spellcheck={false} />}
               </Field>
-              <button type="submit" class="btn btn-primary">
-                {t('search')}
-              </button>
+              <Field label={t('birthDate')} name="birthDate" problem={byName.problem}>
+                {(a) => <input {...a} type="date" value={q.birthDate} onInput={set('birthDate')} />}
+              </Field>
+              <ProblemAlert problem={byName.problem} fields={['familyName', 'givenName', 'birthDate']} />
+              <Submit busy={byName.busy} label={t('search')} />
             </form>
-            {matches && (
-              <div role="status" class="mt-3">
-                {matches.length === 0 ? <p>{t('noMatches')}</p> : <PeopleTable rows={matches} />}
+            {found && (
+              <div role="status" class="mt-3" data-testid="matches">
+                {found.persons.length === 0 ? <p>{t('noMatches')}</p> : <PeopleTable rows={found.persons.map(matchRow)} />}
+                {found.more && <p class="alert alert-info">{t('moreMatches')}</p>}
               </div>
             )}
           </Section>
         </div>
       </div>
       <Section title={t('recentRegistrations')} id="recent">
-        {recent.data ? <PeopleTable rows={recent.data.slice(0, 15)} /> : <Loading error={recent.error} />}
+        {recent.data ? <PeopleTable rows={recent.data.map(recentRow)} /> : <Loading error={recent.error} />}
       </Section>
       {session.user.role === 'operator' && (
         <p>
@@ -98,7 +122,26 @@ export function Persons({ session }: { session: Session }) {
   );
 }
 
-function PeopleTable({ rows }: { rows: Array<{ overview: { personId: string; person: { accessPoint: string; registeredAt: string } | null }; person: PersonView | undefined }> }) {
+/** A row of a list of people: who (null once erased), and where and when registered. */
+interface PersonRow {
+  personId: string;
+  name: string | undefined;
+  birthDate: string | undefined;
+  accessPoint: string | undefined;
+  registeredAt: string | undefined;
+}
+
+const matchRow = (m: PersonMatch): PersonRow => ({ personId: m.personId, name: `${m.givenName} ${m.familyName}`, birthDate: m.birthDate, accessPoint: m.accessPoint, registeredAt: m.registeredAt });
+
+const recentRow = ({ overview, person }: { overview: { personId: string; person: { accessPoint: string; registeredAt: string } | null }; person: PersonView | undefined }): PersonRow => ({
+  personId: overview.personId,
+  name: fullName(person) ?? undefined,
+  birthDate: person?.personalData?.birthDate,
+  accessPoint: overview.person?.accessPoint,
+  registeredAt: overview.person?.registeredAt,
+});
+
+function PeopleTable({ rows }: { rows: PersonRow[] }) {
   return (
     <table class="table table-sm os-table">
       <thead>
@@ -110,14 +153,14 @@ function PeopleTable({ rows }: { rows: Array<{ overview: { personId: string; per
         </tr>
       </thead>
       <tbody>
-        {rows.map(({ overview, person }) => (
-          <tr key={overview.personId}>
+        {rows.map((r) => (
+          <tr key={r.personId}>
             <td>
-              <a href={`#/person/${overview.personId}`}>{fullName(person) ?? t('erasedPerson')}</a>
+              <a href={`#/person/${r.personId}`}>{r.name ?? t('erasedPerson')}</a>
             </td>
-            <td>{formatDate(person?.personalData?.birthDate)}</td>
-            <td>{overview.person?.accessPoint ?? '—'}</td>
-            <td>{formatDate(overview.person?.registeredAt)}</td>
+            <td>{formatDate(r.birthDate)}</td>
+            <td>{r.accessPoint ?? '—'}</td>
+            <td>{formatDate(r.registeredAt)}</td>
           </tr>
         ))}
       </tbody>
