@@ -296,7 +296,10 @@ describe('OpenAPI', () => {
     const doc = (await app.inject('/openapi.json')).json();
     const result = await validate(structuredClone(doc));
     expect(result.valid ? [] : result.errors).toEqual([]);
+    // (the token revocation routes every service mounts, packages/kit/src/token-revocation.ts)
     expect(Object.keys(doc.paths).sort()).toEqual([
+      '/auth/revocations/subjects',
+      '/auth/revocations/tokens',
       '/persons',
       '/persons/search',
       '/persons/{personId}',
