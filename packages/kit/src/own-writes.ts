@@ -54,3 +54,20 @@ export async function awaitOwnWrite(store: EventStore, view: AppliedRevisions, a
     pause = Math.min(pause * 2, 200);
   }
 }
+
+/**
+ * Waits until the gap-safe log shows the event at global position `position`
+ * (an append of this process): a transaction still running anywhere in the
+ * cluster hides later commits from gap-safe reads for a moment. Throws
+ * PositionNotReached after `timeoutMs`.
+ */
+export async function awaitVisible(store: EventStore, position: number, timeoutMs = 10_000): Promise<void> {
+  const started = Date.now();
+  let pause = 10;
+  while ((await store.headPosition()) < position) {
+    const waited = Date.now() - started;
+    if (waited >= timeoutMs) throw new PositionNotReached(position, waited);
+    await sleep(Math.min(pause, timeoutMs - waited));
+    pause = Math.min(pause * 2, 200);
+  }
+}

@@ -209,7 +209,9 @@ describe('onestop on PostgreSQL', () => {
     expect(exported.code, shown(exported)).toBe(0);
     const body = JSON.parse(readFileSync(file, 'utf8'));
     expect(body.personId).toBe(personId);
+    // the export holds its own read, in the case's audit stream
     expect(body.streams.map((s: { streamId: string }) => s.streamId)).toEqual(expect.arrayContaining([`person-${personId}`, `audit-${personId}`]));
+    expect(body.events.map((e: { id: string }) => e.id)).toContain(body.read.eventId);
     expect(body.events.map((e: { type: string }) => e.type)).toEqual(expect.arrayContaining(['PersonRegistered', 'AssessmentCompleted', 'ReferredToPartner', 'CaseHistoryRead']));
     const positions = body.events.map((e: { globalPosition: number }) => e.globalPosition);
     expect(positions).toEqual([...positions].sort((a: number, b: number) => a - b));
@@ -224,7 +226,9 @@ describe('onestop on PostgreSQL', () => {
     // to stdout without --out; an unknown case and a malformed id are refused (exit 2)
     const toStdout = await onestop(['export-case', personId], env);
     expect(toStdout.code, shown(toStdout)).toBe(0);
-    expect(JSON.parse(toStdout.stdout).read.eventId).not.toBe(body.read.eventId);
+    const second = JSON.parse(toStdout.stdout);
+    expect(second.read.eventId).not.toBe(body.read.eventId);
+    expect(second.events.map((e: { id: string }) => e.id)).toEqual(expect.arrayContaining([body.read.eventId, second.read.eventId]));
     const unknown = await onestop(['export-case', '00000000-0000-4000-8000-000000000000'], env);
     expect(unknown.code, shown(unknown)).toBe(2);
     expect(unknown.stderr).toContain('no case 00000000-0000-4000-8000-000000000000');

@@ -212,7 +212,9 @@ describe('partner gateway (Kafka)', () => {
       data: { expectedStart: '2026-12-01' },
       source: '/onestop/referral',
     });
-    expect((await call('GET', `/referrals/${referralId}`, 'admin', undefined, 200)).json()).toMatchObject({ status: 'in-progress' });
+    // the view follows the store (eventually consistent): read the start's own write
+    const startedAt = (await events(referralId))[2]!.globalPosition;
+    expect((await call('GET', `/referrals/${referralId}?after=${startedAt}`, 'admin', undefined, 200)).json()).toMatchObject({ status: 'in-progress' });
     expect(await letters()).toHaveLength(0);
     // the partner's topic tells what happened, in order
     await eventually(async () => {

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { InjectOptions } from 'fastify';
 import { NotFoundError, RuleViolation, Uuid } from '@onestop/events';
-import { AdjustableClock, buildServiceApp, recordCaseHistoryRead, parseMasterKeys, rotateMasterKey, type Clock } from '@onestop/kit';
+import { AdjustableClock, awaitVisible, buildServiceApp, recordCaseHistoryRead, parseMasterKeys, rotateMasterKey, type Clock } from '@onestop/kit';
 import { SIGNATURE_TYPE, formatVkey, verifierOf } from '@onestop/eventstore/merkle';
 import { AuditSigningKey, loadAuditConfig, recomputeHeads, verifyDigest, type StreamHeadsDigest } from '@onestop/projections';
 import { demoTokens, seedDemo } from '../demo.js';
@@ -330,6 +330,8 @@ export async function exportCase(io: CliIo, values: Values, [personId]: string[]
       { personId: personId!, purpose: 'export', readBy },
       { source: '/onestop/cli', actor: { id: readBy, role: 'auditor' }, correlationId: randomUUID(), causationId: null, time: infra.clock.now().toISOString() },
     );
+    // the export holds its own read: wait until the gap-safe log shows it
+    await awaitVisible(infra.store, read.position);
     const history = await projections.cases.history(personId!);
     output(io, { ...history, read }, values.out as string | undefined, `case history of ${personId} (${history.events.length} events in ${history.streams.length} streams; the read is recorded as event ${read.eventId})`);
     return EXIT.ok;
