@@ -137,3 +137,15 @@ export class RequestAlreadyRecorded extends ConflictError {
     super('request_already_recorded', 'this request was recorded already (its first answer was lost); it is not applied again', { streams });
   }
 }
+
+/**
+ * A repeat of an action that was done already, with other data (another
+ * outcome, another reason, other goals): the first one stands, nothing is
+ * recorded, and the caller learns that its data was not taken (HTTP 409).
+ * The same data again is a plain repeat: 200 with `recorded: false`.
+ */
+export class DoneOtherwise extends ConflictError {
+  constructor(action: string, recorded: Record<string, unknown>) {
+    super('done_otherwise', `${action} was done already, with other data: the first one stands and nothing was recorded`, { action, stands: recorded });
+  }
+}

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
 import type { TokenRevocations } from './token-revocation.js';
@@ -143,6 +144,8 @@ export async function issueToken(
     .setIssuer(options.issuer ?? 'onestop')
     .setAudience(options.audience ?? 'onestop')
     .setIssuedAt()
+    // every token can be revoked on its own (POST /auth/revocations/tokens)
+    .setJti(randomUUID())
     .setExpirationTime(options.expiresIn ?? '12h')
     .sign(new TextEncoder().encode(secret));
 }

@@ -72,6 +72,8 @@ export const PROBLEM_TYPES: Record<string, string> = {
   referral_consent_missing: 'A referral needs the person\'s active `referral_sharing` consent and a completed assessment with a need in the referral\'s domain. Consents reach the referral service through the bus a moment later: retry shortly after giving one.',
   referral_already_open: 'The person has an open referral for this service already.',
   referral_exists: 'A referral with this id exists already.',
+  expires_at_past: 'The revocation\'s expiresAt is in the past: a token that expired then is refused anyway. Give the token\'s real `exp`, or leave expiresAt out.',
+  done_otherwise: 'This action was done already, with other data (another outcome, reason, date or goals): the first one stands and nothing was recorded. `stands` shows what was recorded. The same data again is a plain repeat: 200 with `recorded: false`.',
   transition_refused: 'The referral\'s status does not allow this step (e.g. starting a referral that was not accepted, or accepting one that was declined). `from` says where it is. A step the referral took already is not refused: it answers 200 with `recorded: false`.',
   // operations
   already_redriven: 'This dead letter was re-driven already.',

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { createEvent, IsoDateTime, OneStopError, RevocationReason, type EventData, type EventType, type RawRecordedEvent } from '@onestop/events';
+import { createEvent, IsoDateTime, OneStopError, RevocationReason, RuleViolation, type EventData, type EventType, type RawRecordedEvent } from '@onestop/events';
 import type { EventStore, SqlDriver } from '@onestop/eventstore';
 import { eventContextOf, principalOf } from './server.js';
 import type { Infrastructure } from './infrastructure.js';
@@ -43,6 +43,9 @@ export interface TokenClaims {
   iat?: number;
 }
 
+/** The longest a process trusts its list without reading the stream's tail (one index probe), whatever the notifications. */
+const BACKSTOP_MS = 5_000;
+
 /** The deny-list of bearer tokens, read from the store and kept current by notifications. */
 export class TokenRevocations {
   // jti → until (ms since the epoch; Infinity: never expires)
@@ -51,6 +54,8 @@ export class TokenRevocations {
   private readonly subjects = new Map<string, { before: number; until: number }>();
   private revision = -1;
   private live = false;
+  /** when the list was last read to its end (ms) */
+  private readAt = 0;
   private reading: Promise<void> | undefined;
   private again = false;
   private unlisten: (() => Promise<void>) | undefined;
@@ -68,7 +73,10 @@ export class TokenRevocations {
       (payload) => {
         // (re)subscribed: whatever was appended meanwhile is read now
         if (payload === undefined) this.live = true;
-        this.refresh().catch(() => undefined);
+        // a failed read must not leave the process believing it is current: the next request reads again
+        this.refresh().catch(() => {
+          this.live = false;
+        });
       },
       () => {
         this.live = false;
@@ -92,8 +100,10 @@ export class TokenRevocations {
     const run = async () => {
       do {
         this.again = false;
+        const began = Date.now();
         const events = await this.store.readStream(REVOCATION_STREAM, { fromRevision: this.revision + 1 });
         for (const e of events) this.apply(e);
+        this.readAt = began;
       } while (this.again);
     };
     this.reading = run().finally(() => {
@@ -105,8 +115,10 @@ export class TokenRevocations {
   /** Throws TokenRevokedError when the token is revoked. */
   async check(claims: TokenClaims): Promise<void> {
     try {
-      // a notification arrived: its read finishes before anything is let in
-      if (!this.live) await this.refresh();
+      // a notification arrived: its read finishes before anything is let in. Without a live
+      // listener, or when the last read is older than BACKSTOP_MS (a notification lost: its
+      // sender died between the append and the notify), the stream's tail is read first.
+      if (!this.live || Date.now() - this.readAt > BACKSTOP_MS) await this.refresh();
       else if (this.reading) await this.reading;
     } catch {
       throw new RevocationsUnavailableError();
@@ -175,8 +187,8 @@ export const revocationRoutes: FastifyPluginAsync<{ ctx: Infrastructure }> = asy
         tags: ['auth'],
         summary: 'Revoke one bearer token by its id (`jti`): every process of every service refuses it from now on',
         description:
-          'The token gets 401 `token_revoked` at every service within the time a database notification takes. The entry leaves the check at `expiresAt` (the token\'s `exp`), ' +
-          'or, without it, once the longest token lifetime (JWT_MAX_LIFETIME_SECONDS) has passed.',
+          'The token gets 401 `token_revoked` at every service within the time a database notification takes. The entry leaves the check at `expiresAt` (the token\'s `exp`; one in the past is refused) but never before the longest token lifetime (JWT_MAX_LIFETIME_SECONDS) has passed; ' +
+          'without `expiresAt`, once that lifetime has passed.',
         body: z
           .object({
             jti: z.string().min(1).max(200).describe('the `jti` claim of the token'),
@@ -189,7 +201,11 @@ export const revocationRoutes: FastifyPluginAsync<{ ctx: Infrastructure }> = asy
     },
     async (req, reply) => {
       const { jti, expiresAt, reason } = req.body;
-      const until = expiresAt ?? (maxLifetimeMs !== undefined ? new Date(Date.now() + maxLifetimeMs).toISOString() : undefined);
+      // a wrong expiresAt must not end the revocation early: refused when past, and never before the longest lifetime
+      if (expiresAt !== undefined && Date.parse(expiresAt) <= Date.now()) throw new RuleViolation('expires_at_past', 'expiresAt is in the past: such a token is refused as expired already', {});
+      const longest = maxLifetimeMs !== undefined ? Date.now() + maxLifetimeMs : undefined;
+      const untilMs = expiresAt !== undefined ? Math.max(Date.parse(expiresAt), longest ?? 0) : longest;
+      const until = untilMs !== undefined ? new Date(untilMs).toISOString() : undefined;
       const position = await record('TokenRevoked', { jti, reason, revokedBy: principalOf(req).sub, ...(until ? { until } : {}) }, req);
       return reply.code(201).send({ until: until ?? null, position });
     },

@@ -331,7 +331,11 @@ describe('the full assessment: two roles, seven domains, completion', () => {
     expect(evaluate.statusCode).toBe(409);
     expect(evaluate.json()).toMatchObject({ code: 'assessment_not_open', status: 409 });
     const view = firstCompletion!;
-    const again = await call('POST', `/assessments/${assessmentId}/completion`, 'sw', { goals: goals.slice(0, 1) });
+    // other goals: refused, the first completion stands
+    const other = await call('POST', `/assessments/${assessmentId}/completion`, 'sw', { goals: goals.slice(0, 1) });
+    expect(other.json()).toMatchObject({ status: 409, code: 'done_otherwise', stands: { goals: view.goals } });
+    // the same goals, in another order: a plain repeat
+    const again = await call('POST', `/assessments/${assessmentId}/completion`, 'sw', { goals: [...goals].reverse() });
     expect(again.statusCode, again.body).toBe(200);
     expect(again.json()).toMatchObject({ assessmentId, status: 'completed', recorded: false, revision: view.revision, priorityDomains: ['employment', 'housing'] });
     expect(again.json().goals.map((g: { goalId: string }) => g.goalId)).toEqual(view.goals.map((g: { goalId: string }) => g.goalId));

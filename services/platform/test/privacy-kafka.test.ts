@@ -108,12 +108,13 @@ describe('the whole journey over Kafka, at log level trace', () => {
     // a decline with a note, over HTTP
     expectStatus(await command(t, 'referral', 'POST', `/referrals/${toLegale}/decline`, tk.partner[LEGALE.partnerId]!, { reason: 'other', note: FREE_TEXT.declineNote }), is2xx, 'decline');
 
-    // a late answer: the partner's system declines the referral again, with a note, on its responses topic; the referral is closed, so it is dead-lettered
+    // a late answer: COESO's system declines, with a note, the referral COESO accepted already; a decline of
+    // an accepted referral is refused (transition_refused), so it is dead-lettered
     const producer = t.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
     await producer.connect();
     try {
-      const late = { responseId: randomUUID(), referralId: toLegale, action: 'decline', reason: 'other', note: FREE_TEXT.lateNote, respondedBy: 'legale-desk' };
-      await producer.send({ topic: `${t.prefix}${partnerResponsesTopic(LEGALE.partnerId)}`, acks: -1, messages: [{ key: toLegale, value: JSON.stringify(late) }] });
+      const late = { responseId: randomUUID(), referralId: toCoeso, action: 'decline', reason: 'other', note: FREE_TEXT.lateNote, respondedBy: 'coeso-desk' };
+      await producer.send({ topic: `${t.prefix}${partnerResponsesTopic(COESO.partnerId)}`, acks: -1, messages: [{ key: toCoeso, value: JSON.stringify(late) }] });
     } finally {
       await producer.disconnect();
     }
@@ -123,6 +124,7 @@ describe('the whole journey over Kafka, at log level trace', () => {
       return rows;
     }, 60_000, 250);
     expect(JSON.stringify(letters)).toContain('referral-partner-responses');
+    expect(JSON.stringify(letters)).toContain('transition_refused');
 
     // withdrawal, then erasure of the person with the fiscal code
     expectStatus(await command(t, 'intake', 'POST', `/persons/${personId}/consents/referral_sharing/withdrawal`, tk.operator, undefined), is2xx, 'withdrawal');
@@ -155,7 +157,7 @@ describe('the whole journey over Kafka, at log level trace', () => {
 
     const topics = await t.topics();
     const segments = await topicSegments(t.kafka, topics);
-    const responses = `${t.prefix}${partnerResponsesTopic(LEGALE.partnerId)}`;
+    const responses = `${t.prefix}${partnerResponsesTopic(COESO.partnerId)}`;
     let files = 0;
     let bytes = 0;
     for (const [topic, list] of segments.files) {

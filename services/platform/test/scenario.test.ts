@@ -159,6 +159,8 @@ describe('repeating a finished action', () => {
     // what a finished referral did before is a repeat too; a step it never took is refused
     expect((await call('casa', 'POST', `/referrals/${ids.served}/acceptance`, {}, 200)).json()).toMatchObject({ recorded: false });
     expect((await call('casa', 'POST', `/referrals/${ids.served}/decline`, { reason: 'other' }, 422)).json()).toMatchObject({ code: 'transition_refused' });
+    // the same step with other data is refused: the first answer stands
+    expect((await call('casa', 'POST', `/referrals/${ids.served}/completion`, { outcome: 'dropped_out' }, 409)).json()).toMatchObject({ code: 'done_otherwise', stands: { outcome: 'achieved' } });
     ids.declined = await refer();
     await twice('decline', 'casa', `/referrals/${ids.declined}/decline`, { reason: 'no_capacity' }, 200, `referral-${ids.declined}`);
     ids.cancelled = await refer();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConflictError, NotFoundError, RuleViolation, type Encrypted } from '@onestop/events';
+import { ConflictError, DoneOtherwise, NotFoundError, RuleViolation, type Encrypted } from '@onestop/events';
 import { deciderSpec } from '@onestop/testkit';
 import { fold } from '@onestop/kit';
 import { partnerDecider, type PartnerEvent } from '../src/domain/partner.js';
@@ -174,7 +174,7 @@ describe('Referral: when closed (completed, declined or cancelled)', () => {
   // what each closed referral did is a repeat (nothing recorded); anything else is refused
   for (const [label, history, repeats, refused] of [
     ['completed', [referred, accepted, started, completed], [accept, start, complete], [decline, cancel]],
-    ['declined', [referred, declined], [decline], [accept, start, complete, cancel]],
+    ['declined', [referred, declined], [{ ...decline, reason: 'not_eligible' }], [accept, start, complete, cancel]],
     ['cancelled', [referred, cancelled], [cancel], [accept, decline, start, complete]],
   ] as const) {
     const a = /^[aeiou]/.test(label) ? 'an' : 'a';
@@ -187,6 +187,15 @@ describe('Referral: when closed (completed, declined or cancelled)', () => {
     it(`an automatic cancellation of ${a} ${label} referral changes nothing`, () =>
       spec.given(history).when({ type: 'CancelReferral', reason: 'consent_withdrawn', automatic: true }).thenNothing());
   }
+  it('a repeat with other data is refused (409 done_otherwise): the first answer stands', () => {
+    spec.given([referred, accepted, started, completed]).when({ ...complete, outcome: 'dropped_out' }).thenThrows(DoneOtherwise, 'done_otherwise');
+    spec.given([referred, declined]).when(decline).thenThrows(DoneOtherwise);
+    spec.given([referred, cancelled]).when({ ...cancel, reason: 'person_request' }).thenThrows(DoneOtherwise);
+    spec.given([referred, { type: 'ReferralAccepted', data: { expectedStart: '2027-01-10' } }]).when({ ...accept, expectedStart: '2027-02-01' }).thenThrows(DoneOtherwise);
+    // an acceptance repeated without a date, or with the same one, is a plain repeat
+    spec.given([referred, { type: 'ReferralAccepted', data: { expectedStart: '2027-01-10' } }]).when(accept).thenNothing();
+    spec.given([referred, { type: 'ReferralAccepted', data: { expectedStart: '2027-01-10' } }]).when({ ...accept, expectedStart: '2027-01-10' }).thenNothing();
+  });
   it('a repeat by another partner is still refused as not theirs', () =>
     spec.given([referred, accepted]).when({ ...accept, partnerId: 'other' }).thenThrows(NotYourReferral));
 });

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { IsoDate, LifeDomain, NeedLevel, NotFoundError, TeamRole, Uuid, type Encrypted, type RecordedEvent } from '@onestop/events';
+import { DoneOtherwise, IsoDate, LifeDomain, NeedLevel, NotFoundError, TeamRole, Uuid, type Encrypted, type RecordedEvent } from '@onestop/events';
 import {
   AfterPosition,
   awaitOwnWrite,
@@ -285,7 +285,9 @@ export const assessmentRoutes = (
       },
       async (req) => {
         const { assessmentId } = req.params;
-        const { personId } = await existing(assessmentId);
+        const { personId, state, events: before } = await existing(assessmentId);
+        // a repeat with other goals is refused: the first completion stands (README, "Repeating an action")
+        if (state.status === 'completed') await sameGoalsOrRefuse(before, req.body.goals, (enc) => keyring.decrypt(enc));
         const person = await personFact(personId);
         const goals = [];
         for (const g of req.body.goals) {
@@ -334,6 +336,29 @@ export const assessmentRoutes = (
 /** Today in the network's time zone: a target date is a calendar day in Tuscany, not in UTC. */
 export function localDate(now: Date): string {
   return new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Rome', year: 'numeric', month: '2-digit', day: '2-digit' }).format(now);
+}
+
+/** Goals in one comparable form: their order does not matter. */
+const goalKey = (goals: ReadonlyArray<{ domain: string; targetDate: string; description: string }>): string =>
+  JSON.stringify(goals.map((g) => [g.domain, g.targetDate, g.description.trim()]).sort());
+
+/**
+ * A completion sent again: a plain repeat when its goals are the ones recorded
+ * (compared decrypted: the stored texts are ciphertext), otherwise 409
+ * done_otherwise naming the goals that stand.
+ */
+async function sameGoalsOrRefuse(
+  events: RecordedEvent[],
+  goals: ReadonlyArray<{ domain: string; targetDate: string; description: string }>,
+  decrypt: (enc: Encrypted) => Promise<unknown>,
+): Promise<void> {
+  const completed = events.find((e): e is RecordedEvent<'AssessmentCompleted'> => e.type === 'AssessmentCompleted');
+  if (!completed) return;
+  const stored = [];
+  for (const g of completed.data.goals) stored.push({ domain: g.domain, targetDate: g.targetDate, description: String((await decrypt(g.description)) ?? '') });
+  if (goalKey(stored) !== goalKey(goals)) {
+    throw new DoneOtherwise('completing the assessment', { goals: completed.data.goals.map(({ goalId, domain, targetDate }) => ({ goalId, domain, targetDate })) });
+  }
 }
 
 /** The assessment as its history tells it; `decrypt` yields undefined for what the caller may not read. */

@@ -4,6 +4,7 @@ import {
   NotFoundError,
   OPEN_REFERRAL_STATUSES,
   RuleViolation,
+  DoneOtherwise,
   type Encrypted,
   type LifeDomain,
   type ReferralStatus as TaskStatus,
@@ -51,6 +52,8 @@ export interface ReferralState {
   overdue: boolean;
   /** the ConsentGiven event the referral was made under */
   consentEventId: string | null;
+  /** what the answers and the cancellation recorded: a repeat with other data is told apart from a plain one */
+  recorded: { expectedStart?: string; declineReason?: string; outcome?: string; cancelReason?: string };
 }
 
 export const initialReferralState: ReferralState = {
@@ -62,6 +65,7 @@ export const initialReferralState: ReferralState = {
   respondBy: null,
   overdue: false,
   consentEventId: null,
+  recorded: {},
 };
 
 // ── Commands ────────────────────────────────────────────────────────────────
@@ -200,6 +204,12 @@ function refer(c: Refer, s: ReferralState): ReferralEvent[] {
   ];
 }
 
+/** A repeat of a step the referral took: nothing to record, unless its data differs from what was recorded. */
+function repeat(action: string, differs: boolean, recorded: Record<string, unknown>): ReferralEvent[] {
+  if (differs) throw new DoneOtherwise(action, recorded);
+  return [];
+}
+
 function addressed(s: ReferralState, partnerId: string): void {
   if (s.status === 'none') throw new NotFoundError('referral', '?');
   if (s.partnerId !== partnerId) throw new NotYourReferral();
@@ -207,15 +217,18 @@ function addressed(s: ReferralState, partnerId: string): void {
 
 function accept(c: Accept, s: ReferralState): ReferralEvent[] {
   addressed(s, c.partnerId);
-  // a repeat of a finished action records nothing (README, "Repeating an action")
-  if (s.status === 'accepted' || s.status === 'in-progress' || s.status === 'completed') return [];
+  // a repeat of a finished action records nothing (README, "Repeating an action"); with other data it is refused
+  if (s.status === 'accepted' || s.status === 'in-progress' || s.status === 'completed') {
+    return repeat('accepting', c.expectedStart !== undefined && c.expectedStart !== s.recorded.expectedStart, { expectedStart: s.recorded.expectedStart ?? null });
+  }
   if (s.status !== 'requested') throw new TransitionRefused(s.status, 'accepted');
   return [{ type: 'ReferralAccepted', data: c.expectedStart ? { expectedStart: c.expectedStart } : {} }];
 }
 
 function decline(c: Decline, s: ReferralState): ReferralEvent[] {
   addressed(s, c.partnerId);
-  if (s.status === 'rejected') return [];
+  // (the note of a repeat is not compared, nor kept: it is encrypted, and the first one stands)
+  if (s.status === 'rejected') return repeat('declining', c.reason !== s.recorded.declineReason, { reason: s.recorded.declineReason });
   if (s.status !== 'requested') throw new TransitionRefused(s.status, 'declined');
   return [{ type: 'ReferralDeclined', data: { reason: c.reason, ...(c.note ? { note: c.note } : {}) } }];
 }
@@ -229,7 +242,7 @@ function start(c: StartService, s: ReferralState): ReferralEvent[] {
 
 function complete(c: CompleteService, s: ReferralState): ReferralEvent[] {
   addressed(s, c.partnerId);
-  if (s.status === 'completed') return [];
+  if (s.status === 'completed') return repeat('completing', c.outcome !== s.recorded.outcome, { outcome: s.recorded.outcome });
   if (s.status !== 'in-progress') throw new TransitionRefused(s.status, 'completed');
   return [{ type: 'ServiceCompleted', data: { outcome: c.outcome } }];
 }
@@ -240,7 +253,8 @@ export const isOpen = (s: ReferralState): boolean => (OPEN_REFERRAL_STATUSES as 
 function cancel(c: CancelReferral, s: ReferralState): ReferralEvent[] {
   if (s.status === 'none') throw new NotFoundError('referral', '?');
   if (!isOpen(s)) {
-    if (c.automatic || s.status === 'cancelled') return [];
+    if (c.automatic) return [];
+    if (s.status === 'cancelled') return repeat('cancelling', c.reason !== s.recorded.cancelReason, { reason: s.recorded.cancelReason });
     throw new TransitionRefused(s.status, 'cancelled');
   }
   // a withdrawal ends one consent: what a later consent covers goes on
@@ -290,17 +304,18 @@ export function evolve(s: ReferralState, e: ReferralEvent): ReferralState {
         respondBy: e.data.respondBy,
         overdue: false,
         consentEventId: e.data.consentEventId,
+        recorded: {},
       };
     case 'ReferralAccepted':
-      return { ...s, status: 'accepted' };
+      return { ...s, status: 'accepted', recorded: { ...s.recorded, ...(e.data.expectedStart ? { expectedStart: e.data.expectedStart } : {}) } };
     case 'ReferralDeclined':
-      return { ...s, status: 'rejected' };
+      return { ...s, status: 'rejected', recorded: { ...s.recorded, declineReason: e.data.reason } };
     case 'ServiceStarted':
       return { ...s, status: 'in-progress' };
     case 'ServiceCompleted':
-      return { ...s, status: 'completed' };
+      return { ...s, status: 'completed', recorded: { ...s.recorded, outcome: e.data.outcome } };
     case 'ReferralCancelled':
-      return { ...s, status: 'cancelled' };
+      return { ...s, status: 'cancelled', recorded: { ...s.recorded, cancelReason: e.data.reason } };
     case 'ReferralOverdue':
       return { ...s, overdue: true };
     default: {
