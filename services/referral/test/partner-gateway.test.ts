@@ -246,7 +246,7 @@ describe('partner gateway (Kafka)', () => {
       { label: 'missing outcome', item: answer('caritas', { ...base, responseId: randomUUID(), action: 'complete' }), reason: /^invalid: outcome/ },
       { label: 'decline without reason', item: answer('caritas', { ...base, responseId: randomUUID(), action: 'decline', note: 'x' }), reason: /^invalid: reason/ },
       { label: 'unknown referral', item: answer('caritas', { ...base, responseId: randomUUID(), referralId: randomUUID(), action: 'accept' }), reason: /^handler_failed: not_found: referral .* not found/ },
-      { label: 'refused transition', item: answer('caritas', { ...base, responseId: randomUUID(), action: 'decline', reason: 'other' }), reason: /^handler_failed: transition_refused: a referral that is in-progress cannot be declined/ },
+      { label: 'refused transition', item: answer('caritas', { ...base, responseId: randomUUID(), action: 'decline', reason: 'no_capacity' }), reason: /^handler_failed: transition_refused: a referral that is in-progress cannot be declined/ },
       {
         label: 'a responseId already used for another answer',
         item: answer('caritas', { ...base, responseId: shared.acceptanceId!, action: 'complete', outcome: 'achieved' }),
