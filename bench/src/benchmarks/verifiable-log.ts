@@ -14,7 +14,7 @@ export const verifiableLogBenchmark: Benchmark = {
   method: [
     '**Appends with and without the tree.** Single-event appends from concurrent writers, each on a stream of its own (as in the append benchmark), for a fixed time per round:',
     '',
-    '- **OneStop + tree**: `SqlEventStore.append()` while the Merkle tree follows the log in the same process and database (`store.log.follow()`: a subscription that adds the leaves and the subtrees they complete, one transaction per batch). The tree is caught up before the round (untimed); how far it is behind when the round ends is reported.',
+    '- **OneStop + tree**: `SqlEventStore.append()` while the Merkle tree follows the log in the same process and database (`store.log.follow()`: a subscription that, woken by appends, lets them gather for 200 ms and adds the leaves and the subtrees they complete in one transaction). The tree is caught up before the round (untimed); how far it is behind when the round ends is reported.',
     '- **OneStop**: the same appends with no tree following.',
     '- **raw pg INSERT**: one plain `INSERT … VALUES` of the same row per event (the append benchmark\'s baseline).',
     '',

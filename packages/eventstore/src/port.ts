@@ -135,7 +135,8 @@ export interface VerifiableLog {
   /** Adds every event the gap-safe log shows after the tree's last leaf. */
   catchUp(): Promise<TreeHead>;
   /** Keeps adding leaves as events are appended (a subscription to the global log). */
-  follow(options?: Pick<SubscribeOptions, 'onError' | 'batchSize'>): Promise<Subscription>;
+  /** `coalesceMs`: how long appends gather before the follower adds them (default 200 ms) */
+  follow(options?: Pick<SubscribeOptions, 'onError' | 'batchSize'> & { coalesceMs?: number }): Promise<Subscription>;
   /** Root hash of the tree of the first `size` leaves. */
   rootHash(size: number): Promise<Buffer>;
   leafIndexOf(globalPosition: number): Promise<number | undefined>;
