@@ -91,6 +91,12 @@ describe('a partner’s new Task as an answer', () => {
     }));
   it('in-progress → start', () => expect(answerOf(task, { ...task, status: 'in-progress' }, facts.referralId)).toEqual({ action: 'start' }));
   it('the same status → nothing to do', () => expect(answerOf(task, { ...task, meta: { versionId: '9' } }, facts.referralId)).toBeNull());
+  it('the same status a partner sets → its answer again, for the decider to tell a repeat from other data', () => {
+    const completed = taskResource({ ...facts, status: 'completed', outcome: 'achieved' });
+    const output = (code: string) => [{ type: { coding: [{ system: 'https://onestop.example/fhir/CodeSystem/task-output-type', code: 'outcome' }] }, valueCodeableConcept: { coding: [{ system: 'https://onestop.example/fhir/CodeSystem/service-outcome', code }] } }];
+    expect(answerOf(completed, { ...completed }, facts.referralId)).toEqual({ action: 'complete', outcome: 'achieved' });
+    expect(answerOf(completed, { ...completed, output: output('dropped_out') }, facts.referralId)).toEqual({ action: 'complete', outcome: 'dropped_out' });
+  });
   it('refuses a rejection whose reason is a cancellation code', () =>
     expect(refusal({ ...task, status: 'rejected', statusReason: { coding: [{ system: REASONS, code: 'consent_withdrawn' }] } }).status).toBe(422));
   it('refuses on-hold as not supported (no waitlist state yet)', () => expect(refusal({ ...task, status: 'on-hold' })).toMatchObject({ status: 422, issueCode: 'not-supported' }));

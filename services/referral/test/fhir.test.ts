@@ -153,6 +153,14 @@ describe('FHIR facade, a Pistoia journey', () => {
     expect(completed.statusCode, completed.body).toBe(200);
     expect(completed.json()).toMatchObject({ status: 'completed', output: [{ valueCodeableConcept: { coding: [{ code: 'achieved' }] } }] });
     expect((await fhir('GET', `/ServiceRequest/${a}`, 'caritas')).json().status).toBe('completed');
+    // the completed Task sent again: a plain repeat (200, nothing recorded); with another outcome: 409, the first stands
+    const again = await fhir('PUT', `/Task/${a}`, 'caritas', completed.json());
+    expect(again.statusCode, again.body).toBe(200);
+    const otherwise = structuredClone(completed.json());
+    otherwise.output[0].valueCodeableConcept.coding[0].code = 'dropped_out';
+    const refused = await fhir('PUT', `/Task/${a}`, 'caritas', otherwise);
+    expect(refused.statusCode, refused.body).toBe(409);
+    expect(refused.json()).toMatchObject({ resourceType: 'OperationOutcome' });
 
     const taskB = (await fhir('GET', `/Task/${b}`, 'caritas')).json();
     const rejected = await fhir('PUT', `/Task/${b}`, 'caritas', {

@@ -55,7 +55,7 @@ function codeOf(concept: unknown, system: string): string | undefined {
 
 /**
  * The answer a partner's PUT (or patched Task) asks for; null when it changes
- * nothing OneStop records (same status). Throws FhirRefusal for what no
+ * nothing OneStop records (the same status, one a partner does not set). Throws FhirRefusal for what no
  * answer can mean.
  */
 export function answerOf(current: Resource, next: unknown, id: string): PartnerAnswer | null {
@@ -69,7 +69,9 @@ export function answerOf(current: Resource, next: unknown, id: string): PartnerA
     if (!same(next[element], current[element])) throw rule(`Task.${element} is set by OneStop and cannot be changed`, `Task.${element}`);
   }
   const status = next.status as (typeof FHIR_TASK_STATUSES)[number];
-  if (status === current.status) return null;
+  // the same status a partner sets is its answer again: the decider tells a plain repeat
+  // (nothing recorded, 200) from one with another outcome or reason (409 done_otherwise)
+  if (status === current.status && !(PARTNER_SETTABLE as readonly string[]).includes(status)) return null;
   switch (status) {
     case 'accepted': {
       const start = isObject(next.executionPeriod) ? next.executionPeriod.start : undefined;
