@@ -82,6 +82,24 @@ describe('token revocation across processes', () => {
     await accepted(b, other);
   });
 
+  it('a process whose listening connection was cut still refuses a revoked token within the bound', async () => {
+    const token = await idp.authorizationCodeToken('op-3');
+    for (const p of [a, b]) await accepted(p, token);
+    // every LISTEN connection of the database ends (a restarted PostgreSQL, a proxy that drops idle links)
+    const cut = await t.sql<{ ended: boolean }>(
+      `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`,
+    );
+    expect(cut.length, 'listening connections found').toBeGreaterThan(0);
+    const { jti } = claimsOf(token) as { jti: string };
+    const r = await t.http(a.url, 'POST', '/auth/revocations/tokens', admin, { jti, reason: 'device_lost' });
+    const answered = Date.now();
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const took = await refusedWithin(b, token, answered);
+    console.log(`token revocation with the listening connections cut: refused by the other process ${took} ms after the answer`);
+    expect(took).toBeLessThan(BOUND_MS);
+    await refused(a, token);
+  });
+
   it('every token of a subject issued before the revocation is refused everywhere; a token issued afterwards is accepted', async () => {
     const earlier = await idp.clientCredentialsToken();
     for (const p of [a, b]) await accepted(p, earlier);
