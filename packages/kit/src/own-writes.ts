@@ -38,21 +38,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function awaitOwnWrite(store: EventStore, view: AppliedRevisions, after: number | undefined, timeoutMs = 5_000): Promise<void> {
   if (after === undefined || after === 0) return;
-  const started = Date.now();
-  let pause = 10;
-  for (;;) {
+  await pollUntil(after, timeoutMs, async () => {
     // readAll is gap-safe: once anything after `after` is visible, `after` itself is visible or never existed
     const [event] = await store.readAll({ after: after - 1, maxCount: 1 });
-    if (event && event.globalPosition !== after) return;
-    if (event) {
-      const applied = await view.appliedRevision(event.subject);
-      if (applied === undefined || applied >= event.streamPosition) return;
-    }
-    const waited = Date.now() - started;
-    if (waited >= timeoutMs) throw new PositionNotReached(after, waited);
-    await sleep(Math.min(pause, timeoutMs - waited));
-    pause = Math.min(pause * 2, 200);
-  }
+    if (!event) return false;
+    if (event.globalPosition !== after) return true;
+    const applied = await view.appliedRevision(event.subject);
+    return applied === undefined || applied >= event.streamPosition;
+  });
 }
 
 /**
@@ -61,10 +54,15 @@ export async function awaitOwnWrite(store: EventStore, view: AppliedRevisions, a
  * cluster hides later commits from gap-safe reads for a moment. Throws
  * PositionNotReached after `timeoutMs`.
  */
-export async function awaitVisible(store: EventStore, position: number, timeoutMs = 10_000): Promise<void> {
+export function awaitVisible(store: EventStore, position: number, timeoutMs = 10_000): Promise<void> {
+  return pollUntil(position, timeoutMs, async () => (await store.headPosition()) >= position);
+}
+
+/** Asks `reached` with a growing pause (10 ms to 200 ms) until it says yes; PositionNotReached after `timeoutMs`. */
+async function pollUntil(position: number, timeoutMs: number, reached: () => Promise<boolean>): Promise<void> {
   const started = Date.now();
   let pause = 10;
-  while ((await store.headPosition()) < position) {
+  while (!(await reached())) {
     const waited = Date.now() - started;
     if (waited >= timeoutMs) throw new PositionNotReached(position, waited);
     await sleep(Math.min(pause, timeoutMs - waited));
