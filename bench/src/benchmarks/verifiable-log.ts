@@ -49,9 +49,9 @@ export const verifiableLogBenchmark: Benchmark = {
     ctx.log(`writing ${v.events} events…`);
     await proofPool.query(
       `INSERT INTO eventstore.events (global_position, transaction_id, stream_id, stream_position, event_id, event_type, schema_version,
-                                      data, metadata, prev_hash, hash, partition_key)
+                                      data, metadata, prev_hash, hash)
        SELECT g, '3'::xid8, 'person-' || (g % 10000), g / 10000, gen_random_uuid(), 'ContactDetailsUpdated', 1,
-              '{"updatedBy":"op-1"}'::jsonb, '{"source":"/onestop/intake"}'::jsonb, NULL, sha256(int8send(g)), (g % 10000)::text
+              '{"updatedBy":"op-1"}'::jsonb, '{"source":"/onestop/intake"}'::jsonb, NULL, sha256(int8send(g))
          FROM generate_series(1, $1::bigint) g`,
       [v.events],
     );

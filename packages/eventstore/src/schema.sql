@@ -23,30 +23,45 @@ CREATE TABLE IF NOT EXISTS eventstore.events (
   metadata        jsonb  NOT NULL,
   prev_hash       bytea,
   hash            bytea  NOT NULL,
-  -- the envelope's partitionKey (a person's id; a partner's for the directory):
-  -- readCase reads a person's case through events_partition_key_idx
-  partition_key   text,
   -- optimistic concurrency: two writers cannot both create position n of a stream
   CONSTRAINT events_stream_position_uq UNIQUE (stream_id, stream_position),
   -- idempotent appends: an event id is stored once
   CONSTRAINT events_event_id_uq UNIQUE (event_id)
 );
 
--- partition_key came after the table: a store of an older version gets the
--- column and its values once, here (migrate runs this script under an advisory
--- lock, in one transaction, so processes starting together do it once).
+-- Which streams hold events of which partition key (the envelope's
+-- partitionKey: a person's id; a partner's for the directory): readCase reads
+-- a person's case through it, then each of those streams by its own index.
+-- A row is written when a stream gets its first event of a key, so the common
+-- append (a stream whose events all share one key, the head's) writes nothing
+-- here; an index on a key column of events instead cost every event a fourth
+-- B-tree insert (appends about 10% slower, BENCHMARKS.md).
+CREATE TABLE IF NOT EXISTS eventstore.stream_keys (
+  partition_key text NOT NULL,
+  stream_id     text NOT NULL,
+  PRIMARY KEY (partition_key, stream_id)
+);
+
+-- Stores of older versions (migrate runs this under an advisory lock, in one
+-- transaction, so processes starting together do it once): one that has the
+-- partition_key column and its index gets their content here, then loses
+-- them; one from before them is filled from the envelopes.
 DO $$
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_attribute
-                  WHERE attrelid = 'eventstore.events'::regclass AND attname = 'partition_key' AND NOT attisdropped) THEN
-    ALTER TABLE eventstore.events ADD COLUMN partition_key text;
-    UPDATE eventstore.events SET partition_key = metadata->>'partitionKey';
+  IF EXISTS (SELECT 1 FROM pg_attribute
+              WHERE attrelid = 'eventstore.events'::regclass AND attname = 'partition_key' AND NOT attisdropped) THEN
+    INSERT INTO eventstore.stream_keys (partition_key, stream_id)
+      SELECT DISTINCT metadata->>'partitionKey', stream_id FROM eventstore.events
+      ON CONFLICT DO NOTHING;
+    DROP INDEX IF EXISTS eventstore.events_partition_key_idx;
+    ALTER TABLE eventstore.events DROP COLUMN partition_key;
+  ELSIF NOT EXISTS (SELECT 1 FROM eventstore.stream_keys) AND EXISTS (SELECT 1 FROM eventstore.events) THEN
+    INSERT INTO eventstore.stream_keys (partition_key, stream_id)
+      SELECT DISTINCT metadata->>'partitionKey', stream_id FROM eventstore.events
+      ON CONFLICT DO NOTHING;
   END IF;
 END
 $$;
-
--- A person's case in global order, as one index range (readCase).
-CREATE INDEX IF NOT EXISTS events_partition_key_idx ON eventstore.events (partition_key, global_position);
 
 -- Named checkpoints of subscribers (the relay, embedded consumer groups).
 CREATE TABLE IF NOT EXISTS eventstore.checkpoints (
@@ -90,6 +105,7 @@ DECLARE
   v_count     int := coalesce(cardinality(p_ids), 0);
   v_head      bigint;
   v_head_hash bytea;
+  v_head_key  text;
   v_hashes    bytea[] := '{}';
   v_prevs     bytea[] := '{}';
   v_hash      bytea;
@@ -103,7 +119,7 @@ BEGIN
     RAISE EXCEPTION 'eventstore.append must be the first write of its transaction' USING ERRCODE = '25000';
   END IF;
 
-  SELECT ev.stream_position, ev.hash INTO v_head, v_head_hash
+  SELECT ev.stream_position, ev.hash, ev.metadata->>'partitionKey' INTO v_head, v_head_hash, v_head_key
     FROM eventstore.events ev WHERE ev.stream_id = p_stream_id
     ORDER BY ev.stream_position DESC LIMIT 1;
   v_head := coalesce(v_head, -1);
@@ -129,11 +145,16 @@ BEGIN
   END LOOP;
 
   INSERT INTO eventstore.events (global_position, transaction_id, stream_id, stream_position, event_id,
-                                 event_type, schema_version, data, metadata, prev_hash, hash, partition_key)
-  SELECT t.g, pg_current_xact_id(), p_stream_id, v_head + t.o, t.id, t.type, t.version, t.data, t.meta, t.prev, t.hash,
-         t.meta->>'partitionKey'
+                                 event_type, schema_version, data, metadata, prev_hash, hash)
+  SELECT t.g, pg_current_xact_id(), p_stream_id, v_head + t.o, t.id, t.type, t.version, t.data, t.meta, t.prev, t.hash
   FROM unnest(global_positions, p_ids, p_types, p_versions, p_data, p_metadata, v_prevs, v_hashes)
        WITH ORDINALITY AS t(g, id, type, version, data, meta, prev, hash, o);
+
+  -- a key the stream's head does not carry may be new to the stream (stream_keys)
+  INSERT INTO eventstore.stream_keys (partition_key, stream_id)
+  SELECT DISTINCT m->>'partitionKey', p_stream_id FROM unnest(p_metadata) m
+   WHERE (m->>'partitionKey') IS DISTINCT FROM v_head_key
+  ON CONFLICT DO NOTHING;
 
   next_revision := v_head + v_count;
   IF p_notify IS NOT NULL THEN
@@ -192,6 +213,8 @@ DECLARE
   v_chain     bytea[] := '{}';   -- per stream: the hash of its last event so far
   v_head      bigint;
   v_head_hash bytea;
+  v_head_key  text;
+  v_head_keys text[] := '{}';    -- per stream: the partition key of its head
   v_positions bigint[] := '{}';
   v_hashes    bytea[] := '{}';
   v_prevs     bytea[] := '{}';
@@ -217,7 +240,7 @@ BEGIN
   -- every stream's head and expected revision first: a conflict writes nothing
   next_revisions := '{}';
   FOR v_k IN 1 .. v_streams LOOP
-    SELECT ev.stream_position, ev.hash INTO v_head, v_head_hash
+    SELECT ev.stream_position, ev.hash, ev.metadata->>'partitionKey' INTO v_head, v_head_hash, v_head_key
       FROM eventstore.events ev WHERE ev.stream_id = p_stream_ids[v_k]
       ORDER BY ev.stream_position DESC LIMIT 1;
     v_head := coalesce(v_head, -1);
@@ -226,6 +249,7 @@ BEGIN
     END IF;
     next_revisions := array_append(next_revisions, v_head);
     v_chain := array_append(v_chain, v_head_hash);
+    v_head_keys := array_append(v_head_keys, v_head_key);
   END LOOP;
 
   -- The short critical section: transaction id and positions, in the same order.
@@ -250,12 +274,18 @@ BEGIN
   END LOOP;
 
   INSERT INTO eventstore.events (global_position, transaction_id, stream_id, stream_position, event_id,
-                                 event_type, schema_version, data, metadata, prev_hash, hash, partition_key)
-  SELECT t.g, pg_current_xact_id(), p_stream_ids[t.k], t.pos, t.id, t.type, t.version, t.data, t.meta, t.prev, t.hash,
-         t.meta->>'partitionKey'
+                                 event_type, schema_version, data, metadata, prev_hash, hash)
+  SELECT t.g, pg_current_xact_id(), p_stream_ids[t.k], t.pos, t.id, t.type, t.version, t.data, t.meta, t.prev, t.hash
   FROM unnest(global_positions, p_stream_of, v_positions, p_ids, p_types, p_versions, p_data, p_metadata, v_prevs, v_hashes)
        AS t(g, k, pos, id, type, version, data, meta, prev, hash)
   ORDER BY p_stream_ids[t.k], t.pos;
+
+  -- as in append: keys a stream's head does not carry may be new to it
+  INSERT INTO eventstore.stream_keys (partition_key, stream_id)
+  SELECT DISTINCT t.m->>'partitionKey', p_stream_ids[t.k] FROM unnest(p_metadata, p_stream_of) AS t(m, k)
+   WHERE (t.m->>'partitionKey') IS DISTINCT FROM v_head_keys[t.k]
+   ORDER BY 1, 2
+  ON CONFLICT DO NOTHING;
 
   IF p_notify IS NOT NULL THEN
     PERFORM pg_notify('eventstore_appended', p_notify);

@@ -309,11 +309,16 @@ export class SqlEventStore implements EventStore {
     return rows.map(toEvent);
   }
 
-  /** A person's case: one range of events_partition_key_idx, gap-safe like readAll. */
+  /**
+   * A person's case: the streams stream_keys names for the person, each read by
+   * its own index, gap-safe like readAll (a stream may also hold others' events:
+   * the envelope's key filters them).
+   */
   async readCase(personId: string): Promise<RawRecordedEvent[]> {
     const rows = await this.driver.query<EventRow>(
       `SELECT ${COLUMNS} FROM eventstore.events
-        WHERE partition_key = $1 AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        WHERE stream_id IN (SELECT stream_id FROM eventstore.stream_keys WHERE partition_key = $1)
+          AND metadata->>'partitionKey' = $1 AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
         ORDER BY global_position`,
       [personId],
       'eventstore_read_case',
@@ -339,7 +344,8 @@ export class SqlEventStore implements EventStore {
     const rows = await this.driver.query<FoldRow>(
       `SELECT global_position, stream_id, event_id, event_type, schema_version, data, metadata->>'time' AS time
          FROM eventstore.events
-        WHERE partition_key = $1
+        WHERE stream_id IN (SELECT stream_id FROM eventstore.stream_keys WHERE partition_key = $1)
+          AND metadata->>'partitionKey' = $1
           AND date_trunc('milliseconds', (metadata->>'time')::timestamptz) <= $2::timestamptz
         ORDER BY global_position`,
       [personId, until.toISOString()],

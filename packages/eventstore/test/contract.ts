@@ -548,6 +548,12 @@ export function eventStoreContract(
         await add(`person-${p2}`, p2, 'ConsentGiven');
         await add(assessment, p1, 'DomainEvaluated');
         await add(partner, null, 'ServiceCapacityChanged');
+        // a stream that holds several people's events (as a reservation may),
+        // its key changing and coming back
+        const shared = `reservation-${randomUUID()}`;
+        await add(shared, p1, 'ConsentGiven');
+        await add(shared, p2, 'ConsentGiven');
+        await add(shared, p1, 'ConsentGiven');
         await add(referral2, p2, 'ReferralAccepted');
         await add(`audit-${p1}`, p1, 'CaseHistoryRead', { personId: p1 });
         // one multi-stream append: both of its events are p1's
@@ -568,7 +574,7 @@ export function eventStoreContract(
           for (let i = 1; i < got.length; i++) expect(got[i]!.globalPosition).toBeGreaterThan(got[i - 1]!.globalPosition);
         }
         expect((await s.store.readCase(p1)).map((e) => e.subject)).toEqual([
-          `person-${p1}`, assessment, `audit-${p1}`, referral1, `person-${p1}`, referral1,
+          `person-${p1}`, assessment, shared, shared, `audit-${p1}`, referral1, `person-${p1}`, referral1,
         ]);
         expect(await s.store.readCase(randomUUID())).toEqual([]);
       });
