@@ -1,7 +1,10 @@
 import { TOPICS } from '@onestop/events';
-import { ConfigResourceTypes, ConfigSource, type Admin, type Kafka } from 'kafkajs';
+import kafkajs, { type Admin, type Kafka } from 'kafkajs';
 import type { BusLogger } from '../embedded.js';
 import { kafkaErrorTypes } from './client.js';
+
+// kafkajs is CommonJS, and Node's ESM loader finds only some of its exports by name (not these)
+const { ConfigResourceTypes, ConfigSource } = kafkajs;
 
 // What the metadata says of a topic just created, until every broker knows it.
 const NOT_YET = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
