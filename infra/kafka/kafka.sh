@@ -143,6 +143,11 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 min.insync.replicas=1
 group.initial.rebalance.delay.ms=0
+# How often retention deletes expired segments (Kafka's default: 5 minutes). A
+# broker-only setting (not alterable at runtime), so tests that watch a short
+# retention.ms delete a partner's answers (issue 12) need it here; the check
+# only compares segment timestamps, cheap even with many test topics.
+log.retention.check.interval.ms=1000
 EOF
 }
 

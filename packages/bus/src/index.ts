@@ -16,7 +16,7 @@ export {
 } from './handling.js';
 export { dataSchemaUri, decodeCloudEvent, encodeCloudEvent, headersAsText, type KafkaMessageIn } from './kafka/cloudevents.js';
 export { createKafkaClient, kafkaLogCreator, type KafkaClientOptions } from './kafka/client.js';
-export { REDRIVE_TOPIC, ensureTopics, internalTopics, type EnsureTopicsOptions } from './kafka/topics.js';
+export { REDRIVE_TOPIC, ensureTopics, internalTopics, retentionConfigs, type EnsureTopicsOptions, type TopicRequest, type TopicSpec } from './kafka/topics.js';
 export {
   KafkaRelay,
   internalTopicsOutput,

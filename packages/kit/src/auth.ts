@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, decodeJwt, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
 import type { TokenRevocations } from './token-revocation.js';
 import {
@@ -50,11 +50,15 @@ export interface AuthOptions {
    */
   maxLifetimeSeconds?: number;
   /** the deny-list every verified token is checked against, on every request */
-  revocations?: Pick<TokenRevocations, 'check' | 'refresh'>;
+  revocations?: Pick<TokenRevocations, 'check' | 'refresh' | 'onChange'>;
 }
 
 /** How far ahead of this server the issuer's clock may be when a token without `iat` is measured by exp − now. */
 const ISSUER_CLOCK_SKEW_S = 60;
+/** How often a watched token is checked again whatever the notifications say (the revocation check's own backstop is 5 s). */
+const WATCH_BACKSTOP_MS = 5_000;
+/** The longest delay setTimeout takes (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Verifies bearer tokens: signature, expiry, issuer, audience and OneStop claims. */
 export class Authenticator {
@@ -124,6 +128,45 @@ export class Authenticator {
     this.verified.set(token, { principal: p.data, claims, until: Math.min(exp * 1000, Date.now() + 60_000) });
     return p.data;
   }
+}
+
+/**
+ * Watches the token of a response that stays open (server-sent events): an
+ * answer authenticates once, when it starts, but a token can be revoked or
+ * expire while the stream runs. Calls `onInvalid` once, with the reason, when
+ * the token expires, when a revocation that names it is read (at once on a
+ * change of the revocation list, and at least every 5 s), or when the list
+ * cannot be read (nothing is let in that it might deny). Call it after
+ * `authenticate` accepted `header`; returns the function that stops watching.
+ */
+export function watchToken(auth: Pick<Authenticator, 'authenticate' | 'revocations'>, header: string, onInvalid: (reason: Error) => void): () => void {
+  let done = false;
+  const invalid = (reason: Error) => {
+    if (done) return;
+    stop();
+    onInvalid(reason);
+  };
+  const check = () => {
+    if (!done) auth.authenticate(header).catch(invalid);
+  };
+  // the signature was verified when the stream opened: the payload's exp can be trusted
+  let exp: unknown;
+  try {
+    exp = decodeJwt(header.trim().slice('Bearer '.length)).exp;
+  } catch {
+    exp = undefined;
+  }
+  // at exp (a check then refuses it as expired); past setTimeout's range, the backstop re-verifies it anyway
+  const expiry = typeof exp === 'number' && exp * 1000 - Date.now() <= MAX_TIMER_MS ? setTimeout(check, Math.max(0, exp * 1000 - Date.now()) + 10) : undefined;
+  const backstop = setInterval(check, WATCH_BACKSTOP_MS);
+  const unlisten = auth.revocations?.onChange(check);
+  function stop() {
+    done = true;
+    clearTimeout(expiry);
+    clearInterval(backstop);
+    unlisten?.();
+  }
+  return stop;
 }
 
 /** Refuses a principal whose role is not among `roles`. */

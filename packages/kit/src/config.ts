@@ -32,6 +32,13 @@ export const BaseConfigSchema = z.object({
   KAFKA_BROKERS: csv.optional(),
   KAFKA_CLIENT_ID: z.string().min(1).default('onestop'),
   KAFKA_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(6),
+  /**
+   * how long a partner's own answers (notes included, as the partner wrote them) stay on its
+   * `onestop.partner.<id>.responses.v1` topic (retention.ms); the referral service sets it on
+   * those topics when it creates them and at every start. Longer than the referral service may
+   * ever be down, or unread answers are lost; default 7 days, at least 1 hour in production
+   */
+  KAFKA_PARTNER_RESPONSES_RETENTION_MS: z.coerce.number().int().min(1000).max(365 * 24 * 3600_000).default(7 * 24 * 3600_000),
   /** how long a consumer retries a transient failure of one message (backoff 100 ms doubling to 30 s) before it dead-letters it; default 10 minutes */
   ONESTOP_TRANSIENT_RETRY_MS: z.coerce.number().int().min(0).max(7 * 24 * 3600_000).default(600_000),
   JWT_SECRET: z.string().min(32, 'at least 32 characters').optional(),
@@ -87,6 +94,9 @@ export const BaseConfigSchema = z.object({
 
 export type BaseConfig = z.infer<typeof BaseConfigSchema>;
 
+/** Shorter retentions of partner answers are for tests (they watch the broker delete them). */
+const MIN_PRODUCTION_RESPONSES_RETENTION_MS = 3600_000;
+
 /** Cross-variable rules: what each mode needs. */
 function checkModes(c: BaseConfig): string[] {
   const p: string[] = [];
@@ -111,6 +121,9 @@ function checkModes(c: BaseConfig): string[] {
     if (!c.ONESTOP_INDEX_KEY) p.push('ONESTOP_INDEX_KEY: required in production');
     if (!c.ONESTOP_AUDIT_SIGNING_KEY) p.push('ONESTOP_AUDIT_SIGNING_KEY: required in production');
     if (c.ONESTOP_CLOCK_OFFSET_MS !== 0) p.push('ONESTOP_CLOCK_OFFSET_MS: development and tests only, refused in production');
+    if (c.KAFKA_PARTNER_RESPONSES_RETENTION_MS < MIN_PRODUCTION_RESPONSES_RETENTION_MS) {
+      p.push(`KAFKA_PARTNER_RESPONSES_RETENTION_MS: at least ${MIN_PRODUCTION_RESPONSES_RETENTION_MS} (1 hour) in production: a shorter one loses the answers the referral service has not read while it restarts`);
+    }
   }
   return p;
 }

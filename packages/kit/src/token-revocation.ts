@@ -59,6 +59,7 @@ export class TokenRevocations {
   private reading: Promise<void> | undefined;
   private again = false;
   private unlisten: (() => Promise<void>) | undefined;
+  private readonly changeListeners = new Set<() => void>();
 
   constructor(
     private readonly store: EventStore,
@@ -97,19 +98,29 @@ export class TokenRevocations {
       this.again = true;
       return this.reading;
     }
+    let changed = false;
     const run = async () => {
       do {
         this.again = false;
         const began = Date.now();
         const events = await this.store.readStream(REVOCATION_STREAM, { fromRevision: this.revision + 1 });
         for (const e of events) this.apply(e);
+        changed ||= events.length > 0;
         this.readAt = began;
       } while (this.again);
     };
     this.reading = run().finally(() => {
       this.reading = undefined;
+      // after the read is done: a listener that checks a token gets the list as read, not another read
+      if (changed) for (const l of this.changeListeners) l();
     });
     return this.reading;
+  }
+
+  /** Calls `listener` after each read that found new revocations (open streams check their token again); returns the function that stops it. */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
   }
 
   /** Throws TokenRevokedError when the token is revoked. */

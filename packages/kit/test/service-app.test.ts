@@ -1,12 +1,12 @@
 import { validate } from '@readme/openapi-parser';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { SignJWT } from 'jose';
+import { decodeJwt, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { NotFoundError, RuleViolation, WrongExpectedVersion } from '@onestop/events';
 import { createTestDatabase, type TestDatabase } from '@onestop/testkit';
-import { buildServiceApp, listenForMetrics, principalOf, type ServiceModule } from '../src/index.js';
+import { buildServiceApp, listenForMetrics, principalOf, watchToken, type ServiceModule } from '../src/index.js';
 import { openTestInfrastructure } from '../src/testing.js';
 
 let effects = 0;
@@ -319,5 +319,56 @@ describe('rate limit and security headers', () => {
     expect(res.headers['x-content-type-options']).toBe('nosniff');
     expect(res.headers['strict-transport-security']).toBeDefined();
     expect(res.headers['x-frame-options']).toBe('DENY');
+  });
+});
+
+describe('watchToken: a response that stays open (server-sent events) ends with its token', () => {
+  /** Watches `token` and resolves with the reason and when it came. */
+  const watched = (token: string) => {
+    let stop = () => {};
+    const invalid = new Promise<{ at: number; code: string }>((resolve) => {
+      stop = watchToken(infra.auth, `Bearer ${token}`, (e) => resolve({ at: Date.now(), code: (e as { code?: string }).code ?? e.message }));
+    });
+    return { invalid, stop: () => stop() };
+  };
+  const within = <T>(p: Promise<T>, ms: number, what: string) => Promise.race([p, new Promise<never>((_, no) => setTimeout(() => no(new Error(`${what}: not within ${ms} ms`)), ms))]);
+
+  it('tells at once when the token is revoked, and at its expiry; a valid token is not told, and a stopped watch says nothing', async () => {
+    const admin = await infra.token({ sub: 'admin-1', role: 'admin' });
+    const stolen = await infra.token({ sub: 'op-7', role: 'operator' });
+    const valid = await infra.token({ sub: 'op-8', role: 'operator' });
+    const stopped = await infra.token({ sub: 'op-9', role: 'operator' });
+    for (const t of [stolen, valid, stopped]) await infra.auth.authenticate(`Bearer ${t}`);
+    const a = watched(stolen);
+    const b = watched(valid);
+    const c = watched(stopped);
+    c.stop();
+    const res = await app.inject({ method: 'POST', url: '/auth/revocations/tokens', headers: { authorization: `Bearer ${admin}` }, payload: { jti: decodeJwt(stolen).jti, reason: 'device_lost' } });
+    expect(res.statusCode, res.body).toBe(201);
+    const answered = Date.now();
+    const told = await within(a.invalid, 1000, 'the revoked token');
+    expect(told.code).toBe('token_revoked');
+    expect(told.at - answered).toBeLessThan(1000);
+
+    // a token that expires in 2 s (to the second): told at its exp, not before
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const short = await new SignJWT({ role: 'operator', jti: 'short-1' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('op-10')
+      .setIssuer('onestop')
+      .setAudience('onestop')
+      .setExpirationTime(exp)
+      .sign(new TextEncoder().encode(infra.config.JWT_SECRET!));
+    await infra.auth.authenticate(`Bearer ${short}`);
+    const d = watched(short);
+    const expired = await within(d.invalid, 4000, 'the expiring token');
+    expect(expired.code).toBe('unauthorized');
+    expect(expired.at).toBeGreaterThanOrEqual(exp * 1000);
+    expect(expired.at).toBeLessThan(exp * 1000 + 1000);
+
+    // neither the valid token's watch nor the stopped one heard anything
+    const silent = Symbol('silent');
+    expect(await Promise.race([b.invalid, c.invalid, Promise.resolve(silent)])).toBe(silent);
+    b.stop();
   });
 });

@@ -63,7 +63,7 @@ export async function keyringPages(query: <R>(sql: string, params?: unknown[]) =
   return pages;
 }
 
-/** The segment files (`*.log`) of each topic's partitions, read from the broker's log directories. */
+/** The segment files of each topic's partitions, read from the broker's log directories. */
 export interface TopicSegments {
   /** the broker's `log.dirs`, as it reports them */
   logDirs: string[];
@@ -71,25 +71,32 @@ export interface TopicSegments {
   files: Map<string, Array<{ path: string; bytes: Buffer }>>;
 }
 
+/** Settings of the (first) broker, as it reports them. */
+export async function brokerSettings(kafka: Kafka, names: readonly string[]): Promise<Record<string, string>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { brokers } = await admin.describeCluster();
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: ConfigResourceTypes.BROKER, name: String(brokers[0]!.nodeId), configNames: [...names] }],
+    });
+    return Object.fromEntries(resources[0]!.configEntries.map((e) => [e.configName, e.configValue]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /**
  * Reads the raw segment files of `topics` from a broker running on this
  * machine: its log directories come from the broker itself (`log.dirs`), so
  * wherever KAFKA_DATA_DIR put them. Throws when they are not on this machine.
+ * Segments that retention deleted (`*.log.deleted`) count too: their bytes
+ * stay on disk until the broker removes the files (`file.delete.delay.ms`).
  */
 export async function topicSegments(kafka: Kafka, topics: readonly string[]): Promise<TopicSegments> {
-  const admin = kafka.admin();
-  await admin.connect();
-  let logDirs: string[];
-  try {
-    const { brokers } = await admin.describeCluster();
-    const described = await admin.describeConfigs({
-      includeSynonyms: false,
-      resources: brokers.map((b) => ({ type: ConfigResourceTypes.BROKER, name: String(b.nodeId), configNames: ['log.dirs', 'log.dir'] })),
-    });
-    logDirs = described.resources.flatMap((r) => r.configEntries.filter((e) => e.configValue).flatMap((e) => e.configValue.split(',')));
-  } finally {
-    await admin.disconnect();
-  }
+  const settings = await brokerSettings(kafka, ['log.dirs', 'log.dir']);
+  const logDirs = (settings['log.dirs'] || settings['log.dir'] || '').split(',').filter(Boolean);
   const local = logDirs.filter((d) => existsSync(d));
   if (!local.length) throw new Error(`the broker's log directories (${logDirs.join(', ') || 'none reported'}) are not on this machine: the segment scan needs the local test broker (infra/kafka)`);
   const files = new Map<string, Array<{ path: string; bytes: Buffer }>>();
@@ -101,7 +108,13 @@ export async function topicSegments(kafka: Kafka, topics: readonly string[]): Pr
       for (const name of readdirSync(dir)) {
         if (!partition.test(name) || !statSync(join(dir, name)).isDirectory()) continue;
         for (const f of readdirSync(join(dir, name))) {
-          if (f.endsWith('.log')) mine.push({ path: join(dir, name, f), bytes: readFileSync(join(dir, name, f)) });
+          if (!f.endsWith('.log') && !f.endsWith('.log.deleted')) continue;
+          // the broker may remove a file between the listing and the read
+          try {
+            mine.push({ path: join(dir, name, f), bytes: readFileSync(join(dir, name, f)) });
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+          }
         }
       }
     }

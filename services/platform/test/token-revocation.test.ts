@@ -9,7 +9,9 @@ import { startTopology, type Proc, type Topology } from './topology.js';
 // one PostgreSQL database, tokens from a real OpenID provider (oidc-provider).
 // A revocation recorded through one process is honoured by the other within
 // 1 s (LISTEN/NOTIFY on the revocation stream), by a process started after it,
-// and leaves the check when the token it names has expired.
+// and leaves the check when the token it names has expired. A stream that
+// stays open (GET /api/changes, server-sent events) ends within the same bound
+// when its token is revoked.
 
 const IDP_PORT = 31230;
 /** How long another process may take to refuse a revoked token. */
@@ -18,17 +20,19 @@ let idp: IdentityProvider;
 let t: Topology;
 let a: Proc;
 let b: Proc;
+let projections: Proc;
 let admin = '';
 
 beforeAll(async () => {
   idp = await startIdentityProvider(IDP_PORT);
   t = await startTopology({
     label: 'revoke',
-    replicas: { intake: 2, assessment: 0, referral: 0, projections: 0 },
+    replicas: { intake: 2, assessment: 0, referral: 0, projections: 1 },
     // production: JWKS only (the HS256 secret is ignored), and the default longest lifetime (3600 s)
     env: { NODE_ENV: 'production', JWT_JWKS_URL: idp.jwksUrl, JWT_ISSUER: idp.issuer, JWT_AUDIENCE: 'onestop' },
   });
   [a, b] = t.of('intake') as [Proc, Proc];
+  [projections] = t.of('projections') as [Proc];
   admin = await idp.authorizationCodeToken('admin-1');
 }, 240_000);
 
@@ -49,6 +53,28 @@ const refused = async (p: Proc, token: string, code = 'token_revoked') => expect
 async function refusedWithin(p: Proc, token: string, since: number): Promise<number> {
   await eventually(() => refused(p, token), BOUND_MS * 5, 10);
   return Date.now() - since;
+}
+
+/** GET /api/changes held open: resolves `ended` with the time the server ended it. */
+async function changeStream(p: Proc, token: string): Promise<{ ended: Promise<number>; open(): boolean; cancel(): Promise<void> }> {
+  const controller = new AbortController();
+  const res = await fetch(`${p.url}/api/changes?timeout=300`, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, signal: controller.signal });
+  expect(res.status).toBe(200);
+  const reader = res.body!.getReader();
+  // the first event (the current position) says the stream is up
+  const first = await reader.read();
+  expect(new TextDecoder().decode(first.value)).toContain('retry:');
+  let open = true;
+  const ended = (async () => {
+    try {
+      while (!(await reader.read()).done);
+    } catch (e) {
+      if (!controller.signal.aborted) throw e;
+    }
+    open = false;
+    return Date.now();
+  })();
+  return { ended, open: () => open, cancel: async () => (controller.abort(), await ended.catch(() => undefined), undefined) };
 }
 
 describe('token revocation across processes', () => {
@@ -151,5 +177,28 @@ describe('token revocation across processes', () => {
     // the revocation routes are an admin's: a partner token is refused
     const partner = await idp.clientCredentialsToken();
     expect((await t.http(a.url, 'POST', '/auth/revocations/tokens', partner, { jti: randomUUID(), reason: 'other' })).status).toBe(403);
+  });
+
+  it('an open change stream (GET /api/changes) ends within the bound when its token is revoked at another process; another token\'s stays open', async () => {
+    const token = await idp.authorizationCodeToken('sw-8');
+    const other = await idp.authorizationCodeToken('sw-9');
+    const revoked = await changeStream(projections, token);
+    const kept = await changeStream(projections, other);
+    try {
+      const { jti } = claimsOf(token) as { jti: string };
+      const r = await t.http(a.url, 'POST', '/auth/revocations/tokens', admin, { jti, reason: 'device_lost' });
+      const answered = Date.now();
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      const ended = await Promise.race([revoked.ended, new Promise<never>((_, no) => setTimeout(() => no(new Error('the revoked token\'s stream is still open')), BOUND_MS * 5))]);
+      const took = ended - answered;
+      console.log(`token revocation: the open change stream at another process ended ${took} ms after the revocation's answer (bound ${BOUND_MS} ms)`);
+      expect(took).toBeLessThan(BOUND_MS);
+      expect(kept.open(), 'the other token\'s stream').toBe(true);
+      // reconnecting says why
+      expect(await t.http(projections.url, 'GET', '/api/changes?timeout=0', token)).toMatchObject({ status: 401, code: 'token_revoked' });
+    } finally {
+      await revoked.cancel();
+      await kept.cancel();
+    }
   });
 });

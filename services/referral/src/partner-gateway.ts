@@ -1,5 +1,5 @@
 import { ConflictError, liftRecorded, NotFoundError, partnerReferralsTopic, partnerResponsesTopic, TOPICS, type EventContext, type RecordedEvent } from '@onestop/events';
-import { dataSchemaUri, KafkaBus, type KafkaMessageConsumer, type Outgoing, type RunningConsumer } from '@onestop/bus';
+import { dataSchemaUri, KafkaBus, retentionConfigs, type KafkaMessageConsumer, type Outgoing, type RunningConsumer } from '@onestop/bus';
 import type { ServiceContext } from '@onestop/kit';
 import { NotYourReferral, referralStream } from './domain/referral.js';
 import {
@@ -51,7 +51,11 @@ export interface PartnerGatewayOptions {
  *
  * Topics: both of a partner's topics are created (auto-creation is off) for
  * every partner of the directory at start, and for a partner that registers
- * or joins later, whose responses topic is then subscribed too.
+ * or joins later, whose responses topic is then subscribed too. A responses
+ * topic holds what the partner wrote, free-text notes in clear, out of reach
+ * of erasure: it gets a bounded retention (KAFKA_PARTNER_RESPONSES_RETENTION_MS)
+ * when it is created, and again at every start if it has another (issue 12).
+ * The referrals topic is id-only and keeps the broker's retention.
  */
 export class PartnerGateway {
   /** partners whose two topics exist */
@@ -143,7 +147,8 @@ export class PartnerGateway {
     const run = this.topicWork.then(async () => {
       const fresh = [...new Set(partnerIds)].filter((p) => !this.partners.has(p));
       if (fresh.length === 0) return;
-      const created = await this.bus.createTopics(fresh.flatMap((p) => [partnerReferralsTopic(p), partnerResponsesTopic(p)]));
+      const retention = retentionConfigs(this.ctx.config.KAFKA_PARTNER_RESPONSES_RETENTION_MS);
+      const created = await this.bus.createTopics(fresh.flatMap((p) => [partnerReferralsTopic(p), { topic: partnerResponsesTopic(p), configs: retention }]));
       if (created.length > 0) this.ctx.logger.info({ topics: created }, 'partner topics created');
       for (const p of fresh) this.partners.add(p);
       if (!this.stopped) await this.inbound?.refresh(this.responseTopics());

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Kafka, logLevel, Partitioners, type KafkaMessage, type Message, type Producer } from 'kafkajs';
+import { ConfigResourceTypes, ConfigSource, Kafka, logLevel, Partitioners, type KafkaMessage, type Message, type Producer } from 'kafkajs';
 import {
   createEvent,
   liftRecorded,
@@ -13,7 +13,7 @@ import {
   type RecordedEvent,
 } from '@onestop/events';
 import { createKafkaBus, deadLetterBytes } from '@onestop/bus';
-import { buildServiceApp, ManualClock } from '@onestop/kit';
+import { buildServiceApp, ConfigError, loadConfig, ManualClock } from '@onestop/kit';
 import { openTestInfrastructure } from '@onestop/kit/testing';
 import { intakeModule } from '@onestop/intake';
 import { createTestDatabase, eventually, testKafkaBrokers, type TestDatabase, readTopicToEnd } from '@onestop/testkit';
@@ -143,6 +143,22 @@ async function topicNames(): Promise<string[]> {
 
 const readAll = (name: string): Promise<KafkaMessage[]> => readTopicToEnd(raw, name, 20_000);
 
+/** A topic's own config overrides, as the broker reports them. */
+async function overrides(name: string): Promise<Record<string, string>> {
+  const admin = raw.admin();
+  await admin.connect();
+  try {
+    const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name }] });
+    return Object.fromEntries(resources[0]!.configEntries.filter((e) => e.configSource === ConfigSource.TOPIC_CONFIG).map((e) => [e.configName, e.configValue]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+const WEEK_MS = 7 * 24 * 3600_000;
+/** What a responses topic carries with the default KAFKA_PARTNER_RESPONSES_RETENTION_MS: the partner's notes go after a week (and a day). */
+const BOUNDED = { 'cleanup.policy': 'delete', 'retention.ms': String(WEEK_MS), 'segment.ms': String(24 * 3600_000) };
+
 const letters = () => infra.bus.deadLetters(PARTNER_RESPONSES_GROUP, 1000);
 
 const shared: { caseA?: { personId: string; assessmentId: string }; referralA?: string; acceptanceId?: string } = {};
@@ -158,6 +174,11 @@ describe('partner gateway (Kafka)', () => {
         expect(names).toContain(topic(partnerResponsesTopic(p)));
       }
     }, 20_000, 200);
+    // the partner's answers (its notes in clear) are kept a bounded time; its referrals are id-only and keep the broker's retention
+    for (const p of ['caritas', 'centro-impiego']) {
+      expect(await overrides(topic(partnerResponsesTopic(p))), p).toEqual(BOUNDED);
+      expect(await overrides(topic(partnerReferralsTopic(p))), p).toEqual({});
+    }
 
     shared.caseA = await aCase();
     const referralId = await refer(shared.caseA, 'caritas', 'housing-desk');
@@ -304,6 +325,12 @@ describe('partner gateway (Kafka)', () => {
       await admin.deleteTopics({ topics: [topic(partnerReferralsTopic('centro-impiego')), topic(partnerResponsesTopic('centro-impiego'))] });
       await eventually(async () => expect((await admin.listTopics()).filter((t) => t.includes('centro-impiego'))).toEqual([]), 20_000, 200);
       await admin.resetOffsets({ groupId: `${prefix}${PARTNER_RESPONSES_GROUP}`, topic: topic(partnerResponsesTopic('caritas')), earliest: true });
+      // an operator kept caritas's answers for ever (and set a size limit of its own)
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: topic(partnerResponsesTopic('caritas')), configEntries: [{ name: 'retention.ms', value: '-1' }, { name: 'max.message.bytes', value: '65536' }] }],
+      });
+      await eventually(async () => expect(await overrides(topic(partnerResponsesTopic('caritas')))).toEqual({ 'retention.ms': '-1', 'max.message.bytes': '65536' }), 10_000, 100);
     } finally {
       await admin.disconnect();
     }
@@ -314,6 +341,9 @@ describe('partner gateway (Kafka)', () => {
     const names = await topicNames();
     expect(names).toContain(topic(partnerReferralsTopic('centro-impiego')));
     expect(names).toContain(topic(partnerResponsesTopic('centro-impiego')));
+    // the start set the bounded retention again on the existing topic (the size limit stays), and on the recreated one
+    expect(await overrides(topic(partnerResponsesTopic('caritas')))).toEqual({ ...BOUNDED, 'max.message.bytes': '65536' });
+    expect(await overrides(topic(partnerResponsesTopic('centro-impiego')))).toEqual(BOUNDED);
 
     // every caritas answer is read again (the accepted one three times); a new one marks how far it got
     const complete = answer('caritas', { responseId: randomUUID(), referralId: shared.referralA!, action: 'complete', outcome: 'partially_achieved', respondedBy: 'caritas-desk-7' });
@@ -331,5 +361,18 @@ describe('partner gateway (Kafka)', () => {
       const ms = (await readAll(topic(partnerReferralsTopic('centro-impiego')))).map((m) => JSON.parse(m.value!.toString()) as { referralId: string });
       expect(ms.map((m) => m.referralId)).toContain(referralC);
     }, 20_000, 250);
+  });
+});
+
+describe('KAFKA_PARTNER_RESPONSES_RETENTION_MS', () => {
+  const production = { NODE_ENV: 'production', JWT_JWKS_URL: 'https://idp.example/jwks', ONESTOP_MASTER_KEYS: `k1:${randomBytes(32).toString('base64')}`, ONESTOP_INDEX_KEY: randomBytes(32).toString('base64'), ONESTOP_AUDIT_SIGNING_KEY: 'x' };
+
+  it('defaults to 7 days, is at least 1 hour in production and 1 s elsewhere, and is a number', () => {
+    expect(loadConfig({}).KAFKA_PARTNER_RESPONSES_RETENTION_MS).toBe(WEEK_MS);
+    expect(loadConfig({ ...production, KAFKA_PARTNER_RESPONSES_RETENTION_MS: '3600000' }).KAFKA_PARTNER_RESPONSES_RETENTION_MS).toBe(3600_000);
+    expect(() => loadConfig({ ...production, KAFKA_PARTNER_RESPONSES_RETENTION_MS: '3599999' })).toThrow(/KAFKA_PARTNER_RESPONSES_RETENTION_MS: at least 3600000/);
+    // tests watch the broker delete answers within seconds
+    expect(loadConfig({ KAFKA_PARTNER_RESPONSES_RETENTION_MS: '1000' }).KAFKA_PARTNER_RESPONSES_RETENTION_MS).toBe(1000);
+    for (const bad of ['999', '-1', 'a week', '1.5e3x']) expect(() => loadConfig({ KAFKA_PARTNER_RESPONSES_RETENTION_MS: bad }), bad).toThrow(ConfigError);
   });
 });

@@ -10,7 +10,7 @@ import { decodeCloudEvent, headersAsText, utf8Text } from './cloudevents.js';
 import { DLQ_RECORD_BUDGET, deadLetterRecord, minimalDeadLetterRecord, SQL_PAYLOAD_MAX, sqlPayload, type DeadLetterMeta, type SourceMessage } from './dead-letter-queue.js';
 import type { ConsumeMessagesOptions, Parsed, ReceivedMessage } from './messages.js';
 import { internalTopicsOutput, KafkaRelay, sendChunks, type KafkaRelayOptions, type Outgoing, type RelayOutput } from './relay.js';
-import { ensureTopics, internalTopics, REDRIVE_TOPIC } from './topics.js';
+import { ensureTopics, internalTopics, REDRIVE_TOPIC, type TopicRequest } from './topics.js';
 import { tracedHandler } from '../tracing.js';
 import { deadLetterBytes, withoutFreeText } from '../free-text.js';
 
@@ -163,14 +163,16 @@ export class KafkaBus implements EventBus {
   /**
    * Creates these topics (names without the test prefix) when they do not
    * exist yet, with the bus's partitions and replication; for topics outside
-   * the internal set, such as a partner's two topics. Returns those it created.
+   * the internal set, such as a partner's two topics. A topic given with
+   * configs gets them, whether it is created now or existed (ensureTopics).
+   * Returns those it created.
    */
-  async createTopics(names: readonly string[]): Promise<string[]> {
-    if (names.length === 0) return [];
+  async createTopics(requests: readonly TopicRequest[]): Promise<string[]> {
+    if (requests.length === 0) return [];
     const created = await ensureTopics(
       this.kafka,
-      names.map((n) => this.topic(n)),
-      { partitions: this.options.partitions ?? 6, replicationFactor: this.options.replicationFactor ?? -1 },
+      requests.map((r) => (typeof r === 'string' ? this.topic(r) : { ...r, topic: this.topic(r.topic) })),
+      { partitions: this.options.partitions ?? 6, replicationFactor: this.options.replicationFactor ?? -1, logger: this.options.logger },
     );
     return created.map((t) => t.slice(this.prefix.length));
   }

@@ -1,15 +1,16 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { ServiceContext } from '@onestop/kit';
+import { watchToken, type ServiceContext } from '@onestop/kit';
 import type { ChangeFeed } from '../changes/change-feed.js';
 
 // GET /api/changes: server-sent events, one `change` event with the global
 // position each time the read models move (coalesced to at most one every
 // `COALESCE_MS`), a comment every `HEARTBEAT_MS` so proxies keep the line open.
-// The stream ends after `timeout` seconds and the client reconnects: a token
-// that has expired since is refused at the next connection, and `timeout=0`
-// answers the current position at once (a probe, and how the tests call it).
+// The stream ends after `timeout` seconds and the client reconnects, and
+// `timeout=0` answers the current position at once (a probe, and how the
+// tests call it). It also ends as soon as its token is revoked or expires
+// (watchToken): the reconnection then gets the 401 that says why.
 
 const HEARTBEAT_MS = 25_000;
 const COALESCE_MS = 100;
@@ -32,7 +33,7 @@ export const changesRoute = (feed: ChangeFeed): FastifyPluginAsync<{ ctx: Servic
           summary: 'Server-sent events: "the read models changed at position N" (no data; read again with ?after=N)',
           description:
             'text/event-stream. Each event is `event: change` with `data: {"position":N}`: the highest global position the read models have applied. ' +
-            'It names no stream, type or person: a client reads what its role may see again, passing `after=N`. The stream ends after `timeout` seconds; reconnect then.',
+            'It names no stream, type or person: a client reads what its role may see again, passing `after=N`. The stream ends after `timeout` seconds, and as soon as its token is revoked or expires; reconnect then.',
           querystring: z.object({ timeout: z.coerce.number().int().min(0).max(300).default(300) }),
         },
       },
@@ -62,8 +63,14 @@ export const changesRoute = (feed: ChangeFeed): FastifyPluginAsync<{ ctx: Servic
         const end = setTimeout(() => res.end(), req.query.timeout * 1000);
         const close = () => res.end();
         open.add(close);
+        // the hook authenticated this header before the handler ran
+        const unwatch = watchToken(ctx.auth, req.headers.authorization!, (reason) => {
+          req.log.info({ reason: (reason as { code?: string }).code ?? reason.message }, 'change stream closed: its token is no longer accepted');
+          close();
+        });
         res.on('close', () => {
           open.delete(close);
+          unwatch();
           unsubscribe();
           clearInterval(heartbeat);
           clearTimeout(end);
