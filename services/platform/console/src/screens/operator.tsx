@@ -7,6 +7,7 @@ import { go } from '../nav';
 import type { Session } from '../session';
 import { Field, formatDate, Loading, ProblemAlert, Section, Submit, useLive, useSubmit, value } from '../ui';
 import { fullName, LEGAL_BASES, recentPeople, type PersonView } from './common';
+import { duplicateDraft } from './registration';
 import { PersonTeamPanel } from './team';
 
 // The operator at the access point: find a person, register one (with live
@@ -191,23 +192,6 @@ export interface LikelyDuplicate {
 
 /** How long typing must pause before the draft is checked: one request per pause, not one per key. */
 const DUPLICATE_CHECK_DELAY_MS = 400;
-
-/**
- * What of the draft the server checks for likely duplicates: the fiscal code
- * once it is valid, the birth date with each name of two letters or more (a
- * single letter would list every namesake of the date); undefined until there
- * is enough. Only these travel: contact details stay in the form.
- */
-export function duplicateDraft(f: Pick<Registration, 'givenName' | 'familyName' | 'birthDate'>, validFiscalCode: string | undefined): Record<string, string> | undefined {
-  const draft: Record<string, string> = {};
-  if (validFiscalCode) draft['fiscalCode'] = validFiscalCode;
-  const names = (['givenName', 'familyName'] as const).filter((k) => f[k].trim().length >= 2);
-  if (/^\d{4}-\d{2}-\d{2}$/.test(f.birthDate) && names.length > 0) {
-    draft['birthDate'] = f.birthDate;
-    for (const k of names) draft[k] = f[k].trim();
-  }
-  return Object.keys(draft).length > 0 ? draft : undefined;
-}
 
 type DuplicateCheck = { state: 'idle' } | { state: 'checking' } | { state: 'done'; matches: LikelyDuplicate[]; more: boolean } | { state: 'failed'; problem: Problem };
 
