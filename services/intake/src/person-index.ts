@@ -1,8 +1,9 @@
 import { applySchema, type SqlDriver } from '@onestop/eventstore';
 import type { RecordedEvent } from '@onestop/events';
 import { blindIndex, type PersonKeyring } from '@onestop/kit';
-import { duplicateKey } from './domain/person-names.js';
-import { personTerms } from './domain/person-search.js';
+import { closeBirthDates, type DuplicateHit } from './domain/likely-duplicates.js';
+import { duplicateKey, normaliseName } from './domain/person-names.js';
+import { personTerms, queryTerms } from './domain/person-search.js';
 import type { PersonalData } from './domain/personal-data.js';
 
 const SCHEMA = `
@@ -111,5 +112,38 @@ export class PersonIndex {
       [digest, personId],
     );
     return rows.map((r) => r.person_id);
+  }
+
+  /**
+   * Who in the whole register may be the person of a registration being typed,
+   * by names and birth date (the fiscal code is the reservation stream's, not a
+   * view's): the same names with the same or a close birth date from the
+   * likely-duplicate index, the same birth date with one of the names from the
+   * search index; at most `limit` people for each reason. Only digests are
+   * looked up; nothing is decrypted.
+   */
+  async likelyDuplicatesOf(draft: { givenName?: string | undefined; familyName?: string | undefined; birthDate: string }, limit: number): Promise<DuplicateHit[]> {
+    const hits: DuplicateHit[] = [];
+    const { givenName, familyName, birthDate } = draft;
+    // both names with a letter a–z: an empty one would match everyone of that birth date
+    if (givenName !== undefined && familyName !== undefined && normaliseName(givenName) !== '' && normaliseName(familyName) !== '') {
+      const exact = this.digestOf({ givenName, familyName, birthDate });
+      const close = closeBirthDates(birthDate).map((d) => this.digestOf({ givenName, familyName, birthDate: d }));
+      const rows = await this.db.query<{ person_id: string; digest: string }>(
+        'SELECT person_id, digest FROM intake.duplicate_index WHERE digest = ANY($1::text[]) ORDER BY (digest = $2) DESC, person_id LIMIT $3',
+        [[exact, ...close], exact, limit],
+      );
+      for (const r of rows) hits.push({ personId: r.person_id, reason: r.digest === exact ? 'name_and_birth_date' : 'name_and_close_birth_date' });
+    }
+    for (const [reason, q] of [
+      ['family_name_and_birth_date', { familyName }],
+      ['given_name_and_birth_date', { givenName }],
+    ] as const) {
+      const terms = queryTerms(q);
+      // no name word to match: the birth date alone would find every namesake of the date
+      if (terms.length === 0) continue;
+      for (const personId of await this.find(this.digests([...terms, ...queryTerms({ birthDate })]), limit)) hits.push({ personId, reason });
+    }
+    return hits;
   }
 }

@@ -1,4 +1,5 @@
 import type { Encrypted } from '@onestop/events';
+import { computeCheckCharacter } from '../src/domain/fiscal-code.js';
 import type { RegisterPerson } from '../src/domain/person.js';
 
 /** A stand-in for a person's ciphertext: the deciders never open it. */
@@ -19,4 +20,11 @@ export function registerCommand(personId: string, more: Partial<RegisterPerson> 
     pii: samplePii,
     ...more,
   };
+}
+
+/** A valid fiscal code for a woman born on the given date in Pistoia (G713). */
+export function womanCode(letters: string, date: string): string {
+  const [y, m, d] = date.split('-');
+  const first15 = `${letters}${y!.slice(2)}${'ABCDEHLMPRST'[Number(m) - 1]}${Number(d) + 40}G713`;
+  return first15 + computeCheckCharacter(first15);
 }

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, eventually, type TestDatabase } from '@onestop/testkit';
 import { buildServiceApp } from '@onestop/kit';
 import { openTestInfrastructure } from '@onestop/kit/testing';
-import { computeCheckCharacter } from '../src/domain/fiscal-code.js';
 import { intakeModule } from '../src/app.js';
+import { womanCode } from './fixtures.js';
 
 let db: TestDatabase;
 let infra: Awaited<ReturnType<typeof openTestInfrastructure>>;
@@ -53,13 +53,6 @@ const mario = {
   phone: '+39 0573 123456',
   email: 'mario.rossi@example.org',
 };
-
-/** A valid fiscal code for a woman born on the given date. */
-function womanCode(letters: string, date: string): string {
-  const [y, m, d] = date.split('-');
-  const first15 = `${letters}${y!.slice(2)}${'ABCDEHLMPRST'[Number(m) - 1]}${Number(d) + 40}G713`;
-  return first15 + computeCheckCharacter(first15);
-}
 
 describe('POST /persons', () => {
   it('registers a person (201) and stores no personal data in clear', async () => {
@@ -301,6 +294,7 @@ describe('OpenAPI', () => {
       '/auth/revocations/subjects',
       '/auth/revocations/tokens',
       '/persons',
+      '/persons/likely-duplicates',
       '/persons/search',
       '/persons/{personId}',
       '/persons/{personId}/consents',

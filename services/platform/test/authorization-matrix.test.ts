@@ -165,6 +165,7 @@ const EXERCISES: Record<string, Exercise> = {
     prepare: async () => ({ url: '/persons', body: { accessPoint: 'capannori', municipality: 'Capannori', givenName: 'Luca', familyName: slug(), birthDate: '1970-05-05' } }),
   },
   'POST /persons/search': { repeatable: true, prepare: async () => ({ url: '/persons/search', body: { fiscalCode } }) },
+  'POST /persons/likely-duplicates': { repeatable: true, prepare: async () => ({ url: '/persons/likely-duplicates', body: { fiscalCode } }) },
   'GET /persons/{personId}': { repeatable: true, prepare: async () => ({ url: `/persons/${(await nextCase()).personId}` }) },
   'POST /persons/{personId}/consents': {
     repeatable: true,

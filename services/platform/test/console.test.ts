@@ -394,6 +394,65 @@ describe('the work console in Chromium', () => {
     expect(await p.countEvents('PersonRegistered')).toBe(before + 1);
   }, 60_000);
 
+  it('shows likely duplicates from the whole register beside the registration form, a name only on a click that is one recorded read', async () => {
+    const operatorSub = 'operatore-accesso-1';
+    const register = async (payload: object) => {
+      const res = await p.app.inject({ method: 'POST', url: '/persons', headers: { authorization: `Bearer ${p.tokens['operator']}` }, payload: { accessPoint: 'quarrata', municipality: 'Quarrata', ...payload } });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json().personId as string;
+    };
+    // the person registered long ago: more than the 50 latest registrations came after her
+    const target = await register({ givenName: 'Benedetta', familyName: 'Lucchesini', birthDate: '1973-05-21', fiscalCode: 'LCCBDT73E61G713A' });
+    for (let i = 0; i < 51; i++) await register({ givenName: 'Dopo', familyName: `Registrazione ${i}`, birthDate: '2001-02-03' });
+    const readsOfTarget = async () => {
+      const [row] = await p.infra.db.query<{ n: string }>(
+        "SELECT count(*) AS n FROM eventstore.events WHERE event_type = 'CaseHistoryRead' AND data->>'personId' = $1 AND data->>'readBy' = $2",
+        [target, operatorSub],
+      );
+      return Number(row!.n);
+    };
+    // the name indexes are views fed by the bus
+    await eventually(async () => {
+      const res = await p.app.inject({ method: 'POST', url: '/persons/likely-duplicates', headers: { authorization: `Bearer ${p.tokens['operator']}` }, payload: { givenName: 'Benedetta', familyName: 'Lucchesini', birthDate: '1973-05-21' } });
+      expect(res.json().matches).toHaveLength(1);
+    });
+    const before = await readsOfTarget();
+
+    const op = await as('operator');
+    await op.getByRole('link', { name: 'Nuova registrazione' }).first().click();
+    const panel = op.getByTestId('duplicates');
+    await panel.getByText('Scrivi la data di nascita').waitFor();
+    await op.getByLabel('Nome *', { exact: true }).fill('benedetta');
+    await op.getByLabel('Cognome *').fill('LUCCHESINI');
+    await op.getByLabel('Data di nascita *').fill('1973-05-21');
+    const item = panel.locator(`[data-testid=duplicate][data-person="${target}"]`);
+    await item.getByText('Stessi nome, cognome e data di nascita').waitFor();
+    // the fiscal code as well: the same person, now for both reasons
+    await op.getByLabel('Codice fiscale (se disponibile)').fill('LCCBDT73E61G713A');
+    await item.getByText('Stesso codice fiscale; Stessi nome, cognome e data di nascita').waitFor();
+    expect(await panel.locator('[data-testid=duplicate]').count()).toBe(1);
+    // nothing of the person is on the page until asked, and nothing was recorded as read
+    expect(await panel.textContent()).not.toMatch(/Benedetta|Lucchesini/);
+    expect(await readsOfTarget()).toBe(before);
+    expect(op.url()).not.toMatch(/bened|lucch|1973|LCCBDT/i);
+    await visit(op, '17-operator-register-duplicates');
+    expect(await readsOfTarget(), 'looking at the panel records nothing').toBe(before);
+    await item.getByRole('button', { name: 'Mostra' }).click();
+    await item.getByTestId('duplicate-person').getByText('Benedetta Lucchesini', { exact: false }).waitFor();
+    // recorded before the answer went out (no record, no answer)
+    expect(await readsOfTarget()).toBe(before + 1);
+    const [last] = await p.infra.db.query<{ purpose: string }>(
+      "SELECT data->>'purpose' AS purpose FROM eventstore.events WHERE event_type = 'CaseHistoryRead' AND data->>'personId' = $1 ORDER BY global_position DESC LIMIT 1",
+      [target],
+    );
+    expect(last!.purpose).toBe('case_view');
+    await visit(op, '18-operator-register-duplicate-shown');
+    // one read for one click: no second one arrives
+    expect(await readsOfTarget()).toBe(before + 1);
+    // the operator may still go on registering: the form is there, nothing refused yet
+    await op.getByRole('button', { name: 'Registra' }).waitFor();
+  }, 180_000);
+
   it('has no serious or critical axe-core violation on any page', () => {
     expect(Object.keys(violations).length).toBeGreaterThanOrEqual(10);
     expect(Object.fromEntries(Object.entries(violations).filter(([, v]) => v.length > 0))).toEqual({});

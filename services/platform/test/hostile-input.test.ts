@@ -125,6 +125,7 @@ const queryString = fc.oneof(
 const TEMPLATES: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
   'POST /persons': fc.constant({ accessPoint: 'pistoia-centro', municipality: 'Pistoia', givenName: 'Rosa', familyName: 'Esposito', birthDate: '1987-02-02', phone: '+39 0573 555111', email: 'rosa@example.org', address: 'Via Roma 1' }),
   'POST /persons/search': fc.constant({ fiscalCode: 'RSSMRA85T10A562S' }),
+  'POST /persons/likely-duplicates': fc.constant({ givenName: 'Rosa', familyName: 'Esposito', birthDate: '1987-02-02', fiscalCode: 'RSSMRA85T10A562S' }),
   'POST /persons/:personId/consents': fc.constant({ scope: 'assessment', legalBasis: 'explicit_consent' }),
   'PUT /persons/:personId/contact-details': fc.constant({ phone: '+39 0573 555111', email: 'rosa@example.org', address: 'Via Roma 1' }),
   'POST /assessments': fc.constant({ personId: '', team: TEAM.map((m) => ({ ...m })) }).map((b) => ({ ...b, personId: real.personId })),

@@ -27,6 +27,7 @@ import {
 import { receiptFor } from '@onestop/eventstore';
 import { fiscalCodeDecider, fiscalCodeStream } from '../domain/fiscal-code-reservation.js';
 import { decodeOmocode, validateFiscalCode } from '../domain/fiscal-code.js';
+import { DUPLICATE_REASONS, rankDuplicates, type DuplicateHit } from '../domain/likely-duplicates.js';
 import { personDecider, personStream, PersonDataErased, type PersonCommand, type PersonState } from '../domain/person.js';
 import { ContactDetails, PersonalData } from '../domain/personal-data.js';
 import type { PartnerReferrals } from '../partner-referrals.js';
@@ -91,6 +92,34 @@ const PersonMatch = z.object({
 const SearchResult = z.object({
   persons: z.array(PersonMatch).describe('newest registration first'),
   more: z.boolean().describe('more people match than are shown: narrow the search'),
+});
+
+/** The most likely duplicates one answer lists: the strongest ones; each opened is a recorded read. */
+export const DUPLICATES_LIMIT = 10;
+// the draft as typed, and only what duplicates are found by: contact details stay in the form
+const DraftRegistration = PersonalData.pick({ givenName: true, familyName: true, birthDate: true })
+  .partial()
+  .extend({ fiscalCode: z.string().trim().min(16).max(32).optional() })
+  .strict()
+  .refine((b) => b.fiscalCode !== undefined || (b.birthDate !== undefined && (b.givenName !== undefined || b.familyName !== undefined)), {
+    message: 'a fiscal code, or a birth date with a given or family name',
+  })
+  .meta({ examples: [{ givenName: 'Mariagrazia', familyName: 'Rossellini', birthDate: '1985-12-10', fiscalCode: 'RSSMGR85T50G713B' }] });
+const LikelyDuplicate = z.object({
+  personId: z.string(),
+  reasons: z
+    .array(z.enum(DUPLICATE_REASONS))
+    .describe(
+      'strongest first: `fiscal_code` (the same code: a registration would be refused), `name_and_birth_date` (same normalised names, either order, ' +
+        'and birth date), `name_and_close_birth_date` (same names, a birth date one typing slip away, day and month swapped, or 1 January of the ' +
+        'same year), `family_name_and_birth_date` and `given_name_and_birth_date` (same birth date, and the words of that name begin the same)',
+    ),
+  accessPoint: z.string().describe('where the person was registered'),
+  registeredOn: z.string().describe('the day of the registration, YYYY-MM-DD'),
+});
+const LikelyDuplicates = z.object({
+  matches: z.array(LikelyDuplicate).describe('strongest reason first; no name, birth date or fiscal code: open one with `GET /persons/{personId}` (a recorded read)'),
+  more: z.boolean().describe('more people match than are listed'),
 });
 
 export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): FastifyPluginAsync<{ ctx: ServiceContext }> =>
@@ -273,6 +302,52 @@ export const intakeRoutes = (index: PersonIndex, referrals: PartnerReferrals): F
           found = await index.find(index.digests(terms), SEARCH_LIMIT + 1);
         }
         return { persons: await shown(found.slice(0, SEARCH_LIMIT), req), more: found.length > SEARCH_LIMIT };
+      },
+    );
+
+    // Beside the registration form, as the operator types. Names the people and
+    // why, never who they are: nothing is decrypted, so nothing is a read to
+    // record. The operator opens one on purpose, with GET /persons/{personId},
+    // which records it (purpose `case_view`).
+    r.post(
+      '/persons/likely-duplicates',
+      {
+        config: { roles: ['operator'] },
+        schema: {
+          tags: ['persons'],
+          summary: 'Likely duplicates of a registration being typed, over the whole register (ids and reasons, no personal data)',
+          description:
+            'The draft travels in the body, never in the URL: `fiscalCode`, or `birthDate` with `givenName` and/or `familyName`. ' +
+            'The fiscal code is looked up in its reservation stream (any omocodia spelling); names and birth dates in the blind indexes, ' +
+            'which hold only keyed digests (views fed by the event bus: a registration is found within milliseconds of it). ' +
+            `At most ${DUPLICATES_LIMIT} people, with the reasons they were found for, where and when they were registered; ` +
+            'no name, birth date or fiscal code, so nothing is decrypted and no read is recorded. Names alone, without a birth date, find nothing: ' +
+            'across a whole register they find namesakes. For the operator at the access point only (the registration desk); ' +
+            'the per-token rate limit of every route applies (the console asks at most once per pause in typing).',
+          body: DraftRegistration,
+          response: { 200: LikelyDuplicates },
+        },
+      },
+      async (req) => {
+        const { fiscalCode, birthDate, givenName, familyName } = req.body;
+        const hits: DuplicateHit[] = [];
+        if (fiscalCode !== undefined) {
+          const fc = validateFiscalCode(fiscalCode);
+          if (!fc.ok) throw new ValidationError('invalid body', [{ path: 'body.fiscalCode', message: 'not a valid fiscal code' }]);
+          const holder = await holderOf(fiscalDigest(fc.code));
+          if (holder) hits.push({ personId: holder, reason: 'fiscal_code' });
+        }
+        if (birthDate !== undefined) hits.push(...(await index.likelyDuplicatesOf({ givenName, familyName, birthDate }, DUPLICATES_LIMIT + 1)));
+        const ranked = rankDuplicates(hits, DUPLICATES_LIMIT);
+        const matches: Array<z.infer<typeof LikelyDuplicate>> = [];
+        for (const m of ranked.matches) {
+          // the person's own stream has the last word (an index may lag an erasure); read, not decrypted
+          const { events, state } = await loadAggregate(store, personStream(m.personId), personDecider);
+          const reg = events[0];
+          if (state.status !== 'registered' || reg?.type !== 'PersonRegistered') continue;
+          matches.push({ ...m, accessPoint: reg.data.accessPoint, registeredOn: reg.time.slice(0, 10) });
+        }
+        return { matches, more: ranked.more };
       },
     );
 

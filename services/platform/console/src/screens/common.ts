@@ -85,11 +85,3 @@ export async function recentPeople(limit: number, afterPos?: number): Promise<Ar
   const cases = await api<CaseOverview[]>('GET', `/api/cases?limit=${limit}${afterPos ? `&after=${afterPos}` : ''}`);
   return Promise.all(cases.map(async (overview) => ({ overview, person: await person(overview.personId) })));
 }
-
-/** Case-insensitive, accent-insensitive comparison of names. */
-export const normalise = (s: string): string =>
-  s
-    .normalize('NFD')
-    .replace(/[\u0300-\u036f]/g, '')
-    .toLowerCase()
-    .replace(/[^a-z]/g, '');

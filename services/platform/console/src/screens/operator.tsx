@@ -1,11 +1,13 @@
-import { useMemo, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { validateFiscalCode } from '../../../../intake/src/domain/fiscal-code';
+import type { DuplicateReason } from '../../../../intake/src/domain/likely-duplicates';
 import { api, Problem } from '../api';
 import { label, t } from '../i18n';
 import { go } from '../nav';
 import type { Session } from '../session';
 import { Field, formatDate, Loading, ProblemAlert, Section, Submit, useLive, useSubmit, value } from '../ui';
-import { fullName, LEGAL_BASES, normalise, recentPeople, type PersonView } from './common';
+import { fullName, LEGAL_BASES, recentPeople, type PersonView } from './common';
+import { duplicateDraft } from './registration';
 import { PersonTeamPanel } from './team';
 
 // The operator at the access point: find a person, register one (with live
@@ -180,28 +182,53 @@ interface Registration {
   address: string;
 }
 
-/** Register a person; the fiscal code is checked as it is typed, and likely duplicates show beside the form. */
+/** A likely duplicate as `POST /persons/likely-duplicates` lists it: who (an id) and why, never a name. */
+export interface LikelyDuplicate {
+  personId: string;
+  reasons: DuplicateReason[];
+  accessPoint: string;
+  registeredOn: string;
+}
+
+/** How long typing must pause before the draft is checked: one request per pause, not one per key. */
+const DUPLICATE_CHECK_DELAY_MS = 400;
+
+type DuplicateCheck = { state: 'idle' } | { state: 'checking' } | { state: 'done'; matches: LikelyDuplicate[]; more: boolean } | { state: 'failed'; problem: Problem };
+
+/** The server's likely duplicates of the draft, asked once typing pauses; a newer draft cancels the older question. */
+function useLikelyDuplicates(draft: Record<string, string> | undefined): DuplicateCheck {
+  const key = draft ? JSON.stringify(draft) : '';
+  const [check, setCheck] = useState<{ key: string; result: DuplicateCheck }>({ key: '', result: { state: 'idle' } });
+  useEffect(() => {
+    if (!key) return;
+    const aborted = new AbortController();
+    const timer = setTimeout(() => {
+      api<{ matches: LikelyDuplicate[]; more: boolean }>('POST', '/persons/likely-duplicates', JSON.parse(key), { signal: aborted.signal })
+        .then((r) => setCheck({ key, result: { state: 'done', ...r } }))
+        .catch((e: unknown) => {
+          if (!aborted.signal.aborted) setCheck({ key, result: { state: 'failed', problem: e instanceof Problem ? e : new Problem(0, 'unknown', String(e)) } });
+        });
+    }, DUPLICATE_CHECK_DELAY_MS);
+    return () => {
+      clearTimeout(timer);
+      aborted.abort();
+    };
+  }, [key]);
+  if (!key) return { state: 'idle' };
+  // an answer to an earlier draft is not shown as if it were this one's
+  return check.key === key ? check.result : { state: 'checking' };
+}
+
+/** Register a person; the fiscal code is checked as it is typed, and likely duplicates among everyone registered show beside the form. */
 export function Register() {
   const [f, setF] = useState<Registration>({ givenName: '', familyName: '', birthDate: '', fiscalCode: '', accessPoint: ACCESS_POINTS[0], municipality: 'Pistoia', phone: '', email: '', address: '' });
   const [done, setDone] = useState<{ personId: string; likelyDuplicates: string[] }>();
-  const recent = useLive((a) => recentPeople(50, a), []);
   const set = (k: keyof Registration) => (e: Event) => setF({ ...f, [k]: (e.currentTarget as HTMLInputElement).value });
   const fc = f.fiscalCode.trim() ? validateFiscalCode(f.fiscalCode) : undefined;
   const fcMessage = fc && !fc.ok ? t(`fc_${fc.error}` as Parameters<typeof t>[0]) : undefined;
   const fcBirthMismatch =
     fc?.ok && f.birthDate && (Number(f.birthDate.slice(5, 7)) !== fc.birth.month || Number(f.birthDate.slice(8, 10)) !== fc.birth.day || Number(f.birthDate.slice(2, 4)) !== fc.birth.year2);
-  const duplicates = useMemo(() => {
-    if (!f.givenName.trim() || !f.familyName.trim()) return [];
-    const g = normalise(f.givenName);
-    const fam = normalise(f.familyName);
-    return (recent.data ?? []).filter(({ person }) => {
-      const pd = person?.personalData;
-      if (!pd) return false;
-      const sameName = normalise(pd.givenName) === g && normalise(pd.familyName) === fam;
-      const sameCode = fc?.ok && pd.fiscalCode === fc.code;
-      return sameCode || (sameName && (!f.birthDate || pd.birthDate === f.birthDate));
-    });
-  }, [f.givenName, f.familyName, f.birthDate, f.fiscalCode, recent.data]);
+  const duplicates = useLikelyDuplicates(duplicateDraft(f, fc?.ok ? fc.code : undefined));
   const { submit, busy, problem } = useSubmit(
     (key) => {
       const body: Record<string, string> = { accessPoint: f.accessPoint, municipality: f.municipality.trim(), givenName: f.givenName.trim(), familyName: f.familyName.trim(), birthDate: f.birthDate };
@@ -300,30 +327,82 @@ export function Register() {
         <aside class="col-lg-5" aria-labelledby="dup-title">
           <div class="card-wrapper">
             <div class="card card-bg">
-              <div class="card-body" aria-live="polite">
+              <div class="card-body" aria-live="polite" data-testid="duplicates" data-state={duplicates.state}>
                 <h2 class="h5" id="dup-title">
                   {t('likelyDuplicates')}
                 </h2>
-                {duplicates.length === 0 ? (
-                  <p class="mb-0">{t('noDuplicates')}</p>
-                ) : (
-                  <ul>
-                    {duplicates.map(({ person }) => (
-                      <li key={person!.personId}>
-                        <a href={`#/person/${person!.personId}`}>
-                          {fullName(person)} · {formatDate(person!.personalData!.birthDate)}
-                        </a>
-                      </li>
-                    ))}
-                  </ul>
-                )}
-                <p class="small mb-0 mt-2">{t('duplicatesNote')}</p>
+                <DuplicatesList check={duplicates} />
+                <p class="small mb-0 mt-2" id="duplicates-read-note">
+                  {t('duplicatesNote')}
+                </p>
               </div>
             </div>
           </div>
         </aside>
       </div>
     </>
+  );
+}
+
+/** The likely duplicates of the draft: ids and reasons only, until the operator shows one. */
+function DuplicatesList({ check }: { check: DuplicateCheck }) {
+  if (check.state === 'idle') return <p class="mb-0">{t('duplicatesIdle')}</p>;
+  if (check.state === 'checking') return <p class="mb-0">{t('duplicatesChecking')}</p>;
+  if (check.state === 'failed') return <ProblemAlert problem={check.problem} />;
+  if (check.matches.length === 0) return <p class="mb-0">{t('noDuplicates')}</p>;
+  return (
+    <>
+      <ul class="list-unstyled mb-0">
+        {check.matches.map((m) => (
+          <DuplicateItem key={m.personId} match={m} />
+        ))}
+      </ul>
+      {check.more && <p class="small mt-2 mb-0">{t('moreDuplicates')}</p>}
+    </>
+  );
+}
+
+/**
+ * One likely duplicate: why, and where and when registered. Its name only on
+ * an explicit "Show", which is the person's ordinary read (GET /persons/{id},
+ * recorded with purpose `case_view`): one click, one recorded read.
+ */
+function DuplicateItem({ match }: { match: LikelyDuplicate }) {
+  const [shown, setShown] = useState<PersonView>();
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<Problem>();
+  const show = async () => {
+    // no second read while the first is on its way
+    if (busy) return;
+    setBusy(true);
+    setProblem(undefined);
+    try {
+      setShown(await api<PersonView>('GET', `/persons/${match.personId}`));
+    } catch (e) {
+      setProblem(e instanceof Problem ? e : new Problem(0, 'unknown', String(e)));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const pd = shown?.personalData;
+  return (
+    <li class="mb-3" data-testid="duplicate" data-person={match.personId}>
+      <p class="mb-1 fw-semibold">{match.reasons.map((r) => label('duplicateReason', r)).join('; ')}</p>
+      <p class="mb-1 small">
+        {t('registeredAtOn').replace('{accessPoint}', match.accessPoint).replace('{date}', formatDate(match.registeredOn))}
+      </p>
+      {shown ? (
+        <p class="mb-0" data-testid="duplicate-person">
+          {pd ? `${pd.givenName} ${pd.familyName} · ${formatDate(pd.birthDate)}${pd.fiscalCode ? ` · ${pd.fiscalCode}` : ''}` : t('erasedPerson')}{' '}
+          <a href={`#/person/${match.personId}`}>{t('openPerson')}</a>
+        </p>
+      ) : (
+        <button type="button" class="btn btn-outline-primary btn-sm" onClick={show} disabled={busy} aria-describedby="duplicates-read-note">
+          {t('showDuplicate')}
+        </button>
+      )}
+      <ProblemAlert problem={problem} />
+    </li>
   );
 }
 
