@@ -164,6 +164,57 @@ export const ServiceCompleted = z.object({ outcome: Outcome });
 export const ReferralCancelled = z.object({ reason: CancelReason });
 export const ReferralOverdue = z.object({ dueAt: IsoDateTime });
 
+// ── Statutory clocks (DESIGN §10, README "Statutory clocks") ───────────────
+// A programme's clock policy is data, published as events on
+// clockpolicy-<programme>: a version applies to the deadlines anchored on or
+// after its validFrom, and because publication is an event, an as-of replay
+// knows which versions were known on any date (a later correction cannot
+// rewrite what the watcher knew then). The watcher's findings go to
+// deadlines-<personId>, one stream per person whose revision makes each
+// finding exactly-once across replicas. Codes and dates only: no personal data.
+export const DeadlineKind = z.enum(['first_meeting', 'review', 'plan_review']);
+export type DeadlineKind = z.infer<typeof DeadlineKind>;
+const Days = z.number().int().min(1).max(3650);
+/** The clocks of one version of a programme's policy; an absent clock does not run for that programme. */
+export const ClockRules = z.object({
+  /** the first meeting with the person, counted from the activation date */
+  firstMeeting: z.object({ withinDays: Days, recommendedDays: Days.optional() }).optional(),
+  /** a review meeting every `everyDays` after a held first meeting or review */
+  review: z.object({ everyDays: Days }).optional(),
+  /** the plan's own review date is a deadline */
+  planReview: z.boolean(),
+});
+export const ClockPolicyPublished = z.object({
+  programme: Slug,
+  version: z.number().int().min(1),
+  /** deadlines anchored on or after this date follow this version */
+  validFrom: IsoDate,
+  /** the norm it transcribes, e.g. "DL 48/2023 art. 4; DM 72/2024" */
+  source: z.string().trim().min(1).max(300),
+  rules: ClockRules,
+  publishedBy: z.string().min(1).max(200),
+});
+const DeadlineFacts = {
+  /** stable within the person's deadlines, e.g. `first_meeting@2026-01-10`, `review@<meetingId>`, `plan_review@v2` */
+  deadlineId: z.string().min(1).max(120),
+  kind: DeadlineKind,
+  programme: Slug,
+  /** the clock policy version that set it (0: the plan's own review date, no policy) */
+  policyVersion: z.number().int().min(0),
+  dueDate: IsoDate,
+  /** the case manager when it was found, for the team's work lists */
+  caseManager: z.string().min(1).max(200).optional(),
+  accessPoint: Slug.optional(),
+};
+export const DeadlineApproaching = z.object({ ...DeadlineFacts, daysLeft: z.number().int().min(0) });
+export const DeadlineMissed = z.object({ ...DeadlineFacts });
+export const DeadlineMet = z.object({
+  ...DeadlineFacts,
+  /** when the meeting was held or the plan reviewed */
+  metAt: IsoDateTime,
+  onTime: z.boolean(),
+});
+
 // ── Reservations (DESIGN §9) ────────────────────────────────────────────────
 // Streams that guard an invariant spanning several aggregates, appended to in
 // the same atomic append as the event they guard. They stay in the store: no
@@ -287,6 +338,10 @@ export const catalogV1 = {
   SubscriptionEnded: { version: 1, schema: SubscriptionEnded, stream: 'subscription' },
   TokenRevoked: { version: 1, schema: TokenRevoked, stream: 'revocation' },
   SubjectTokensRevoked: { version: 1, schema: SubjectTokensRevoked, stream: 'revocation' },
+  ClockPolicyPublished: { version: 1, schema: ClockPolicyPublished, stream: 'clockpolicy' },
+  DeadlineApproaching: { version: 1, schema: DeadlineApproaching, stream: 'deadlines' },
+  DeadlineMissed: { version: 1, schema: DeadlineMissed, stream: 'deadlines' },
+  DeadlineMet: { version: 1, schema: DeadlineMet, stream: 'deadlines' },
 } as const;
 
 export type CatalogV1 = typeof catalogV1;

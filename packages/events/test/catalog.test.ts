@@ -27,6 +27,7 @@ describe('catalog v1', () => {
         'CaseReferralOpened', 'CaseReferralClosed', 'PlaceTaken', 'PlaceReleased',
         'SubscriptionRequested', 'SubscriptionActivated', 'SubscriptionErrored', 'SubscriptionEnded',
         'TokenRevoked', 'SubjectTokensRevoked',
+        'ClockPolicyPublished', 'DeadlineApproaching', 'DeadlineMissed', 'DeadlineMet',
       ].sort(),
     );
   });

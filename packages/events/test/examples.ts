@@ -86,6 +86,17 @@ export const examples: { [T in EventType]: EventData<T> } = {
   SubscriptionEnded: { endedBy: 'coeso-system' },
   TokenRevoked: { jti: 'b7f3c1d2-tok', until: '2026-03-01T11:00:00Z', reason: 'device_lost', revokedBy: 'admin-1' },
   SubjectTokensRevoked: { sub: 'sw-1', issuedBefore: '2026-03-01T10:00:00Z', until: '2026-03-01T11:00:00Z', reason: 'staff_left', revokedBy: 'admin-1' },
+  ClockPolicyPublished: {
+    programme: 'adi',
+    version: 1,
+    validFrom: '2024-01-01',
+    source: 'DL 48/2023 art. 4; DM 72/2024',
+    rules: { firstMeeting: { withinDays: 120, recommendedDays: 60 }, review: { everyDays: 90 }, planReview: true },
+    publishedBy: 'assessment-deadline-watcher',
+  },
+  DeadlineApproaching: { deadlineId: 'first_meeting@2026-01-10', kind: 'first_meeting', programme: 'adi', policyVersion: 1, dueDate: '2026-05-10', caseManager: 'sw-1', accessPoint: 'pistoia-centro', daysLeft: 7 },
+  DeadlineMissed: { deadlineId: 'first_meeting@2026-01-10', kind: 'first_meeting', programme: 'adi', policyVersion: 1, dueDate: '2026-05-10' },
+  DeadlineMet: { deadlineId: 'plan_review@v1', kind: 'plan_review', programme: 'adi', policyVersion: 0, dueDate: '2026-05-10', metAt: '2026-05-09T10:00:00Z', onTime: true },
 };
 
 /** A complete raw envelope around an example payload. */
