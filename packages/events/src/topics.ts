@@ -8,6 +8,8 @@ export const TOPICS = {
   directory: 'onestop.directory.v1',
   /** read-audit events (CaseHistoryRead); not in DESIGN §5's table, see README */
   audit: 'onestop.audit.v1',
+  /** taking charge (DESIGN §10): case, plan, meetings, case notes; key personId, free text encrypted */
+  casework: 'onestop.casework.v1',
   dlq: 'onestop.dlq.v1',
 } as const;
 
@@ -18,6 +20,10 @@ const topicByCategory: Partial<Record<StreamCategory, string>> = {
   referral: TOPICS.referral,
   partner: TOPICS.directory,
   audit: TOPICS.audit,
+  care: TOPICS.casework,
+  plan: TOPICS.casework,
+  meetings: TOPICS.casework,
+  casenotes: TOPICS.casework,
 };
 
 /** The internal topic of a stream category, or undefined for categories that stay in the store. */

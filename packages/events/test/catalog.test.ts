@@ -27,6 +27,9 @@ describe('catalog v1', () => {
         'CaseReferralOpened', 'CaseReferralClosed', 'PlaceTaken', 'PlaceReleased',
         'SubscriptionRequested', 'SubscriptionActivated', 'SubscriptionErrored', 'SubscriptionEnded',
         'TokenRevoked', 'SubjectTokensRevoked',
+        'CaseOpened', 'CaseManagerAssigned', 'CaseTransferred', 'CaseClosed', 'CaseReopened',
+        'PlanAgreed', 'PlanRevised', 'GoalProgressRecorded',
+        'MeetingScheduled', 'MeetingRescheduled', 'MeetingHeld', 'MeetingMissed', 'CaseNoteWritten',
         'ClockPolicyPublished', 'DeadlineApproaching', 'DeadlineMissed', 'DeadlineMet',
       ].sort(),
     );
@@ -48,6 +51,14 @@ describe('reservation streams', () => {
       expect(topicForStream(stream)).toBeUndefined();
     }
     expect(topicForStream('referral-00000000-0000-4000-8000-000000000003')).toBe('onestop.referral.v1');
+  });
+});
+
+describe('taking-charge streams', () => {
+  it('go to the casework topic, keyed by the person', () => {
+    for (const category of ['care', 'plan', 'meetings', 'casenotes']) {
+      expect(topicForStream(`${category}-00000000-0000-4000-8000-000000000001`)).toBe('onestop.casework.v1');
+    }
   });
 });
 
