@@ -13,7 +13,8 @@ export const TOPICS = {
   dlq: 'onestop.dlq.v1',
 } as const;
 
-// reservation streams (fiscalcode, case, places) have no topic: they stay in the store
+// reservation streams (fiscalcode, case, places) and the clock policies (clockpolicy, keyed by
+// programme, read from the store by the watcher and the auditors) have no topic: they stay in the store
 const topicByCategory: Partial<Record<StreamCategory, string>> = {
   person: TOPICS.intake,
   assessment: TOPICS.assessment,
@@ -24,6 +25,8 @@ const topicByCategory: Partial<Record<StreamCategory, string>> = {
   plan: TOPICS.casework,
   meetings: TOPICS.casework,
   casenotes: TOPICS.casework,
+  // the deadline watcher's findings, keyed by the person like the rest of the casework
+  deadlines: TOPICS.casework,
 };
 
 /** The internal topic of a stream category, or undefined for categories that stay in the store. */

@@ -60,6 +60,10 @@ describe('taking-charge streams', () => {
       expect(topicForStream(`${category}-00000000-0000-4000-8000-000000000001`)).toBe('onestop.casework.v1');
     }
   });
+  it("the deadline watcher's findings too; the clock policies stay in the store", () => {
+    expect(topicForStream('deadlines-00000000-0000-4000-8000-000000000001')).toBe('onestop.casework.v1');
+    expect(topicForStream('clockpolicy-adi')).toBeUndefined();
+  });
 });
 
 describe('parseEvent errors', () => {
