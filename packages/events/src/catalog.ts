@@ -343,7 +343,11 @@ const DeadlineFacts = {
   programme: Slug,
   /** the clock policy version that set it (0: the plan's own review date, no policy) */
   policyVersion: z.number().int().min(0),
+  /** the day the clock runs from (the activation date, the held meeting's day, the plan's day) */
+  anchorDate: IsoDate,
   dueDate: IsoDate,
+  /** the earlier date the policy recommends (ADI first meeting: 60 days) */
+  recommendedDate: IsoDate.optional(),
   /** the case manager when it was found, for the team's work lists */
   caseManager: z.string().min(1).max(200).optional(),
   accessPoint: Slug.optional(),

@@ -134,9 +134,9 @@ export const examples: { [T in EventType]: EventData<T> } = {
     rules: { firstMeeting: { withinDays: 120, recommendedDays: 60 }, review: { everyDays: 90 }, planReview: true },
     publishedBy: 'assessment-deadline-watcher',
   },
-  DeadlineApproaching: { deadlineId: 'first_meeting@2026-01-10', kind: 'first_meeting', programme: 'adi', policyVersion: 1, dueDate: '2026-05-10', caseManager: 'sw-1', accessPoint: 'pistoia-centro', daysLeft: 7 },
-  DeadlineMissed: { deadlineId: 'first_meeting@2026-01-10', kind: 'first_meeting', programme: 'adi', policyVersion: 1, dueDate: '2026-05-10' },
-  DeadlineMet: { deadlineId: 'plan_review@v1', kind: 'plan_review', programme: 'adi', policyVersion: 0, dueDate: '2026-05-10', metAt: '2026-05-09T10:00:00Z', onTime: true },
+  DeadlineApproaching: { deadlineId: 'first_meeting@2026-01-10', kind: 'first_meeting', programme: 'adi', policyVersion: 1, anchorDate: '2026-01-10', dueDate: '2026-05-10', recommendedDate: '2026-03-11', caseManager: 'sw-1', accessPoint: 'pistoia-centro', daysLeft: 7 },
+  DeadlineMissed: { deadlineId: 'first_meeting@2026-01-10', kind: 'first_meeting', programme: 'adi', policyVersion: 1, anchorDate: '2026-01-10', dueDate: '2026-05-10' },
+  DeadlineMet: { deadlineId: 'plan_review@v1', kind: 'plan_review', programme: 'adi', policyVersion: 0, anchorDate: '2026-02-01', dueDate: '2026-05-10', metAt: '2026-05-09T10:00:00Z', onTime: true },
 };
 
 /** A complete raw envelope around an example payload. */

@@ -149,7 +149,7 @@ describe('statusOn', () => {
 
 describe('the deadline watcher (deadlines-<personId>)', () => {
   const spec = deciderSpec(deadlineWatchDecider);
-  const facts = { deadlineId: 'first_meeting@2026-01-10', kind: 'first_meeting', programme: 'adi', policyVersion: 1, dueDate: '2026-05-10', caseManager: 'sw-1', accessPoint: 'pistoia-centro' } as const;
+  const facts = { deadlineId: 'first_meeting@2026-01-10', kind: 'first_meeting', programme: 'adi', policyVersion: 1, anchorDate: '2026-01-10', dueDate: '2026-05-10', recommendedDate: '2026-03-11', caseManager: 'sw-1', accessPoint: 'pistoia-centro' } as const;
   const open = derive([opened('2026-01-10'), manager('sw-1')]);
   const met = (day: string) => derive([opened('2026-01-10'), manager('sw-1'), held('m1', 'first_meeting', day)]);
   const observe = (day: string, deadlines = open) => ({ type: 'Observe' as const, now: new Date(at(day)), approachingDays: 14, deadlines });
@@ -163,7 +163,7 @@ describe('the deadline watcher (deadlines-<personId>)', () => {
     it('met on time: met', () =>
       spec.given([]).when(observe('2026-05-20', met('2026-03-01'))).then([
         { type: 'DeadlineMet', data: { ...facts, onTime: true, metAt: at('2026-03-01') } },
-        { type: 'DeadlineApproaching', data: { ...facts, deadlineId: 'review@m1', kind: 'review', dueDate: '2026-05-30', daysLeft: 10 } },
+        { type: 'DeadlineApproaching', data: { ...facts, deadlineId: 'review@m1', kind: 'review', anchorDate: '2026-03-01', dueDate: '2026-05-30', recommendedDate: undefined, daysLeft: 10 } },
       ]));
   });
   describe('When approaching was told', () => {

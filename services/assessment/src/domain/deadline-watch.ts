@@ -41,7 +41,9 @@ function observe(c: Observe, s: DeadlineWatchState): DeadlineWatchEvent[] {
       kind: d.kind,
       programme: d.programme,
       policyVersion: d.policyVersion,
+      anchorDate: d.anchorDate,
       dueDate: d.dueDate,
+      ...(d.recommendedDate ? { recommendedDate: d.recommendedDate } : {}),
       ...(c.deadlines.caseManager ? { caseManager: c.deadlines.caseManager } : {}),
       ...(c.deadlines.accessPoint ? { accessPoint: c.deadlines.accessPoint } : {}),
     };
