@@ -297,6 +297,7 @@ const EXERCISES: Record<string, Exercise> = {
   'GET /api/referrals/overdue': { repeatable: true, prepare: async () => ({ url: '/api/referrals/overdue' }) },
   'GET /api/need-profiles': { repeatable: true, prepare: async () => ({ url: '/api/need-profiles' }) },
   'GET /api/caseload': { repeatable: true, prepare: async () => ({ url: '/api/caseload' }) },
+  'GET /api/casework': { repeatable: true, prepare: async () => ({ url: '/api/casework' }) },
   'GET /api/cases': { repeatable: true, prepare: async () => ({ url: '/api/cases' }) },
   'GET /api/cases/{personId}': {
     repeatable: true,
@@ -320,6 +321,7 @@ const EXERCISES: Record<string, Exercise> = {
   },
   'GET /audit/cases/{personId}/history': { repeatable: true, prepare: async () => ({ url: `/audit/cases/${(await nextCase()).personId}/history` }) },
   'GET /audit/cases/{personId}/as-of': { repeatable: true, prepare: async () => ({ url: `/audit/cases/${(await nextCase()).personId}/as-of?at=2030-01-01T00:00:00Z` }) },
+  'GET /audit/cases/{personId}/deadlines': { repeatable: true, prepare: async () => ({ url: `/audit/cases/${(await nextCase()).personId}/deadlines?at=2030-01-01T00:00:00Z` }) },
   'GET /audit/cases/{personId}/verification': { repeatable: true, prepare: async () => ({ url: `/audit/cases/${(await nextCase()).personId}/verification` }) },
   'GET /audit/verification': { repeatable: true, prepare: async () => ({ url: '/audit/verification?limit=10' }) },
   'GET /audit/digest': { repeatable: true, prepare: async () => ({ url: '/audit/digest' }) },
