@@ -4,7 +4,7 @@ import { createEvent, type EventData, type EventType } from '@onestop/events';
 import { createPostgresEventStore, type SqlEventStore } from '@onestop/eventstore';
 import { ManualClock } from '@onestop/kit';
 import { createTestDatabase, type TestDatabase } from '@onestop/testkit';
-import { DEADLINE_WATCHER, DeadlineWatcher, deadlinesOf, knownPolicies } from '../src/deadline-watcher.js';
+import { DEADLINE_WATCHER, DeadlineWatcher, deadlinesAsOf, deadlinesOf, knownPolicies } from '../src/deadline-watcher.js';
 
 // The clock moved through three cases, with three watchers on one PostgreSQL
 // database (each its own pool, as three processes would have): every deadline
@@ -125,5 +125,24 @@ describe('the deadline watcher, three of them on one database', () => {
     expect(then.deadlines.map((d) => [d.deadlineId, d.state])).toEqual([['first_meeting@2026-01-10', 'open']]);
     const now = await deadlinesOf(stores[0]!, late, policies);
     expect(now.deadlines.map((d) => d.state)).toEqual(['met', 'open']);
+  });
+
+  it("gives the auditor, for a date, each deadline's status that day and what the watcher had told by then", async () => {
+    const on = async (at: string) => {
+      const r = await deadlinesAsOf(stores[1]!, late, new Date(at), 14);
+      return r.deadlines.map((d) => [d.deadlineId.replace(/@[0-9a-f-]{36}$/, '@m'), d.status, Object.keys(d.told)]);
+    };
+    expect(await on('2026-01-09T12:00:00Z')).toEqual([]); // before the case was opened
+    expect(await on('2026-03-01T12:00:00Z')).toEqual([['first_meeting@2026-01-10', 'pending', []]]);
+    expect(await on('2026-05-01T12:00:00Z')).toEqual([['first_meeting@2026-01-10', 'approaching', ['approaching']]]);
+    expect(await on('2026-05-15T12:00:00Z')).toEqual([['first_meeting@2026-01-10', 'missed', ['approaching', 'missed']]]);
+    expect(await on('2026-06-01T12:00:00Z')).toEqual([
+      ['first_meeting@2026-01-10', 'met_late', ['approaching', 'missed', 'met']],
+      ['review@m', 'pending', []],
+    ]);
+    const r = await deadlinesAsOf(stores[1]!, late, new Date('2026-06-01T12:00:00Z'), 14);
+    expect(r).toMatchObject({ day: '2026-06-01', programme: 'adi', caseManager: 'sw-1', policies: [{ programme: 'adi', version: 1 }, { programme: 'generic', version: 1 }] });
+    // the policies were published when the test began (the clock's 10 January): not known the day before
+    expect((await deadlinesAsOf(stores[1]!, late, new Date('2026-01-09T12:00:00Z'), 14)).policies).toEqual([]);
   });
 });
