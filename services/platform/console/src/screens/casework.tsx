@@ -35,7 +35,7 @@ export function DeadlinesThisWeek({ only }: { only?: string }) {
             <tr>
               <th scope="col">{t('caseManager')}</th>
               <th scope="col">{t('dueDate')}</th>
-              <th scope="col">{t('deadlinesThisWeek')}</th>
+              <th scope="col">{t('deadlineKind')}</th>
             </tr>
           </thead>
           <tbody>
@@ -98,7 +98,7 @@ export function CaseworkFigures() {
         <table class="table os-table" data-testid="reviews-on-time">
           <thead>
             <tr>
-              <th scope="col">{t('deadlinesThisWeek')}</th>
+              <th scope="col">{t('deadlineKind')}</th>
               <th scope="col">{t('settled')}</th>
               <th scope="col">{t('onTime')}</th>
             </tr>
