@@ -7,6 +7,7 @@ import {
   AssessmentNotCompleted,
   GoalWithoutOwner,
   PlanNotAgreed,
+  PlanWithoutGoals,
   ReviewDateNotInFuture,
   UnknownGoal,
   planDecider,
@@ -101,6 +102,8 @@ describe('Personal plan', () => {
       const e = spec.given([]).when({ ...agree, owners: [{ goalId: gWork, owner: eo }] }).thenThrows(GoalWithoutOwner, 'goal_without_owner');
       expect(e.details).toEqual({ goalIds: [gHouse] });
     });
+    it('refuses a plan without goals (an assessment with none, and none added)', () =>
+      spec.given([]).when({ ...agree, assessment: { ...assessment, goals: [], priorityDomains: [] }, owners: [] }).thenThrows(PlanWithoutGoals, 'plan_without_goals'));
     it('refuses an owner for a goal the assessment does not have', () =>
       spec.given([]).when({ ...agree, owners: [...agree.owners, { goalId: gNew, owner: eo }] }).thenThrows(UnknownGoal, 'unknown_goal'));
     it('refuses a review date that is not after today', () =>

@@ -9,7 +9,7 @@ import { CaseNotOpen, type CareState } from './care.js';
 //   (read in the same unit of work): the assessment's goals become the plan's
 //   (same ids, same ciphertext), each with an owner (a team member or a
 //   partner's service); more goals may be added. Every assessment goal needs
-//   an owner.
+//   an owner, and a plan has at least one goal.
 // - It carries the person's commitments, the services' commitments (each
 //   with an owner) and a review date after today.
 // - Every change is a new version (1, 2, …): a revision carries the whole new
@@ -120,6 +120,11 @@ export class ReviewDateNotInFuture extends RuleViolation {
     super('review_date_not_in_future', 'the review date must be after today', { reviewDate, today });
   }
 }
+export class PlanWithoutGoals extends RuleViolation {
+  constructor() {
+    super('plan_without_goals', 'a plan has at least one goal: the assessment has none, so add one');
+  }
+}
 export class PlanNotAgreed extends ConflictError {
   constructor() {
     super('plan_not_agreed', 'the person has no plan yet: agree one from the completed assessment first');
@@ -150,6 +155,7 @@ function agree(c: AgreePlan, s: PlanState): PlanEvent[] {
   const withoutOwner = a.goals.filter((g) => !owners.has(g.goalId)).map((g) => g.goalId);
   if (withoutOwner.length) throw new GoalWithoutOwner(withoutOwner);
   const goals: PlanGoal[] = [...a.goals.map((g) => ({ ...g, owner: owners.get(g.goalId)! })), ...c.extraGoals];
+  if (goals.length === 0) throw new PlanWithoutGoals();
   return [
     {
       type: 'PlanAgreed',
