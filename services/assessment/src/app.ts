@@ -1,7 +1,9 @@
 import { CaseFactsView, every, type ServiceContext, type ServiceModule } from '@onestop/kit';
 import { Assessments } from './assessments.js';
+import { Casework } from './casework.js';
 import { consentWatch } from './consent-watch.js';
 import { DeadlineWatcher } from './deadline-watcher.js';
+import { caseworkRoutes } from './http/casework-routes.js';
 import { assessmentRoutes } from './http/routes.js';
 import { PersonAssessments } from './person-assessments.js';
 
@@ -28,6 +30,10 @@ export function assessmentModule(options: AssessmentModuleOptions = {}): Service
     title: 'OneStop assessment',
     tags: [
       { name: 'assessments', description: 'The multidimensional assessment by a team of at least two roles: seven domains, need levels 0–4, goals for every priority domain.' },
+      {
+        name: 'casework',
+        description: 'Taking charge of a person (presa in carico): the case and its case manager, the personal plan and its versions, meetings, case notes (docs/casework.md).',
+      },
     ],
     description:
       'The assessment of a person by a multidisciplinary team across seven life domains, with the goals of the personal plan (DESIGN §4 Assessment).',
@@ -39,6 +45,7 @@ export function assessmentModule(options: AssessmentModuleOptions = {}): Service
     routes: async (app, opts) => {
       const t = tables(opts.ctx);
       await app.register(assessmentRoutes(t.commands, t.assessments), opts);
+      await app.register(caseworkRoutes(new Casework(opts.ctx.store), t.facts), opts);
     },
     async start(ctx) {
       const t = tables(ctx);
