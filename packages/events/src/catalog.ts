@@ -164,6 +164,203 @@ export const ServiceCompleted = z.object({ outcome: Outcome });
 export const ReferralCancelled = z.object({ reason: CancelReason });
 export const ReferralOverdue = z.object({ dueAt: IsoDateTime });
 
+// ── Taking charge (presa in carico, DESIGN §10) ─────────────────────────────
+// Four streams per person, each with its own decider: care-<personId> (the
+// case: opening, case manager, transfers, closure, reopening),
+// plan-<personId> (the personal plan and its versions), meetings-<personId>
+// and casenotes-<personId>. A command that needs another stream's facts
+// (a meeting or a plan needs an open case; a shared note needs an open
+// referral) reads that stream in the same unit of work, whose revision
+// guards it (docs/casework.md says why these are not on case-<personId>).
+// Every free text is encrypted with the person's key; codes and dates stay in
+// clear so that clocks and dashboards need no key.
+
+/** Programmes a case is taken in charge under; each has its clock policy (`adi`: Assegno di Inclusione). */
+export const KNOWN_PROGRAMMES = ['adi', 'generic'] as const;
+/** An owner of a goal or of a service's commitment: a team member, or a partner's service. */
+export const PlanOwner = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('team'), memberId: z.string().min(1).max(200), role: TeamRole }),
+  z.object({ kind: z.literal('partner'), partnerId: Slug, serviceId: Slug.optional() }),
+]);
+export const CaseCloseReason = z.enum(['goals_achieved', 'moved_away', 'dropped_out', 'deceased', 'other']);
+export const CaseTransferReason = z.enum(['workload', 'competence', 'staff_left', 'person_request', 'conflict_of_interest', 'other']);
+
+// stream care-<personId>
+export const CaseOpened = z.object({
+  personId: Uuid,
+  /** the programme whose clock policy applies (a code, e.g. `adi`, `generic`) */
+  programme: Slug,
+  /** the date of the digital activation pact: the statutory clocks start from it */
+  activationDate: IsoDate,
+  accessPoint: Slug,
+  openedBy: z.string().min(1).max(200),
+});
+/** The first case manager of the case, or of a reopened case. */
+export const CaseManagerAssigned = z.object({ caseManager: TeamMember, assignedBy: z.string().min(1).max(200) });
+export const CaseTransferred = z.object({
+  from: z.string().min(1).max(200),
+  to: TeamMember,
+  reason: CaseTransferReason,
+  transferredBy: z.string().min(1).max(200),
+});
+export const CaseClosed = z.object({
+  reason: CaseCloseReason,
+  /** required for `other`: why, encrypted with the person's key */
+  note: Encrypted.optional(),
+  closedBy: z.string().min(1).max(200),
+});
+export const CaseReopened = z.object({
+  reopenedBy: z.string().min(1).max(200),
+  /** a new activation pact restarts the clocks; absent: the clocks continue from the case's activation date */
+  activationDate: IsoDate.optional(),
+});
+
+// stream plan-<personId>: every event makes a new version of the plan (1, 2, …)
+export const PlanGoal = z.object({
+  /** the assessment goal's id when the goal comes from the assessment */
+  goalId: Uuid,
+  domain: LifeDomain,
+  description: Encrypted,
+  targetDate: IsoDate,
+  owner: PlanOwner,
+});
+export const ServiceCommitment = z.object({ owner: PlanOwner, text: Encrypted });
+const PlanContent = {
+  /** the completed assessment the plan is built from */
+  assessmentId: Uuid,
+  version: z.number().int().min(1),
+  goals: z.array(PlanGoal).min(1).max(50),
+  personCommitments: z.array(Encrypted).max(30),
+  serviceCommitments: z.array(ServiceCommitment).max(30),
+  reviewDate: IsoDate,
+};
+/** The plan agreed with the person (patto): version 1, or the first version built from a newer assessment. */
+export const PlanAgreed = z.object({ personId: Uuid, ...PlanContent, agreedBy: z.string().min(1).max(200) });
+/** The whole plan as revised: its new version replaces the previous one's content. */
+export const PlanRevised = z.object({
+  ...PlanContent,
+  reason: z.enum(['review', 'new_needs', 'goal_change', 'owner_change', 'other']),
+  revisedBy: z.string().min(1).max(200),
+});
+export const GoalProgress = z.enum(['achieved', 'partially_achieved', 'not_achieved', 'dropped']);
+export const GoalProgressRecorded = z.object({
+  version: z.number().int().min(1),
+  goalId: Uuid,
+  progress: GoalProgress,
+  note: Encrypted.optional(),
+  recordedBy: z.string().min(1).max(200),
+});
+
+// stream meetings-<personId>
+export const MeetingKind = z.enum(['first_meeting', 'review', 'other']);
+export const MeetingModality = z.enum(['in_person', 'phone', 'video', 'home_visit']);
+export const MeetingScheduled = z.object({
+  meetingId: Uuid,
+  kind: MeetingKind,
+  at: IsoDateTime,
+  modality: MeetingModality,
+  /** an office or access point code; never an address (a home visit's address is the person's contact details) */
+  place: Slug.optional(),
+  scheduledBy: z.string().min(1).max(200),
+});
+export const MeetingRescheduled = z.object({
+  meetingId: Uuid,
+  at: IsoDateTime,
+  modality: MeetingModality,
+  place: Slug.optional(),
+  reason: z.enum(['person_request', 'team_request', 'other']),
+  rescheduledBy: z.string().min(1).max(200),
+});
+export const MeetingHeld = z.object({
+  meetingId: Uuid,
+  kind: MeetingKind,
+  /** when it took place (the event's time is when it was recorded) */
+  heldAt: IsoDateTime,
+  personAttended: z.boolean(),
+  attendees: z.array(TeamMember).max(30),
+  partnerIds: z.array(Slug).max(30),
+  minutes: Encrypted.optional(),
+  recordedBy: z.string().min(1).max(200),
+});
+export const MeetingMissed = z.object({
+  meetingId: Uuid,
+  kind: MeetingKind,
+  justified: z.boolean(),
+  reason: z.enum(['illness', 'work', 'family_care', 'transport', 'not_reached', 'no_show', 'other']),
+  note: Encrypted.optional(),
+  recordedBy: z.string().min(1).max(200),
+});
+
+// stream casenotes-<personId>
+/**
+ * A case note. `team`: the team only. `shared`: also the partner of the named
+ * referral, which was open when the note was written; the partner reads it
+ * only while that referral stays open.
+ */
+export const CaseNoteWritten = z.object({
+  noteId: Uuid,
+  text: Encrypted,
+  visibility: z.enum(['team', 'shared']),
+  referralId: Uuid.optional(),
+  partnerId: Slug.optional(),
+  writtenBy: z.string().min(1).max(200),
+});
+
+// ── Statutory clocks (DESIGN §10, README "Statutory clocks") ───────────────
+// A programme's clock policy is data, published as events on
+// clockpolicy-<programme>: a version applies to the deadlines anchored on or
+// after its validFrom, and because publication is an event, an as-of replay
+// knows which versions were known on any date (a later correction cannot
+// rewrite what the watcher knew then). The watcher's findings go to
+// deadlines-<personId>, one stream per person whose revision makes each
+// finding exactly-once across replicas. Codes and dates only: no personal data.
+export const DeadlineKind = z.enum(['first_meeting', 'review', 'plan_review']);
+export type DeadlineKind = z.infer<typeof DeadlineKind>;
+const Days = z.number().int().min(1).max(3650);
+/** The clocks of one version of a programme's policy; an absent clock does not run for that programme. */
+export const ClockRules = z.object({
+  /** the first meeting with the person, counted from the activation date */
+  firstMeeting: z.object({ withinDays: Days, recommendedDays: Days.optional() }).optional(),
+  /** a review meeting every `everyDays` after a held first meeting or review */
+  review: z.object({ everyDays: Days }).optional(),
+  /** the plan's own review date is a deadline */
+  planReview: z.boolean(),
+});
+export const ClockPolicyPublished = z.object({
+  programme: Slug,
+  version: z.number().int().min(1),
+  /** deadlines anchored on or after this date follow this version */
+  validFrom: IsoDate,
+  /** the norm it transcribes, e.g. "DL 48/2023 art. 4; DM 72/2024" */
+  source: z.string().trim().min(1).max(300),
+  rules: ClockRules,
+  publishedBy: z.string().min(1).max(200),
+});
+const DeadlineFacts = {
+  /** stable within the person's deadlines, e.g. `first_meeting@2026-01-10`, `review@<meetingId>`, `plan_review@v2` */
+  deadlineId: z.string().min(1).max(120),
+  kind: DeadlineKind,
+  programme: Slug,
+  /** the clock policy version that set it (0: the plan's own review date, no policy) */
+  policyVersion: z.number().int().min(0),
+  /** the day the clock runs from (the activation date, the held meeting's day, the plan's day) */
+  anchorDate: IsoDate,
+  dueDate: IsoDate,
+  /** the earlier date the policy recommends (ADI first meeting: 60 days) */
+  recommendedDate: IsoDate.optional(),
+  /** the case manager when it was found, for the team's work lists */
+  caseManager: z.string().min(1).max(200).optional(),
+  accessPoint: Slug.optional(),
+};
+export const DeadlineApproaching = z.object({ ...DeadlineFacts, daysLeft: z.number().int().min(0) });
+export const DeadlineMissed = z.object({ ...DeadlineFacts });
+export const DeadlineMet = z.object({
+  ...DeadlineFacts,
+  /** when the meeting was held or the plan reviewed */
+  metAt: IsoDateTime,
+  onTime: z.boolean(),
+});
+
 // ── Reservations (DESIGN §9) ────────────────────────────────────────────────
 // Streams that guard an invariant spanning several aggregates, appended to in
 // the same atomic append as the event they guard. They stay in the store: no
@@ -213,11 +410,16 @@ export const SubscriptionEnded = z.object({ endedBy: z.string().min(1).max(200) 
  * `case_view`: the decrypted identity (GET /persons/{id}); `assessment_view`:
  * an assessment's decrypted notes and goals (GET /assessments/{id});
  * `search`: a person's names and birth date shown among the matches of a
- * search (POST /persons/search).
+ * search (POST /persons/search); `care_case`, `care_plan`, `meeting_minutes`,
+ * `case_notes`: the decrypted free text of the taking-charge routes
+ * (docs/casework.md).
  */
 export const CaseHistoryRead = z.object({
   personId: Uuid,
-  purpose: z.enum(['audit', 'as_of_replay', 'export', 'subject_access', 'contact_details', 'case_view', 'assessment_view', 'search']),
+  purpose: z.enum([
+    'audit', 'as_of_replay', 'export', 'subject_access', 'contact_details', 'case_view', 'assessment_view', 'search',
+    'care_case', 'care_plan', 'meeting_minutes', 'case_notes',
+  ]),
   readBy: z.string().min(1).max(200),
   /** for disclosures to a partner: the consent that allowed it */
   consentEventId: Uuid.optional(),
@@ -272,6 +474,19 @@ export const catalogV1 = {
   ServiceCompleted: { version: 1, schema: ServiceCompleted, stream: 'referral' },
   ReferralCancelled: { version: 1, schema: ReferralCancelled, stream: 'referral' },
   ReferralOverdue: { version: 1, schema: ReferralOverdue, stream: 'referral' },
+  CaseOpened: { version: 1, schema: CaseOpened, stream: 'care' },
+  CaseManagerAssigned: { version: 1, schema: CaseManagerAssigned, stream: 'care' },
+  CaseTransferred: { version: 1, schema: CaseTransferred, stream: 'care' },
+  CaseClosed: { version: 1, schema: CaseClosed, stream: 'care' },
+  CaseReopened: { version: 1, schema: CaseReopened, stream: 'care' },
+  PlanAgreed: { version: 1, schema: PlanAgreed, stream: 'plan' },
+  PlanRevised: { version: 1, schema: PlanRevised, stream: 'plan' },
+  GoalProgressRecorded: { version: 1, schema: GoalProgressRecorded, stream: 'plan' },
+  MeetingScheduled: { version: 1, schema: MeetingScheduled, stream: 'meetings' },
+  MeetingRescheduled: { version: 1, schema: MeetingRescheduled, stream: 'meetings' },
+  MeetingHeld: { version: 1, schema: MeetingHeld, stream: 'meetings' },
+  MeetingMissed: { version: 1, schema: MeetingMissed, stream: 'meetings' },
+  CaseNoteWritten: { version: 1, schema: CaseNoteWritten, stream: 'casenotes' },
   CaseHistoryRead: { version: 1, schema: CaseHistoryRead, stream: 'audit' },
   FiscalCodeReserved: { version: 1, schema: FiscalCodeReserved, stream: 'fiscalcode' },
   FiscalCodeReleased: { version: 1, schema: FiscalCodeReleased, stream: 'fiscalcode' },
@@ -287,6 +502,10 @@ export const catalogV1 = {
   SubscriptionEnded: { version: 1, schema: SubscriptionEnded, stream: 'subscription' },
   TokenRevoked: { version: 1, schema: TokenRevoked, stream: 'revocation' },
   SubjectTokensRevoked: { version: 1, schema: SubjectTokensRevoked, stream: 'revocation' },
+  ClockPolicyPublished: { version: 1, schema: ClockPolicyPublished, stream: 'clockpolicy' },
+  DeadlineApproaching: { version: 1, schema: DeadlineApproaching, stream: 'deadlines' },
+  DeadlineMissed: { version: 1, schema: DeadlineMissed, stream: 'deadlines' },
+  DeadlineMet: { version: 1, schema: DeadlineMet, stream: 'deadlines' },
 } as const;
 
 export type CatalogV1 = typeof catalogV1;

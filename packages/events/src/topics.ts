@@ -8,16 +8,25 @@ export const TOPICS = {
   directory: 'onestop.directory.v1',
   /** read-audit events (CaseHistoryRead); not in DESIGN §5's table, see README */
   audit: 'onestop.audit.v1',
+  /** taking charge (DESIGN §10): case, plan, meetings, case notes; key personId, free text encrypted */
+  casework: 'onestop.casework.v1',
   dlq: 'onestop.dlq.v1',
 } as const;
 
-// reservation streams (fiscalcode, case, places) have no topic: they stay in the store
+// reservation streams (fiscalcode, case, places) and the clock policies (clockpolicy, keyed by
+// programme, read from the store by the watcher and the auditors) have no topic: they stay in the store
 const topicByCategory: Partial<Record<StreamCategory, string>> = {
   person: TOPICS.intake,
   assessment: TOPICS.assessment,
   referral: TOPICS.referral,
   partner: TOPICS.directory,
   audit: TOPICS.audit,
+  care: TOPICS.casework,
+  plan: TOPICS.casework,
+  meetings: TOPICS.casework,
+  casenotes: TOPICS.casework,
+  // the deadline watcher's findings, keyed by the person like the rest of the casework
+  deadlines: TOPICS.casework,
 };
 
 /** The internal topic of a stream category, or undefined for categories that stay in the store. */

@@ -27,6 +27,10 @@ describe('catalog v1', () => {
         'CaseReferralOpened', 'CaseReferralClosed', 'PlaceTaken', 'PlaceReleased',
         'SubscriptionRequested', 'SubscriptionActivated', 'SubscriptionErrored', 'SubscriptionEnded',
         'TokenRevoked', 'SubjectTokensRevoked',
+        'CaseOpened', 'CaseManagerAssigned', 'CaseTransferred', 'CaseClosed', 'CaseReopened',
+        'PlanAgreed', 'PlanRevised', 'GoalProgressRecorded',
+        'MeetingScheduled', 'MeetingRescheduled', 'MeetingHeld', 'MeetingMissed', 'CaseNoteWritten',
+        'ClockPolicyPublished', 'DeadlineApproaching', 'DeadlineMissed', 'DeadlineMet',
       ].sort(),
     );
   });
@@ -47,6 +51,18 @@ describe('reservation streams', () => {
       expect(topicForStream(stream)).toBeUndefined();
     }
     expect(topicForStream('referral-00000000-0000-4000-8000-000000000003')).toBe('onestop.referral.v1');
+  });
+});
+
+describe('taking-charge streams', () => {
+  it('go to the casework topic, keyed by the person', () => {
+    for (const category of ['care', 'plan', 'meetings', 'casenotes']) {
+      expect(topicForStream(`${category}-00000000-0000-4000-8000-000000000001`)).toBe('onestop.casework.v1');
+    }
+  });
+  it("the deadline watcher's findings too; the clock policies stay in the store", () => {
+    expect(topicForStream('deadlines-00000000-0000-4000-8000-000000000001')).toBe('onestop.casework.v1');
+    expect(topicForStream('clockpolicy-adi')).toBeUndefined();
   });
 });
 

@@ -66,6 +66,10 @@ export const BaseConfigSchema = z.object({
   ONESTOP_AGREEMENT_ID: z.string().regex(/^[a-z0-9-]{2,64}$/).default('accordo-pistoia'),
   /** how often the SLA watcher looks for late answers */
   ONESTOP_SLA_INTERVAL_MS: z.coerce.number().int().min(100).max(24 * 3600_000).default(60_000),
+  /** how often the deadline watcher looks at the statutory clocks of the cases */
+  ONESTOP_DEADLINE_INTERVAL_MS: z.coerce.number().int().min(100).max(24 * 3600_000).default(60_000),
+  /** DeadlineApproaching this many days before a statutory deadline */
+  ONESTOP_DEADLINE_APPROACHING_DAYS: z.coerce.number().int().min(0).max(90).default(14),
   /** development and tests only: the process clock runs this far ahead of the system clock (refused in production) */
   ONESTOP_CLOCK_OFFSET_MS: z.coerce.number().int().min(-100 * 365 * 24 * 3600_000).max(100 * 365 * 24 * 3600_000).default(0),
   /** OpenTelemetry traces: `off` (default) or `otlp` (OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT) */

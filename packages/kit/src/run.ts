@@ -80,3 +80,27 @@ export class ProcessLifetime {
     return this.exit(failed ? 1 : code);
   }
 }
+
+/**
+ * Runs `work` every `intervalMs` (the next run starts only after the last one
+ * ended), a first time soon after start (at most 1 s): what a watcher would
+ * have found while the process was down is found at once. A failed run is
+ * reported and the next one comes as planned. Returns the stop.
+ */
+export function every(intervalMs: number, work: () => Promise<unknown>, onError: (err: unknown) => void): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const tick = async () => {
+    try {
+      await work();
+    } catch (err) {
+      onError(err);
+    }
+    if (!stopped) timer = setTimeout(() => void tick(), intervalMs);
+  };
+  timer = setTimeout(() => void tick(), Math.min(intervalMs, 1_000));
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}

@@ -1,5 +1,8 @@
 import { expect } from 'vitest';
 
+/** Any part of a value, at any depth: what `thenMatches` compares. */
+type DeepPartial<T> = T extends readonly (infer U)[] ? ReadonlyArray<DeepPartial<U>> : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+
 interface SpecDecider<C, E, S> {
   initialState: S;
   evolve(state: S, event: E): S;
@@ -21,7 +24,8 @@ export function deciderSpec<C, E, S>(decider: SpecDecider<C, E, S>) {
             then(expected: readonly E[]) {
               expect(run()).toEqual(expected);
             },
-            thenMatches(expected: readonly Partial<E>[]) {
+            /** the events decided, compared on the fields given only (at any depth) */
+            thenMatches(expected: ReadonlyArray<DeepPartial<E>>) {
               expect(run()).toMatchObject(expected);
             },
             thenNothing() {

@@ -1,14 +1,22 @@
-import { CaseFactsView, type ServiceContext, type ServiceModule } from '@onestop/kit';
+import { CaseFactsView, every, type ServiceContext, type ServiceModule } from '@onestop/kit';
 import { Assessments } from './assessments.js';
+import { Casework } from './casework.js';
 import { consentWatch } from './consent-watch.js';
+import { DeadlineWatcher } from './deadline-watcher.js';
+import { caseworkRoutes } from './http/casework-routes.js';
 import { assessmentRoutes } from './http/routes.js';
 import { PersonAssessments } from './person-assessments.js';
 
 /** The bus consumer group that keeps this service's facts view. */
 export const FACTS_GROUP = 'assessment-facts';
 
-/** Assessment: the multidimensional assessment of a person by the multidisciplinary team. */
-export function assessmentModule(): ServiceModule {
+export interface AssessmentModuleOptions {
+  /** how often the deadline watcher passes (ms; default ONESTOP_DEADLINE_INTERVAL_MS) */
+  deadlineIntervalMs?: number;
+}
+
+/** Assessment: the multidimensional assessment of a person by the multidisciplinary team, and the statutory clocks of the cases. */
+export function assessmentModule(options: AssessmentModuleOptions = {}): ServiceModule {
   let parts: { facts: CaseFactsView; assessments: PersonAssessments; commands: Assessments } | undefined;
   const tables = (ctx: ServiceContext) => {
     if (!parts) {
@@ -22,6 +30,10 @@ export function assessmentModule(): ServiceModule {
     title: 'OneStop assessment',
     tags: [
       { name: 'assessments', description: 'The multidimensional assessment by a team of at least two roles: seven domains, need levels 0–4, goals for every priority domain.' },
+      {
+        name: 'casework',
+        description: 'Taking charge of a person (presa in carico): the case and its case manager, the personal plan and its versions, meetings, case notes (docs/casework.md).',
+      },
     ],
     description:
       'The assessment of a person by a multidisciplinary team across seven life domains, with the goals of the personal plan (DESIGN §4 Assessment).',
@@ -33,14 +45,33 @@ export function assessmentModule(): ServiceModule {
     routes: async (app, opts) => {
       const t = tables(opts.ctx);
       await app.register(assessmentRoutes(t.commands, t.assessments), opts);
+      await app.register(caseworkRoutes(new Casework(opts.ctx.store), t.facts), opts);
     },
     async start(ctx) {
       const t = tables(ctx);
       const consumer = await t.facts.consume(ctx.bus, FACTS_GROUP, consentWatch(t.commands, t.assessments));
-      return () => consumer.stop();
+      const watcher = new DeadlineWatcher(ctx.store, ctx.clock, { approachingDays: ctx.config.ONESTOP_DEADLINE_APPROACHING_DAYS });
+      // a first pass soon after start: deadlines may have come while the service was down
+      const stopWatcher = every(
+        options.deadlineIntervalMs ?? ctx.config.ONESTOP_DEADLINE_INTERVAL_MS,
+        async () => {
+          await watcher.publishPolicies();
+          await watcher.pass();
+        },
+        (err) => ctx.logger.warn({ err }, 'deadline watcher pass failed'),
+      );
+      return async () => {
+        stopWatcher();
+        await consumer.stop();
+      };
     },
   };
 }
 
+// the statutory clocks, for the auditors' as-of replay and the read models in projections
+export { CLOCK_POLICIES, policyFor, type ClockPolicy } from './domain/clock-policies.js';
+export * from './domain/deadlines.js';
+export { deadlineWatchDecider, deadlinesStream, type DeadlineWatchEvent } from './domain/deadline-watch.js';
+export { DeadlineWatcher, DEADLINE_WATCHER, deadlinesOf, deadlinesAsOf, type DeadlineAsOf, knownPolicies, inRecordedOrder, deadlineSourceStreams, clockPolicyStream } from './deadline-watcher.js';
 // the Assessment decider, for auditors' as-of replay in projections
 export { assessmentDecider, type AssessmentState, type AssessmentEvent } from './domain/assessment.js';

@@ -117,6 +117,12 @@ export const SubjectAccessExport = z.object({
       }),
     )
     .describe('every recorded read of the case and every disclosure of contact details to a partner'),
+  casework: z
+    .array(z.object({ eventId: z.string(), type: z.string(), at: z.string(), ...Actor, details: z.record(z.string(), z.unknown()) }))
+    .describe(
+      'taking charge (docs/casework.md), in order: the case, the personal plan and its versions, meetings and case notes, ' +
+        `with their free texts (closure note, goals, commitments, progress notes, minutes, notes) decrypted, "${ERASED}" once erased`,
+    ),
   erasure: z.object({ eventId: z.string(), at: z.string(), requestedBy: z.string(), reason: z.string() }).nullable(),
   streams: z.array(z.object({ streamId: z.string(), events: z.number() })).describe('the streams these facts come from'),
   receipts: z
@@ -161,6 +167,20 @@ export async function currentPersonalData(keyring: PersonKeyring, events: readon
   return personalData;
 }
 
+const isEncrypted = (v: unknown): v is Encrypted => typeof v === 'object' && v !== null && (v as { alg?: unknown }).alg === 'A256GCM' && 'ct' in v;
+
+/** A payload with every encrypted value in it replaced by its text. */
+async function decrypted(v: unknown, text: (enc: Encrypted) => Promise<string>): Promise<unknown> {
+  if (isEncrypted(v)) return text(v);
+  if (Array.isArray(v)) return Promise.all(v.map((x) => decrypted(x, text)));
+  if (typeof v === 'object' && v !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = await decrypted(x, text);
+    return out;
+  }
+  return v;
+}
+
 /** Builds the export from the person's events; undefined when the person was never registered. */
 export async function subjectAccessExport(
   keyring: PersonKeyring,
@@ -191,6 +211,7 @@ export async function subjectAccessExport(
     assessments: [],
     referrals: [],
     disclosures: [],
+    casework: [],
     erasure: null,
     streams: [],
   };
@@ -306,6 +327,21 @@ export async function subjectAccessExport(
         if (e.type === 'ReferralOverdue') referral.overdue = true;
         break;
       }
+      case 'CaseOpened':
+      case 'CaseManagerAssigned':
+      case 'CaseTransferred':
+      case 'CaseClosed':
+      case 'CaseReopened':
+      case 'PlanAgreed':
+      case 'PlanRevised':
+      case 'GoalProgressRecorded':
+      case 'MeetingScheduled':
+      case 'MeetingRescheduled':
+      case 'MeetingHeld':
+      case 'MeetingMissed':
+      case 'CaseNoteWritten':
+        out.casework.push({ eventId: e.id, type: e.type, at: e.time, ...actor(e), details: (await decrypted(e.data, text)) as Record<string, unknown> });
+        break;
       case 'CaseHistoryRead':
         out.disclosures.push({
           eventId: e.id,

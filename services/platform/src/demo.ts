@@ -82,6 +82,21 @@ const PEOPLE: Array<{ givenName: string; familyName: string; birthDate: string; 
 
 const DOMAINS = ['economic', 'employment', 'education', 'housing', 'social_network', 'health_care', 'training'] as const;
 
+/**
+ * Taking charge (ADI: first meeting within 120 days of the activation pact, 60
+ * recommended), for the first assessed people in order: how many days before
+ * the demo's "now" the pact was signed, and what happened with the first
+ * meeting. So the dashboards show one deadline missed, one approaching, first
+ * meetings within 60 and within 120 days, and a meeting missed then held.
+ */
+const TAKING_CHARGE: Array<{ activationDaysAgo: number; firstMeeting: 'none' | 'scheduled' | 'held' | 'missed_then_held'; manager: 'socialWorker' | 'employmentOperator' }> = [
+  { activationDaysAgo: 130, firstMeeting: 'none', manager: 'socialWorker' }, // missed: due 10 days ago
+  { activationDaysAgo: 112, firstMeeting: 'scheduled', manager: 'socialWorker' }, // approaching: due in 8 days, meeting in 4
+  { activationDaysAgo: 45, firstMeeting: 'held', manager: 'employmentOperator' }, // met within 60 days
+  { activationDaysAgo: 100, firstMeeting: 'missed_then_held', manager: 'socialWorker' }, // met within 120, not 60
+  { activationDaysAgo: 20, firstMeeting: 'scheduled', manager: 'employmentOperator' }, // pending
+];
+
 export interface DemoTokens {
   [who: string]: string;
 }
@@ -164,7 +179,7 @@ const STORY_STARTS_DAYS_AGO: Record<Stage, number> = {
  * time, except the overdue ones), services start and end weeks later. So the
  * dashboards show real durations. The clock is reset at the end.
  */
-export async function seedDemo(app: FastifyInstance, tokens: DemoTokens, clock: DemoTimeline, now: Date = new Date()): Promise<{ persons: number; referrals: number }> {
+export async function seedDemo(app: FastifyInstance, tokens: DemoTokens, clock: DemoTimeline, now: Date = new Date()): Promise<{ persons: number; referrals: number; cases: number }> {
   const call = async (who: string, method: 'POST' | 'PUT', url: string, body: unknown, expect = [200, 201]) => {
     for (let attempt = 0; ; attempt++) {
       const res = await app.inject({ method, url, payload: body as object, headers: { authorization: `Bearer ${tokens[who]}` } });
@@ -195,6 +210,7 @@ export async function seedDemo(app: FastifyInstance, tokens: DemoTokens, clock: 
       wait(1.5);
     }
     let referrals = 0;
+    const assessed: Array<{ personId: string; doneAt: Date }> = [];
     for (const [i, person] of PEOPLE.entries()) {
       // a morning or an afternoon of its own day
       at(officeHours(new Date(now.getTime() - STORY_STARTS_DAYS_AGO[person.stage] * DAY - (i % 3) * DAY)));
@@ -232,6 +248,7 @@ export async function seedDemo(app: FastifyInstance, tokens: DemoTokens, clock: 
       await call('socialWorker', 'POST', `/assessments/${assessmentId}/completion`, {
         goals: priority.map((domain) => ({ domain, description: `Obiettivo ${domain}`, targetDate: new Date(now.getTime() + 180 * DAY).toISOString().slice(0, 10) })),
       });
+      assessed.push({ personId, doneAt: t });
       if (!person.to) continue;
       const [partnerId, serviceId] = person.to;
       wait(1 + (i % 4));
@@ -260,8 +277,71 @@ export async function seedDemo(app: FastifyInstance, tokens: DemoTokens, clock: 
       wait(9 * (15 + (i % 10)));
       await call(partner, 'POST', `/referrals/${referralId}/completion`, { outcome: i % 2 ? 'achieved' : 'partially_achieved' });
     }
-    return { persons: PEOPLE.length, referrals };
+    const cases = await takeCharge(call, assessed, now, at, wait, () => t);
+    return { persons: PEOPLE.length, referrals, cases };
   } finally {
     clock.reset();
   }
+}
+
+type DemoCall = (who: string, method: 'POST' | 'PUT', url: string, body: unknown, expect?: number[]) => Promise<Record<string, unknown>>;
+const day = (t: Date) => t.toISOString().slice(0, 10);
+
+/**
+ * Opens the ADI cases of TAKING_CHARGE after each person's assessment, each
+ * step at its own moment of the platform's clock; the deadline watcher finds
+ * what is approaching, missed and met at its own passes, on the same clock.
+ */
+async function takeCharge(
+  call: DemoCall,
+  assessed: ReadonlyArray<{ personId: string; doneAt: Date }>,
+  now: Date,
+  at: (when: Date) => void,
+  wait: (hours: number) => void,
+  current: () => Date,
+): Promise<number> {
+  let cases = 0;
+  for (const [j, story] of TAKING_CHARGE.entries()) {
+    const who = assessed[j];
+    if (!who) break;
+    const activation = new Date(now.getTime() - story.activationDaysAgo * DAY);
+    // the case is opened after the assessment and, when the pact is recent, a few days after it
+    at(officeHours(new Date(Math.max(who.doneAt.getTime() + 2 * HOUR, activation.getTime() + 2 * DAY))));
+    const manager = DEMO_PRINCIPALS[story.manager];
+    const member = { memberId: manager.sub, role: manager.teamRole };
+    await call(story.manager, 'POST', `/persons/${who.personId}/case`, {
+      programme: 'adi',
+      activationDate: day(activation),
+      accessPoint: j % 2 === 0 ? 'pistoia-centro-melos' : 'quarrata',
+      caseManager: member,
+    });
+    cases += 1;
+    if (story.firstMeeting === 'none') continue;
+    wait(2);
+    const meetingAt = story.firstMeeting === 'scheduled' ? officeHours(new Date(now.getTime() + 4 * DAY)) : afterOfficeHours(current(), 9 * (2 + j));
+    const { id: meetingId } = (await call(story.manager, 'POST', `/persons/${who.personId}/meetings`, {
+      kind: 'first_meeting',
+      at: meetingAt.toISOString(),
+      modality: 'in_person',
+      place: 'pistoia-centro-melos',
+    })) as { id: string };
+    if (story.firstMeeting === 'scheduled') continue;
+    let heldAt = meetingAt;
+    if (story.firstMeeting === 'missed_then_held') {
+      at(afterOfficeHours(meetingAt, 1));
+      await call(story.manager, 'POST', `/persons/${who.personId}/meetings/${meetingId}/missed`, { justified: false, reason: 'no_show' });
+      const { id: again } = (await call(story.manager, 'POST', `/persons/${who.personId}/meetings`, {
+        kind: 'first_meeting',
+        at: afterOfficeHours(current(), 9 * 5).toISOString(),
+        modality: 'phone',
+      })) as { id: string };
+      heldAt = afterOfficeHours(current(), 9 * 5);
+      at(afterOfficeHours(heldAt, 1));
+      await call(story.manager, 'POST', `/persons/${who.personId}/meetings/${again}/held`, { heldAt: heldAt.toISOString(), personAttended: true, attendees: [member] });
+      continue;
+    }
+    at(afterOfficeHours(heldAt, 1));
+    await call(story.manager, 'POST', `/persons/${who.personId}/meetings/${meetingId}/held`, { heldAt: heldAt.toISOString(), personAttended: true, attendees: [member] });
+  }
+  return cases;
 }

@@ -3,6 +3,7 @@
 // environment says otherwise. A demo network is seeded on first start.
 import type { FastifyInstance } from 'fastify';
 import { AdjustableClock, startServices, type Logger } from '@onestop/kit';
+import { DeadlineWatcher } from '@onestop/assessment';
 import { demoTokens, seedDemo, DEMO_PRINCIPALS } from './demo.js';
 import { devClockModule } from './dev-clock.js';
 import { allModules, referralOf } from './modules.js';
@@ -32,9 +33,16 @@ const { app, infra, address } = await startServices('onestop', modules, {
     const seeded = await quietly(infra.logger, async () => {
       const r = await seedDemo(app, await demoTokens(infra), clock);
       // some demo answers are already late: let the SLA watcher mark them now
-      return { ...r, overdue: await referralOf(modules).referrals(infra).markOverdue(clock.now()) };
+      const overdue = await referralOf(modules).referrals(infra).markOverdue(clock.now());
+      // and the deadline watcher tell what is approaching, missed and met, without waiting for its next pass
+      const watcher = new DeadlineWatcher(infra.store, clock, { approachingDays: infra.config.ONESTOP_DEADLINE_APPROACHING_DAYS });
+      await watcher.publishPolicies();
+      return { ...r, overdue, deadlineFindings: await watcher.pass() };
     });
-    infra.logger.info({ ...seeded, ms: Date.now() - t0 }, `demo network seeded (first start): ${seeded.persons} persons, ${seeded.referrals} referrals, ${seeded.overdue} overdue`);
+    infra.logger.info(
+      { ...seeded, ms: Date.now() - t0 },
+      `demo network seeded (first start): ${seeded.persons} persons, ${seeded.referrals} referrals, ${seeded.overdue} overdue, ${seeded.cases} cases taken in charge`,
+    );
   },
 });
 

@@ -160,6 +160,34 @@ const accepted = async () => {
   return id;
 };
 
+/** A case taken in charge (an open ADI case) of a settled case; with `referral`, referred to the own partner too. */
+const inCharge = async (options: { referral?: boolean } = {}) => {
+  const c = await nextCase();
+  const referralId = options.referral ? await p.cases.referral(c) : undefined;
+  await p.ok('team', 'POST', `/persons/${c.personId}/case`, { programme: 'adi', activationDate: '2026-11-20', accessPoint: 'pistoia-centro', caseManager: { memberId: 'sw-1', role: 'social_worker' } });
+  return { ...c, referralId };
+};
+const PLAN_GOAL = { domain: 'housing', description: 'una casa', targetDate: '2027-06-30', owner: { kind: 'partner', partnerId: OWN.partnerId } };
+/** A case with an agreed plan; its first goal. */
+const planned = async () => {
+  const c = await inCharge();
+  await p.ok('team', 'POST', `/persons/${c.personId}/plan`, { assessmentId: c.assessmentId, owners: [], goals: [PLAN_GOAL], personCommitments: [], serviceCommitments: [], reviewDate: '2027-02-01' });
+  const plan = await p.ok('team', 'GET', `/persons/${c.personId}/plan`);
+  return { ...c, goalId: plan.goals[0].goalId as string };
+};
+/** A case with a meeting scheduled now (so it may be held or missed at once); its id. */
+const meeting = async () => {
+  const c = await inCharge();
+  const { id } = await p.ok('team', 'POST', `/persons/${c.personId}/meetings`, { kind: 'first_meeting', at: p.infra.clock.now().toISOString(), modality: 'in_person' });
+  return { ...c, meetingId: id as string };
+};
+/** A case referred to the own partner, with a note shared with it. */
+const sharedNote = async () => {
+  const c = await inCharge({ referral: true });
+  await p.ok('team', 'POST', `/persons/${c.personId}/notes`, { text: 'chiamare al mattino', visibility: 'shared', referralId: c.referralId });
+  return c;
+};
+
 const EXERCISES: Record<string, Exercise> = {
   'POST /persons': {
     prepare: async () => ({ url: '/persons', body: { accessPoint: 'capannori', municipality: 'Capannori', givenName: 'Luca', familyName: slug(), birthDate: '1970-05-05' } }),
@@ -210,6 +238,69 @@ const EXERCISES: Record<string, Exercise> = {
   'POST /assessments/{assessmentId}/cancellation': {
     prepare: async () => ({ url: `/assessments/${await p.cases.openAssessment((await nextCase()).personId)}/cancellation`, body: { reason: 'team_decision' } }),
   },
+  // taking charge (docs/casework.md)
+  'POST /persons/{personId}/case': {
+    prepare: async () => ({
+      url: `/persons/${(await nextCase()).personId}/case`,
+      body: { programme: 'adi', activationDate: '2026-11-20', accessPoint: 'pistoia-centro', caseManager: { memberId: 'sw-1', role: 'social_worker' } },
+    }),
+  },
+  'GET /persons/{personId}/case': { repeatable: true, prepare: async () => ({ url: `/persons/${(await inCharge()).personId}/case` }) },
+  'POST /persons/{personId}/case/transfer': {
+    prepare: async () => ({ url: `/persons/${(await inCharge()).personId}/case/transfer`, body: { to: { memberId: 'ed-1', role: 'educator' }, reason: 'competence' } }),
+  },
+  'POST /persons/{personId}/case/closure': { prepare: async () => ({ url: `/persons/${(await inCharge()).personId}/case/closure`, body: { reason: 'goals_achieved' } }) },
+  'POST /persons/{personId}/case/reopening': {
+    prepare: async () => {
+      const { personId } = await inCharge();
+      await p.ok('team', 'POST', `/persons/${personId}/case/closure`, { reason: 'dropped_out' });
+      return { url: `/persons/${personId}/case/reopening`, body: {} };
+    },
+  },
+  'POST /persons/{personId}/plan': {
+    prepare: async () => {
+      const c = await inCharge();
+      return { url: `/persons/${c.personId}/plan`, body: { assessmentId: c.assessmentId, owners: [], goals: [PLAN_GOAL], personCommitments: [], serviceCommitments: [], reviewDate: '2027-02-01' } };
+    },
+  },
+  'GET /persons/{personId}/plan': { repeatable: true, prepare: async () => ({ url: `/persons/${(await planned()).personId}/plan` }) },
+  'POST /persons/{personId}/plan/revisions': {
+    prepare: async () => {
+      const { personId, goalId } = await planned();
+      const { description: _kept, ...goal } = PLAN_GOAL;
+      return { url: `/persons/${personId}/plan/revisions`, body: { goals: [{ ...goal, goalId }], personCommitments: [], serviceCommitments: [], reviewDate: '2027-03-01', reason: 'review' } };
+    },
+  },
+  'POST /persons/{personId}/plan/goals/{goalId}/progress': {
+    prepare: async () => {
+      const { personId, goalId } = await planned();
+      return { url: `/persons/${personId}/plan/goals/${goalId}/progress`, body: { progress: 'achieved' } };
+    },
+  },
+  'POST /persons/{personId}/meetings': {
+    prepare: async () => ({ url: `/persons/${(await inCharge()).personId}/meetings`, body: { kind: 'review', at: '2026-12-10T09:00:00Z', modality: 'phone' } }),
+  },
+  'GET /persons/{personId}/meetings': { repeatable: true, prepare: async () => ({ url: `/persons/${(await meeting()).personId}/meetings` }) },
+  'POST /persons/{personId}/meetings/{meetingId}/rescheduling': {
+    prepare: async () => {
+      const m = await meeting();
+      return { url: `/persons/${m.personId}/meetings/${m.meetingId}/rescheduling`, body: { at: '2026-12-10T09:00:00Z', modality: 'video', reason: 'team_request' } };
+    },
+  },
+  'POST /persons/{personId}/meetings/{meetingId}/held': {
+    prepare: async () => {
+      const m = await meeting();
+      return { url: `/persons/${m.personId}/meetings/${m.meetingId}/held`, body: { heldAt: p.infra.clock.now().toISOString(), personAttended: true, attendees: [], minutes: 'verbale' } };
+    },
+  },
+  'POST /persons/{personId}/meetings/{meetingId}/missed': {
+    prepare: async () => {
+      const m = await meeting();
+      return { url: `/persons/${m.personId}/meetings/${m.meetingId}/missed`, body: { justified: false, reason: 'no_show' } };
+    },
+  },
+  'POST /persons/{personId}/notes': { prepare: async () => ({ url: `/persons/${(await inCharge()).personId}/notes`, body: { text: 'nota', visibility: 'team' } }) },
+  'GET /persons/{personId}/notes': { repeatable: true, prepare: async () => ({ url: `/persons/${(await sharedNote()).personId}/notes` }) },
   'POST /partners': {
     prepare: async () => ({ url: '/partners', body: { partnerId: slug(), name: 'Nuovo partner', sector: 'public', services: [{ serviceId: 'desk', name: 'Desk', domain: 'housing', capacity: 1 }] } }),
   },
@@ -298,6 +389,7 @@ const EXERCISES: Record<string, Exercise> = {
   'GET /api/referrals/overdue': { repeatable: true, prepare: async () => ({ url: '/api/referrals/overdue' }) },
   'GET /api/need-profiles': { repeatable: true, prepare: async () => ({ url: '/api/need-profiles' }) },
   'GET /api/caseload': { repeatable: true, prepare: async () => ({ url: '/api/caseload' }) },
+  'GET /api/casework': { repeatable: true, prepare: async () => ({ url: '/api/casework' }) },
   'GET /api/cases': { repeatable: true, prepare: async () => ({ url: '/api/cases' }) },
   'GET /api/cases/{personId}': {
     repeatable: true,
@@ -321,6 +413,7 @@ const EXERCISES: Record<string, Exercise> = {
   },
   'GET /audit/cases/{personId}/history': { repeatable: true, prepare: async () => ({ url: `/audit/cases/${(await nextCase()).personId}/history` }) },
   'GET /audit/cases/{personId}/as-of': { repeatable: true, prepare: async () => ({ url: `/audit/cases/${(await nextCase()).personId}/as-of?at=2030-01-01T00:00:00Z` }) },
+  'GET /audit/cases/{personId}/deadlines': { repeatable: true, prepare: async () => ({ url: `/audit/cases/${(await nextCase()).personId}/deadlines?at=2030-01-01T00:00:00Z` }) },
   'GET /audit/cases/{personId}/verification': { repeatable: true, prepare: async () => ({ url: `/audit/cases/${(await nextCase()).personId}/verification` }) },
   'GET /audit/verification': { repeatable: true, prepare: async () => ({ url: '/audit/verification?limit=10' }) },
   'GET /audit/digest': { repeatable: true, prepare: async () => ({ url: '/audit/digest' }) },

@@ -222,6 +222,11 @@ describe('the work console in Chromium', () => {
     const funnel = await p.api<Record<string, number>>('auditor', 'GET', '/api/funnel');
     expect(Number(await nm.locator('[data-testid=funnel] td[data-key=referred]').textContent())).toBe(funnel['referred']);
     await nm.getByTestId('partner-stats').getByText('Consorzio Co&So – Terzo Settore').waitFor();
+    // the taking-charge figures, in Italian, as /api/casework gives them
+    await nm.getByRole('heading', { name: /^Scadenze di questa settimana/ }).waitFor();
+    await nm.getByRole('heading', { name: 'Primi colloqui entro 60 e 120 giorni dall’attivazione' }).waitFor();
+    const casework = await p.api<{ firstMeetings: unknown[] }>('auditor', 'GET', '/api/casework');
+    await eventually(async () => expect(await nm.locator('[data-testid=first-meetings] tbody tr').count()).toBe(casework.firstMeetings.length));
     await visit(nm, '11-manager-dashboard');
   }, 60_000);
 

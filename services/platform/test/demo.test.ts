@@ -26,7 +26,7 @@ const stops: Array<() => Promise<void>> = [];
 
 beforeAll(async () => {
   db = await createTestDatabase('demo');
-  infra = await openTestInfrastructure({ databaseUrl: db.url, clock, env: { RATE_LIMIT_PER_MINUTE: '1000000', ONESTOP_SLA_INTERVAL_MS: '500' } });
+  infra = await openTestInfrastructure({ databaseUrl: db.url, clock, env: { RATE_LIMIT_PER_MINUTE: '1000000', ONESTOP_SLA_INTERVAL_MS: '500', ONESTOP_DEADLINE_INTERVAL_MS: '500' } });
   const modules: ServiceModule[] = [...allModules(), devClockModule(clock)];
   for (const m of modules) await m.migrate?.(infra);
   app = await buildServiceApp({ title: 'OneStop', description: 'demo', modules, ctx: infra });
@@ -92,6 +92,40 @@ describe('the demo history', { timeout: 120_000 }, () => {
       const overdue = (await get('/api/referrals/overdue')) as unknown[];
       expect(overdue.length).toBeGreaterThanOrEqual(2);
     }, 60_000);
+  });
+
+  it('takes five people in charge under ADI, with meetings on different days: one first meeting missed, one approaching, two met', async () => {
+    const findings = await eventually(async () => {
+      const rows = await infra.db.query<{ type: string; deadline: string; on_time: boolean | null; subject: string }>(
+        `SELECT event_type AS type, data->>'deadlineId' AS deadline, (data->>'onTime')::boolean AS on_time, stream_id AS subject
+           FROM eventstore.events WHERE event_type IN ('DeadlineApproaching', 'DeadlineMissed', 'DeadlineMet') ORDER BY global_position`,
+      );
+      const firstMeetings = rows.filter((r) => r.deadline.startsWith('first_meeting@'));
+      expect(firstMeetings.filter((r) => r.type === 'DeadlineMissed')).toHaveLength(1);
+      expect(firstMeetings.filter((r) => r.type === 'DeadlineMet')).toHaveLength(2);
+      // the approaching one is still open: approaching and not met
+      const open = firstMeetings.filter((r) => r.type === 'DeadlineApproaching' && !firstMeetings.some((m) => m.subject === r.subject && m.type !== 'DeadlineApproaching'));
+      expect(open).toHaveLength(1);
+      return rows;
+    }, 60_000);
+    // exactly once each, whatever the number of passes
+    const keys = findings.map((r) => `${r.subject}/${r.deadline}/${r.type}`);
+    expect(new Set(keys).size).toBe(keys.length);
+    // meetings on different days, in office hours, none in the future
+    const held = await infra.db.query<{ held_at: string }>(`SELECT data->>'heldAt' AS held_at FROM eventstore.events WHERE event_type = 'MeetingHeld'`);
+    expect(new Set(held.map((h) => h.held_at.slice(0, 10))).size).toBe(2);
+    for (const h of held) expect(new Date(h.held_at).getTime()).toBeLessThanOrEqual(now.getTime());
+    // the dashboard: one access point with a first meeting within 60 days, the other within 120 only
+    const casework = await eventually(async () => {
+      const c = (await get('/api/casework')) as { firstMeetings: Array<{ accessPoint: string; settled: number; withinRecommended: number; withinDue: number }> };
+      expect(c.firstMeetings.reduce((n, f) => n + f.settled, 0)).toBe(3);
+      return c;
+    }, 60_000);
+    expect(Object.fromEntries(casework.firstMeetings.map((f) => [f.accessPoint, [f.settled, f.withinRecommended, f.withinDue]]))).toEqual({
+      // the missed one (130 days) and the one met at 45 days are at the centre; the one met late in the 120 at Quarrata
+      'pistoia-centro-melos': [2, 1, 1],
+      quarrata: [1, 0, 1],
+    });
   });
 });
 

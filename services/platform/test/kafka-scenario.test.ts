@@ -259,7 +259,7 @@ describe('the One Stop Shop path on Kafka', () => {
       }
     })()).filter((n) => n.startsWith(prefix));
     const touched = [
-      ...[TOPICS.intake, TOPICS.assessment, TOPICS.referral, TOPICS.directory, TOPICS.audit, TOPICS.dlq].map(topic),
+      ...[TOPICS.intake, TOPICS.assessment, TOPICS.referral, TOPICS.directory, TOPICS.audit, TOPICS.casework, TOPICS.dlq].map(topic),
       ...[COESO, LEGALE].flatMap((p) => [topic(partnerReferralsTopic(p.partnerId)), topic(partnerResponsesTopic(p.partnerId))]),
     ];
     for (const n of touched) expect(names).toContain(n);

@@ -48,9 +48,25 @@ beforeAll(async () => {
   for (const [domain, needLevel] of Object.entries(levels)) {
     await p.ok('team', 'PUT', `/assessments/${assessmentId}/domains/${domain}`, { needLevel, ...(domain === 'health_care' ? { notes: 'gravidanza al settimo mese' } : {}) });
   }
-  await p.ok('team', 'POST', `/assessments/${assessmentId}/completion`, { goals: [{ domain: 'housing', description: 'badante cercasi per la madre', targetDate: '2030-01-01' }] });
+  const completed = await p.ok('team', 'POST', `/assessments/${assessmentId}/completion`, { goals: [{ domain: 'housing', description: 'badante cercasi per la madre', targetDate: '2030-01-01' }] });
   await p.settled();
   const { referralId } = await p.ok('team', 'POST', '/referrals', { personId, assessmentId, partnerId: OWN.partnerId, serviceId: OWN.serviceId, reason: 'badante cercasi' });
+  // taking charge: a closed and reopened case, a plan, a held meeting and a shared note, each with personal text
+  const member = { memberId: 'sw-1', role: 'social_worker' };
+  await p.ok('team', 'POST', `/persons/${personId}/case`, { programme: 'adi', activationDate: '2026-11-20', accessPoint: 'pistoia-centro', caseManager: member });
+  await p.ok('team', 'POST', `/persons/${personId}/case/closure`, { reason: 'other', note: 'gravidanza: segue il consultorio' });
+  await p.ok('team', 'POST', `/persons/${personId}/case/reopening`, {});
+  const owner = { kind: 'partner', partnerId: OWN.partnerId, serviceId: OWN.serviceId };
+  await p.ok('team', 'POST', `/persons/${personId}/plan`, {
+    assessmentId,
+    owners: completed.goals.map((g: { goalId: string }) => ({ goalId: g.goalId, owner })),
+    personCommitments: ['badante cercasi insieme al patronato'],
+    serviceCommitments: [],
+    reviewDate: '2030-01-01',
+  });
+  const { id: meetingId } = await p.ok('team', 'POST', `/persons/${personId}/meetings`, { kind: 'first_meeting', at: '2026-11-25T09:00:00Z', modality: 'in_person' });
+  await p.ok('team', 'POST', `/persons/${personId}/meetings/${meetingId}/held`, { heldAt: '2026-11-25T09:00:00Z', personAttended: true, attendees: [member], minutes: 'gravidanza al settimo mese' });
+  await p.ok('team', 'POST', `/persons/${personId}/notes`, { text: 'badante cercasi, chiamare al mattino', visibility: 'shared', referralId });
   ids.referralId = referralId;
   ids.partnerId = OWN.partnerId;
   ids.serviceId = OWN.serviceId;

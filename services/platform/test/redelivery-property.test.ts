@@ -52,7 +52,7 @@ const TABLES_OF: Record<string, string[]> = {
   'intake-duplicates': ['intake.duplicate_index'],
   'intake-person-search': ['intake.search_terms'],
   'referral-goals': ['referral.goals', 'referral.erased_persons'],
-  projections: ['applied_streams', 'case_streams', 'persons', 'assessments', 'referrals', 'partners'].map((t) => `projections.${t}`),
+  projections: ['applied_streams', 'case_streams', 'persons', 'assessments', 'referrals', 'partners', 'cases', 'deadlines'].map((t) => `projections.${t}`),
 };
 
 type Consume = Parameters<ServiceContext['bus']['consume']>[0];

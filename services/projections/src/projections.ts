@@ -27,7 +27,7 @@ export const PROJECTIONS_GROUP = 'projections';
 /** Partitions the projections consumer applies at once (Kafka bus). */
 export const PROJECTIONS_CONCURRENCY = 3;
 
-export const PROJECTED_TOPICS: readonly string[] = [TOPICS.intake, TOPICS.assessment, TOPICS.referral, TOPICS.directory, TOPICS.audit];
+export const PROJECTED_TOPICS: readonly string[] = [TOPICS.intake, TOPICS.assessment, TOPICS.referral, TOPICS.directory, TOPICS.audit, TOPICS.casework];
 
 export interface ProjectionsOptions {
   /** schema of the live read models (default `projections`) */

@@ -1,5 +1,5 @@
 import { TOPICS, type RecordedEvent } from '@onestop/events';
-import { CaseFactsView, type ServiceContext, type ServiceModule } from '@onestop/kit';
+import { CaseFactsView, every, type ServiceContext, type ServiceModule } from '@onestop/kit';
 import { referralRoutes } from './http/routes.js';
 import { sendOutcome } from './fhir/http.js';
 import { fhirRoutes } from './fhir/routes.js';
@@ -93,22 +93,14 @@ export function referralModule(options: ReferralModuleOptions = {}): ServiceModu
       fhirOf(ctx).subscriptions.start();
       // the partner topics of DESIGN §5 exist only on Kafka
       const gateway = ctx.bus.kind === 'kafka' ? await PartnerGateway.start(ctx, r) : undefined;
-      const interval = options.slaIntervalMs ?? ctx.config.ONESTOP_SLA_INTERVAL_MS;
-      let timer: NodeJS.Timeout | undefined;
-      let stopped = false;
-      const tick = async () => {
-        try {
-          await r.markOverdue(ctx.clock.now());
-        } catch (err) {
-          ctx.logger.warn({ err }, 'SLA watcher pass failed');
-        }
-        if (!stopped) timer = setTimeout(() => void tick(), interval);
-      };
       // a first pass soon after start: answers may have become late while the service was down
-      timer = setTimeout(() => void tick(), Math.min(interval, 1_000));
+      const stopSla = every(
+        options.slaIntervalMs ?? ctx.config.ONESTOP_SLA_INTERVAL_MS,
+        () => r.markOverdue(ctx.clock.now()),
+        (err) => ctx.logger.warn({ err }, 'SLA watcher pass failed'),
+      );
       return async () => {
-        stopped = true;
-        clearTimeout(timer);
+        stopSla();
         await gateway?.stop();
         await fhirOf(ctx).subscriptions.stop();
         await goals.stop();

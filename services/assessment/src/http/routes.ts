@@ -11,7 +11,6 @@ import {
   newId,
   principalOf,
   recordCaseHistoryRead,
-  PersonDataErased as KeyDestroyed,
   type ServiceContext,
 } from '@onestop/kit';
 import type { Assessments } from '../assessments.js';
@@ -19,12 +18,12 @@ import {
   assessmentDecider,
   assessmentStream,
   MANUAL_CANCEL_REASONS,
-  PersonDataErased,
   type AssessmentCommand,
   type AssessmentState,
   type PersonFact,
 } from '../domain/assessment.js';
 import type { PersonAssessments } from '../person-assessments.js';
+import { encryptFor, localDate } from './personal-text.js';
 
 const SOURCE = '/onestop/assessment';
 const AssessmentParams = z.object({ assessmentId: Uuid });
@@ -106,15 +105,7 @@ export const assessmentRoutes = (
       if (loaded.state.status === 'not_started') throw new NotFoundError('assessment', assessmentId);
       return { ...loaded, personId: loaded.state.personId! };
     };
-    // an erased person has no key left: nothing personal can be recorded for them
-    const encrypt = async (personId: string, text: string): Promise<Encrypted> => {
-      try {
-        return await keyring.encrypt(personId, text);
-      } catch (e) {
-        if (e instanceof KeyDestroyed) throw new PersonDataErased(personId);
-        throw e;
-      }
-    };
+    const encrypt = (personId: string, text: string) => encryptFor(keyring, personId, text);
 
     r.post(
       '/assessments',
@@ -333,10 +324,6 @@ export const assessmentRoutes = (
     );
   };
 
-/** Today in the network's time zone: a target date is a calendar day in Tuscany, not in UTC. */
-export function localDate(now: Date): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Rome', year: 'numeric', month: '2-digit', day: '2-digit' }).format(now);
-}
 
 /** Goals in one comparable form: their order does not matter. */
 const goalKey = (goals: ReadonlyArray<{ domain: string; targetDate: string; description: string }>): string =>

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { IsoDateTime, NotFoundError, RuleViolation, Uuid } from '@onestop/events';
 import { formatVkey } from '@onestop/eventstore/merkle';
 import { ReceiptSchema, eventContextOf, principalOf, type Role, type ServiceContext } from '@onestop/kit';
+import { deadlinesAsOf } from '@onestop/assessment';
 import type { Projections } from '../projections.js';
 
 // The auditors' API (DESIGN §7): a case's full history across its streams, the
@@ -74,6 +75,31 @@ const CaseAsOf = z.object({
   assessments: z.array(z.object({ assessmentId: z.string(), state: AssessmentState })),
   referrals: z.array(z.object({ referralId: z.string(), state: ReferralState })),
   historyReads: z.number(),
+  read: RecordedRead,
+});
+const DeadlinesAsOf = z.object({
+  personId: z.string(),
+  at: z.string(),
+  day: z.string().describe('the calendar day of `at` in Europe/Rome, the day deadlines are counted in'),
+  programme: z.string().optional(),
+  caseManager: z.string().optional().describe('the case manager then (a staff id)'),
+  policies: z.array(z.object({ programme: z.string(), version: z.number(), validFrom: z.string() })).describe('the clock policy versions published by then'),
+  deadlines: z.array(
+    z.object({
+      deadlineId: z.string(),
+      kind: z.enum(['first_meeting', 'review', 'plan_review']),
+      programme: z.string(),
+      policyVersion: z.number().describe('0: the plan\'s own review date'),
+      anchorDate: z.string(),
+      dueDate: z.string(),
+      recommendedDate: z.string().optional(),
+      status: z.enum(['pending', 'approaching', 'missed', 'met_on_time', 'met_late', 'stopped', 'superseded']),
+      metAt: z.string().optional(),
+      told: z
+        .object({ approaching: z.string().optional(), missed: z.string().optional(), met: z.string().optional() })
+        .describe("when the watcher had recorded DeadlineApproaching / DeadlineMissed / DeadlineMet, if it had by then"),
+    }),
+  ),
   read: RecordedRead,
 });
 const Broken = z.object({
@@ -189,6 +215,27 @@ export const auditRoutes = (projections: Projections): FastifyPluginAsync<{ ctx:
         const asOf = await projections.cases.asOf(personId, new Date(req.query.at));
         // decider states are interfaces; the loose schemas above describe (and check) them
         return { ...asOf, read } as unknown as z.infer<typeof CaseAsOf>;
+      },
+    );
+
+    r.get(
+      '/audit/cases/:personId/deadlines',
+      {
+        config: { roles: AUDIT },
+        schema: {
+          tags: ['audit'],
+          summary: "A case's statutory deadlines as known at an instant: derived from the events and clock policies recorded until then, with where each stood that day and what the watcher had told (the read is recorded)",
+          params: PersonParams,
+          querystring: z.object({ at: IsoDateTime.describe('ISO 8601 instant with offset') }),
+          response: { 200: DeadlinesAsOf },
+        },
+      },
+      async (req) => {
+        const { personId } = req.params;
+        await projections.cases.mustExist(personId);
+        const read = await record(req, personId, 'as_of_replay');
+        const at = new Date(req.query.at);
+        return { personId, ...(await deadlinesAsOf(ctx.store, personId, at, ctx.config.ONESTOP_DEADLINE_APPROACHING_DAYS)), read };
       },
     );
 

@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ConflictError, LifeDomain, NotFoundError, ReferralStatus, Slug, Uuid } from '@onestop/events';
 import { AfterPosition, awaitOwnWrite, EVENTUALLY_CONSISTENT, type Role, type ServiceContext } from '@onestop/kit';
+import { addDays, dayOf } from '@onestop/assessment';
 import type { Projections } from '../projections.js';
 
 // The dashboards of the network agreement (DESIGN §7), read from the read
@@ -18,6 +19,45 @@ const Overview = z.object({
   assessments: z.object({ open: count, completed: count, cancelled: count }),
   referrals: z.object({ total: count, open: count, overdue: count.describe('still requested after the agreed answer date') }),
   partners: z.object({ total: count, inAgreement: count, services: count }),
+});
+const share = z.number().nullable().describe('a share from 0 to 1; null when nothing is settled yet');
+const Casework = z.object({
+  week: z.object({ from: z.string(), to: z.string() }).describe('Monday to Sunday, Europe/Rome'),
+  deadlinesDue: z
+    .array(
+      z.object({
+        caseManager: z.string().nullable(),
+        deadlines: z.array(
+          z.object({
+            personId: z.string(),
+            deadlineId: z.string(),
+            kind: z.string(),
+            programme: z.string(),
+            dueDate: z.string(),
+            accessPoint: z.string().nullable(),
+            missed: z.boolean().describe('already past its due date'),
+          }),
+        ),
+      }),
+    )
+    .describe('statutory deadlines due this week, not met yet, of open cases, per case manager'),
+  firstMeetings: z
+    .array(
+      z.object({
+        accessPoint: z.string().nullable(),
+        settled: count.describe('first-meeting deadlines met or missed'),
+        withinRecommended: count.describe('met by the recommended date (ADI: 60 days from activation)'),
+        withinDue: count.describe('met by the due date (ADI: 120 days)'),
+        stillMissing: count.describe('missed and not held since'),
+        shareWithinRecommended: share,
+        shareWithinDue: share,
+      }),
+    )
+    .describe('first meetings by access point'),
+  reviews: z.array(z.object({ kind: z.enum(['plan_review', 'review']), settled: count, onTime: count, shareOnTime: share })).describe('reviews on time'),
+  waitlists: z
+    .array(z.object({ partnerId: z.string(), serviceId: z.string(), waiting: count, earliestExpected: z.string().nullable(), waitingSince: z.string().nullable() }))
+    .describe('referrals on hold for a place, per service'),
 });
 const Funnel = z.object({ referred: count, accepted: count, started: count, completed: count, declined: count, cancelled: count, open: count });
 const PartnerStatistics = z.object({
@@ -200,6 +240,25 @@ export const dashboardRoutes = (projections: Projections): FastifyPluginAsync<{ 
         },
       },
       () => rm.needProfiles(),
+    );
+
+    r.get(
+      '/api/casework',
+      {
+        ...get,
+        schema: {
+          tags: ['dashboards'],
+          summary: 'Taking charge: deadlines due this week per case manager, first meetings within 60 and 120 days per access point, reviews on time, waitlists per service',
+          querystring: z.object({ day: z.iso.date().optional().describe("any day of the week to show (default: today, by the platform's clock)") }),
+          response: { 200: Casework },
+        },
+      },
+      async (req) => {
+        const day = req.query.day ?? dayOf(ctx.clock.now());
+        // Monday of that week: getUTCDay of a date at midnight UTC is its weekday
+        const monday = addDays(day, -((new Date(`${day}T00:00:00Z`).getUTCDay() + 6) % 7));
+        return (await rm.casework({ from: monday, to: addDays(monday, 6) })) as z.infer<typeof Casework>;
+      },
     );
 
     r.get(

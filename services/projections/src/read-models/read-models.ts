@@ -47,6 +47,25 @@ const num = (v: unknown): number => toNumber(v ?? 0);
 const numOrNull = (v: unknown): number | null => (v == null ? null : Number(v));
 
 // ── What the queries return ─────────────────────────────────────────────────
+export interface Casework {
+  week: { from: string; to: string };
+  deadlinesDue: Array<{
+    caseManager: string | null;
+    deadlines: Array<{ personId: string; deadlineId: string; kind: string; programme: string; dueDate: string; accessPoint: string | null; missed: boolean }>;
+  }>;
+  firstMeetings: Array<{
+    accessPoint: string | null;
+    settled: number;
+    withinRecommended: number;
+    withinDue: number;
+    stillMissing: number;
+    shareWithinRecommended: number | null;
+    shareWithinDue: number | null;
+  }>;
+  reviews: Array<{ kind: string; settled: number; onTime: number; shareOnTime: number | null }>;
+  waitlists: Array<{ partnerId: string; serviceId: string; waiting: number; earliestExpected: string | null; waitingSince: string | null }>;
+}
+
 export interface ReferralRecord {
   referralId: string;
   personId: string;
@@ -428,6 +447,53 @@ export class ReadModels {
     const assessmentList = (await this.db.query<Row>(this.q.caseAssessments, [personId])).map(toAssessment);
     const referralList = await this.referrals({ personId, limit: 1000 });
     return { ...toCaseOverview(row), assessmentList, referralList };
+  }
+
+  /**
+   * The taking-charge figures (issue 14): deadlines due between two days per
+   * case manager, first meetings within the recommended and the due date per
+   * access point, reviews on time, waitlists per service.
+   */
+  async casework(week: { from: string; to: string }): Promise<Casework> {
+    const due = await this.db.query<Row>(this.q.deadlinesDue, [week.from, week.to]);
+    const byManager = new Map<string | null, Casework['deadlinesDue'][number]>();
+    for (const r of due) {
+      const key = (r.case_manager as string | null) ?? null;
+      if (!byManager.has(key)) byManager.set(key, { caseManager: key, deadlines: [] });
+      byManager.get(key)!.deadlines.push({
+        personId: r.person_id as string,
+        deadlineId: r.deadline_id as string,
+        kind: r.kind as string,
+        programme: r.programme as string,
+        dueDate: r.due_date as string,
+        accessPoint: (r.access_point as string | null) ?? null,
+        missed: r.missed as boolean,
+      });
+    }
+    const share = (n: number, of: number) => (of === 0 ? null : n / of);
+    const firstMeetings = (await this.db.query<Row>(this.q.firstMeetings)).map((r) => ({
+      accessPoint: (r.access_point as string | null) ?? null,
+      settled: num(r.settled),
+      withinRecommended: num(r.within_recommended),
+      withinDue: num(r.within_due),
+      stillMissing: num(r.still_missing),
+      shareWithinRecommended: share(num(r.within_recommended), num(r.settled)),
+      shareWithinDue: share(num(r.within_due), num(r.settled)),
+    }));
+    const reviews = (await this.db.query<Row>(this.q.reviewsOnTime)).map((r) => ({
+      kind: r.kind as string,
+      settled: num(r.settled),
+      onTime: num(r.on_time),
+      shareOnTime: share(num(r.on_time), num(r.settled)),
+    }));
+    const waitlists = (await this.db.query<Row>(this.q.waitlists)).map((r) => ({
+      partnerId: r.partner_id as string,
+      serviceId: r.service_id as string,
+      waiting: num(r.waiting),
+      earliestExpected: (r.earliest_expected as string | null) ?? null,
+      waitingSince: iso(r.waiting_since),
+    }));
+    return { week, deadlinesDue: [...byManager.values()], firstMeetings, reviews, waitlists };
   }
 
   /** The stream ids of a case, as far as the read models know them. */

@@ -131,6 +131,48 @@ CREATE TABLE IF NOT EXISTS ${s}.partners (
   agreements    jsonb NOT NULL DEFAULT '{}',
   registered_at timestamptz NOT NULL
 );
+
+-- Taking charge: one row per case stream (care-<personId>).
+CREATE TABLE IF NOT EXISTS ${s}.cases (
+  person_id       uuid PRIMARY KEY,
+  programme       text NOT NULL,
+  access_point    text NOT NULL,
+  activation_date date NOT NULL,
+  -- the current case manager (a staff id); null until assigned
+  case_manager    text,
+  -- open | closed
+  status          text NOT NULL,
+  opened_at       timestamptz NOT NULL,
+  closed_at       timestamptz
+);
+
+-- The deadline watcher's findings: rows of one deadlines-<personId> stream,
+-- one per deadline, written only by that stream's events.
+CREATE TABLE IF NOT EXISTS ${s}.deadlines (
+  person_id        uuid NOT NULL,
+  deadline_id      text NOT NULL,
+  -- first_meeting | review | plan_review
+  kind             text NOT NULL,
+  programme        text NOT NULL,
+  anchor_date      date NOT NULL,
+  due_date         date NOT NULL,
+  recommended_date date,
+  -- when the watcher found it (it may change hands after: the cases table has the current one)
+  case_manager     text,
+  access_point     text,
+  approaching_at   timestamptz,
+  missed_at        timestamptz,
+  met_at           timestamptz,
+  -- the day it was met in Europe/Rome, the day deadlines are counted in
+  met_day          date,
+  on_time          boolean,
+  PRIMARY KEY (person_id, deadline_id)
+);
+CREATE INDEX IF NOT EXISTS deadlines_due ON ${s}.deadlines (due_date) WHERE met_at IS NULL;
+
+-- A waitlisted referral (Task on-hold): when it joined the waitlist and the date the partner expects a place.
+ALTER TABLE ${s}.referrals ADD COLUMN IF NOT EXISTS waitlisted_at timestamptz;
+ALTER TABLE ${s}.referrals ADD COLUMN IF NOT EXISTS waitlist_expected date;
 `;
 
 // ── Applying events ─────────────────────────────────────────────────────────
@@ -260,6 +302,38 @@ BEGIN
     WHEN 'ReferralOverdue' THEN
       UPDATE ${s}.referrals SET overdue = true, overdue_at = v_time
       WHERE referral_id = v_id::uuid;
+    WHEN 'ReferralWaitlisted' THEN
+      -- on-hold until the partner accepts, declines or the referral is cancelled (the statuses above)
+      UPDATE ${s}.referrals SET status = 'on-hold', waitlisted_at = v_time, waitlist_expected = (d->>'expectedDate')::date
+      WHERE referral_id = v_id::uuid;
+
+    -- Taking charge -------------------------------------------------------------
+    WHEN 'CaseOpened' THEN
+      INSERT INTO ${s}.cases (person_id, programme, access_point, activation_date, status, opened_at)
+      VALUES (v_id::uuid, d->>'programme', d->>'accessPoint', (d->>'activationDate')::date, 'open', v_time)
+      ON CONFLICT (person_id) DO NOTHING;
+    WHEN 'CaseManagerAssigned' THEN
+      UPDATE ${s}.cases SET case_manager = d->'caseManager'->>'memberId' WHERE person_id = v_id::uuid;
+    WHEN 'CaseTransferred' THEN
+      UPDATE ${s}.cases SET case_manager = d->'to'->>'memberId' WHERE person_id = v_id::uuid;
+    WHEN 'CaseClosed' THEN
+      UPDATE ${s}.cases SET status = 'closed', closed_at = v_time WHERE person_id = v_id::uuid;
+    WHEN 'CaseReopened' THEN
+      UPDATE ${s}.cases SET status = 'open', closed_at = NULL,
+        activation_date = coalesce((d->>'activationDate')::date, activation_date)
+      WHERE person_id = v_id::uuid;
+    WHEN 'DeadlineApproaching', 'DeadlineMissed', 'DeadlineMet' THEN
+      INSERT INTO ${s}.deadlines (person_id, deadline_id, kind, programme, anchor_date, due_date, recommended_date, case_manager, access_point)
+      VALUES (v_id::uuid, d->>'deadlineId', d->>'kind', d->>'programme', (d->>'anchorDate')::date, (d->>'dueDate')::date,
+              (d->>'recommendedDate')::date, d->>'caseManager', d->>'accessPoint')
+      ON CONFLICT (person_id, deadline_id) DO NOTHING;
+      UPDATE ${s}.deadlines SET
+        approaching_at = CASE WHEN e->>'type' = 'DeadlineApproaching' THEN v_time ELSE approaching_at END,
+        missed_at      = CASE WHEN e->>'type' = 'DeadlineMissed' THEN v_time ELSE missed_at END,
+        met_at         = CASE WHEN e->>'type' = 'DeadlineMet' THEN (d->>'metAt')::timestamptz ELSE met_at END,
+        met_day        = CASE WHEN e->>'type' = 'DeadlineMet' THEN ((d->>'metAt')::timestamptz AT TIME ZONE 'Europe/Rome')::date ELSE met_day END,
+        on_time        = CASE WHEN e->>'type' = 'DeadlineMet' THEN (d->>'onTime')::boolean ELSE on_time END
+      WHERE person_id = v_id::uuid AND deadline_id = d->>'deadlineId';
 
     -- Directory ---------------------------------------------------------------
     WHEN 'PartnerRegistered' THEN
@@ -306,6 +380,8 @@ export const TABLES = {
   assessments: 'assessment_id',
   referrals: 'referral_id',
   partners: 'partner_id',
+  cases: 'person_id',
+  deadlines: 'person_id, deadline_id',
 } as const;
 
 // ── Rebuild ─────────────────────────────────────────────────────────────────
@@ -464,6 +540,50 @@ SELECT c.person_id, p.access_point, p.municipality, p.birth_year, p.registered_b
   /** The assessments of one case. */
   caseAssessments: `
 SELECT * FROM ${s}.assessments WHERE person_id = $1 ORDER BY started_at, assessment_id`,
+
+  /**
+   * Deadlines due between two days ($1, $2: this week, Monday to Sunday) not
+   * met yet, of open cases, per case manager (the case's current one; the one
+   * the watcher saw while the case's own events are not here yet). Only the
+   * deadlines the watcher has told of: it tells them
+   * ONESTOP_DEADLINE_APPROACHING_DAYS ahead (keep it at 7 or more).
+   */
+  deadlinesDue: `
+SELECT coalesce(c.case_manager, d.case_manager) AS case_manager, d.person_id, d.deadline_id, d.kind, d.programme,
+       d.due_date::text AS due_date, coalesce(c.access_point, d.access_point) AS access_point, d.missed_at IS NOT NULL AS missed
+  FROM ${s}.deadlines d
+  LEFT JOIN ${s}.cases c USING (person_id)
+ WHERE d.met_at IS NULL AND d.due_date BETWEEN $1::date AND $2::date AND coalesce(c.status, 'open') = 'open'
+ ORDER BY 1 NULLS LAST, d.due_date, d.person_id, d.deadline_id`,
+
+  /**
+   * First meetings by access point: of the first-meeting deadlines settled
+   * (met, or missed), how many were met within the recommended date (ADI: 60
+   * days) and within the due date (120 days) of the activation.
+   */
+  firstMeetings: `
+SELECT access_point,
+       count(*) AS settled,
+       count(*) FILTER (WHERE met_day <= recommended_date) AS within_recommended,
+       count(*) FILTER (WHERE on_time) AS within_due,
+       count(*) FILTER (WHERE missed_at IS NOT NULL AND met_at IS NULL) AS still_missing
+  FROM ${s}.deadlines
+ WHERE kind = 'first_meeting' AND (met_at IS NOT NULL OR missed_at IS NOT NULL)
+ GROUP BY access_point ORDER BY access_point NULLS LAST`,
+
+  /** Reviews (the plan's review date, and the policy's periodic review meetings): of those settled, how many on time. */
+  reviewsOnTime: `
+SELECT kind, count(*) AS settled, count(*) FILTER (WHERE on_time) AS on_time
+  FROM ${s}.deadlines
+ WHERE kind IN ('plan_review', 'review') AND (met_at IS NOT NULL OR missed_at IS NOT NULL)
+ GROUP BY kind ORDER BY kind`,
+
+  /** Referrals waiting for a place (Task on-hold), per partner service, with the earliest expected date. */
+  waitlists: `
+SELECT partner_id, service_id, count(*) AS waiting, min(waitlist_expected)::text AS earliest_expected, min(waitlisted_at) AS waiting_since
+  FROM ${s}.referrals
+ WHERE status = 'on-hold'
+ GROUP BY partner_id, service_id ORDER BY partner_id, service_id`,
 
   /** The streams of one case (the audit trail reads them from the event store). */
   caseStreams: `

@@ -2,6 +2,7 @@ import { api } from '../api';
 import { label, t } from '../i18n';
 import type { Session } from '../session';
 import { Loading, Section, useLive, withAfter } from '../ui';
+import { CaseworkFigures, DeadlinesThisWeek } from './casework';
 import { fullName, person, type Partner } from './common';
 
 // The network manager's (and the admin's) view of today: the network's totals,
@@ -125,6 +126,8 @@ export function Dashboard({ session }: { session: Session }) {
           </tbody>
         </table>
       </Section>
+      <DeadlinesThisWeek />
+      <CaseworkFigures />
       <Section title={t('lateReferrals')} id="late">
         {late.length === 0 ? (
           <p>{t('noLate')}</p>

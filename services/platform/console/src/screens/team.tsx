@@ -3,6 +3,7 @@ import { api } from '../api';
 import { label, levelMeaning, t } from '../i18n';
 import { go } from '../nav';
 import type { Session } from '../session';
+import { DeadlinesThisWeek } from './casework';
 import { Field, formatDate, Loading, ProblemAlert, Section, Submit, useLive, useSubmit, value, withAfter } from '../ui';
 import { DOMAINS, fullName, person, TEAM_ROLES, type Assessment, type CaseOverview, type Partner, type Referral } from './common';
 
@@ -38,6 +39,7 @@ export function Caseload({ session }: { session: Session }) {
   return (
     <>
       <h1 class="h2 mb-3">{t('navCaseload')}</h1>
+      <DeadlinesThisWeek {...(all ? {} : { only: session.user.sub })} />
       <div class="form-check mb-3">
         <input id="show-all" type="checkbox" class="form-check-input" checked={all} onChange={(e) => setAll(e.currentTarget.checked)} />
         <label for="show-all" class="form-check-label">
