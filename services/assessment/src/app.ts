@@ -75,3 +75,7 @@ export { deadlineWatchDecider, deadlinesStream, type DeadlineWatchEvent } from '
 export { DeadlineWatcher, DEADLINE_WATCHER, deadlinesOf, deadlinesAsOf, type DeadlineAsOf, knownPolicies, inRecordedOrder, deadlineSourceStreams, clockPolicyStream } from './deadline-watcher.js';
 // the Assessment decider, for auditors' as-of replay in projections
 export { assessmentDecider, type AssessmentState, type AssessmentEvent } from './domain/assessment.js';
+// the taking-charge deciders (docs/casework.md), for the same replay
+export { careDecider, type CareEvent, type CareState } from './domain/care.js';
+export { planDecider, type PlanEvent, type PlanState } from './domain/plan.js';
+export { meetingsDecider, type MeetingEvent, type MeetingsState } from './domain/meetings.js';

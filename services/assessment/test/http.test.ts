@@ -634,7 +634,7 @@ describe('OpenAPI', () => {
       const doc = (await only.inject('/openapi.json')).json();
       const result = await validate(structuredClone(doc));
       expect(result.valid ? [] : result.errors).toEqual([]);
-      // (with the token revocation routes every service mounts)
+      // (with the token revocation routes every service mounts, and the taking-charge routes of the team's work)
       expect(Object.keys(doc.paths).sort()).toEqual([
         '/assessments',
         '/assessments/{assessmentId}',
@@ -644,6 +644,18 @@ describe('OpenAPI', () => {
         '/auth/revocations/subjects',
         '/auth/revocations/tokens',
         '/persons/{personId}/assessments',
+        '/persons/{personId}/case',
+        '/persons/{personId}/case/closure',
+        '/persons/{personId}/case/reopening',
+        '/persons/{personId}/case/transfer',
+        '/persons/{personId}/meetings',
+        '/persons/{personId}/meetings/{meetingId}/held',
+        '/persons/{personId}/meetings/{meetingId}/missed',
+        '/persons/{personId}/meetings/{meetingId}/rescheduling',
+        '/persons/{personId}/notes',
+        '/persons/{personId}/plan',
+        '/persons/{personId}/plan/goals/{goalId}/progress',
+        '/persons/{personId}/plan/revisions',
       ]);
     } finally {
       await only.close();

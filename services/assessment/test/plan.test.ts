@@ -5,6 +5,7 @@ import { GoalMissingForPriorityDomain } from '../src/domain/assessment.js';
 import { CaseNotOpen } from '../src/domain/care.js';
 import {
   AssessmentNotCompleted,
+  DuplicateGoal,
   GoalWithoutOwner,
   PlanNotAgreed,
   PlanWithoutGoals,
@@ -143,6 +144,10 @@ describe('Personal plan', () => {
     it('a revision keeps every priority domain covered', () => {
       const e = spec.given([agreed]).when({ ...revise, goals: [revise.goals[0]!] }).thenThrows(GoalMissingForPriorityDomain, 'goal_missing_for_priority_domain');
       expect(e.details).toEqual({ domains: ['housing'] });
+    });
+    it('a revision refuses a goal listed twice, naming it', () => {
+      const e = spec.given([agreed]).when({ ...revise, goals: [...revise.goals, revise.goals[0]!] }).thenThrows(DuplicateGoal, 'duplicate_goal');
+      expect(e.details).toEqual({ goalIds: [gWork] });
     });
     it('a revision refuses a new goal without a description', () =>
       spec.given([agreed]).when({ ...revise, goals: [...revise.goals, { goalId: gNew, domain: 'training', targetDate: '2027-05-01', owner: eo }] }).thenThrows(UnknownGoal));

@@ -137,6 +137,11 @@ describe('the personal plan', () => {
     expect(before).toMatchObject({ version: 2 });
     expect(before.goals[0]).toMatchObject({ progress: null, description: null });
     expect((await p.call('team', 'GET', `/persons/${personId}/plan?asOf=2026-11-01`)).statusCode).toBe(404);
+    // the auditors' as-of replay of the whole case folds the same deciders
+    const replay = await p.ok('auditor', 'GET', `/audit/cases/${personId}/as-of?at=${encodeURIComponent('2026-12-01T00:00:00Z')}`);
+    expect(replay.care).toMatchObject({ status: 'open', programme: 'adi', caseManager: sw1 });
+    expect(replay.plan).toMatchObject({ status: 'agreed', version: 1, reviewDate: '2027-02-20' });
+    expect(JSON.stringify(replay)).not.toContain('domanda ERP');
     // three reads with text by the team, none by the auditor
     expect(await readsOf(personId, 'care_plan')).toHaveLength(3);
     expect(JSON.stringify(await p.infra.store.readStream(`plan-${personId}`))).not.toContain('tirocinio');

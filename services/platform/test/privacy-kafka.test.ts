@@ -53,7 +53,14 @@ const WITHOUT_FISCAL_CODE = {
   address: 'Via del Ceppo Vecchio 4, Quarrata',
 };
 /** The journey's free text, and a late answer's note from a partner. */
-const FREE_TEXT = { ...JOURNEY_FREE_TEXT, lateNote: 'richiamata dalla segreteria del tribunale' };
+const FREE_TEXT = {
+  ...JOURNEY_FREE_TEXT,
+  lateNote: 'richiamata dalla segreteria del tribunale',
+  // taking charge (docs/casework.md)
+  commitment: 'frequentare il corso di italiano serale',
+  minutes: 'racconta di una lite con il padrone di casa',
+  caseNote: 'preferisce essere chiamata dopo le diciotto',
+};
 /** Every personal value entered, whole and in the pieces a log or a message could carry. */
 const VALUES = [
   ...[WITH_FISCAL_CODE, WITHOUT_FISCAL_CODE].flatMap((p) => [
@@ -103,7 +110,7 @@ describe('the whole journey over Kafka, at log level trace', () => {
       expectStatus(await command(t, 'assessment', 'PUT', `/assessments/${assessmentId}/domains/${domain}`, tk.sw, body), is2xx, domain);
     }
     const goals = [{ domain: 'housing', description: FREE_TEXT.goal, targetDate: '2030-06-30' }];
-    expectStatus(await command(t, 'assessment', 'POST', `/assessments/${assessmentId}/completion`, tk.sw, { goals }), is2xx, 'completion');
+    const completed = expectStatus(await command(t, 'assessment', 'POST', `/assessments/${assessmentId}/completion`, tk.sw, { goals }), is2xx, 'completion');
 
     // two referrals, once the referral service heard of consent and assessment
     const refer = async (p: typeof COESO, reason: string) =>
@@ -117,6 +124,19 @@ describe('the whole journey over Kafka, at log level trace', () => {
     expectStatus(await command(t, 'referral', 'POST', `/referrals/${toCoeso}/acceptance`, tk.partner[COESO.partnerId]!, {}), is2xx, 'acceptance');
     // the addressed partner reads the contact details (a recorded disclosure), once intake heard of the referral
     await eventually(async () => expect((await t.http('intake', 'GET', `/persons/${personId}/contact-details`, tk.partner[COESO.partnerId])).status).toBe(200), 60_000, 250);
+    // taking charge: a plan commitment, meeting minutes and a note shared with COESO go out on onestop.casework.v1, encrypted
+    const member = { memberId: 'sw-1', role: 'social_worker' };
+    const today = new Date().toISOString();
+    expectStatus(await command(t, 'assessment', 'POST', `/persons/${personId}/case`, tk.sw, { programme: 'adi', activationDate: today.slice(0, 10), accessPoint: 'pistoia-centro', caseManager: member }), is2xx, 'case');
+    const owners = (completed.body.goals as Array<{ goalId: string }>).map((g) => ({ goalId: g.goalId, owner: { kind: 'partner', partnerId: COESO.partnerId } }));
+    const plan = { assessmentId, owners, personCommitments: [FREE_TEXT.commitment], serviceCommitments: [], reviewDate: '2030-01-01' };
+    expectStatus(await command(t, 'assessment', 'POST', `/persons/${personId}/plan`, tk.sw, plan), is2xx, 'plan');
+    const meeting = expectStatus(await command(t, 'assessment', 'POST', `/persons/${personId}/meetings`, tk.sw, { kind: 'first_meeting', at: today, modality: 'in_person' }), (s) => s === 201, 'meeting');
+    const held = { heldAt: today, personAttended: true, attendees: [member], minutes: FREE_TEXT.minutes };
+    expectStatus(await command(t, 'assessment', 'POST', `/persons/${personId}/meetings/${meeting.body.id as string}/held`, tk.sw, held), is2xx, 'minutes');
+    const note = { text: FREE_TEXT.caseNote, visibility: 'shared', referralId: toCoeso };
+    expectStatus(await command(t, 'assessment', 'POST', `/persons/${personId}/notes`, tk.sw, note), (s) => s === 201, 'case note');
+    expect((await t.http('assessment', 'GET', `/persons/${personId}/notes`, tk.partner[COESO.partnerId])).body).toMatchObject({ notes: [{ text: FREE_TEXT.caseNote }] });
     // a decline with a note, over HTTP
     expectStatus(await command(t, 'referral', 'POST', `/referrals/${toLegale}/decline`, tk.partner[LEGALE.partnerId]!, { reason: 'other', note: FREE_TEXT.declineNote }), is2xx, 'decline');
 

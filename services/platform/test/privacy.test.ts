@@ -28,7 +28,7 @@ let erasedKey: Buffer | undefined;
 const logLines: string[] = [];
 
 // whole values: a fragment as short as '0573' turns up by chance in hex hashes and ids
-const SECRETS = ['Mario', 'Rossi', 'RSSMRA85T10A562S', '0573 123456', '0573123456', 'mario.rossi@example.org', 'Via Roma', 'sfratto', 'alloggio', 'debiti', 'lista d’attesa', 'morosità'];
+const SECRETS = ['Mario', 'Rossi', 'RSSMRA85T10A562S', '0573 123456', '0573123456', 'mario.rossi@example.org', 'Via Roma', 'sfratto', 'alloggio', 'debiti', 'lista d’attesa', 'morosità', 'colloquio riservato', 'nota riservata', 'impegno riservato'];
 
 beforeAll(async () => {
   p = await openPlatform('privacy', { env: { LOG_LEVEL: 'trace' }, logLines });
@@ -68,7 +68,7 @@ describe('GDPR across every service', () => {
     for (const [domain, needLevel] of Object.entries(levels)) {
       await p.ok('team', 'PUT', `/assessments/${assessmentId}/domains/${domain}`, { needLevel, ...(domain === 'housing' ? { notes: 'sfratto esecutivo a gennaio' } : {}) });
     }
-    await p.ok('team', 'POST', `/assessments/${assessmentId}/completion`, { goals: [{ domain: 'housing', description: 'trovare un alloggio stabile', targetDate: '2030-06-30' }] });
+    const completed = await p.ok('team', 'POST', `/assessments/${assessmentId}/completion`, { goals: [{ domain: 'housing', description: 'trovare un alloggio stabile', targetDate: '2030-06-30' }] });
     await p.settled();
 
     ({ referralId: ownReferral } = await p.ok('team', 'POST', '/referrals', { personId, assessmentId, partnerId: OWN.partnerId, serviceId: OWN.serviceId, reason: 'sfratto esecutivo' }));
@@ -88,6 +88,21 @@ describe('GDPR across every service', () => {
     expect(disclosure).toMatchObject({ id: read.disclosureId, data: { consentEventId, referralId: ownReferral, readBy: 'coeso-desk' } });
     // a partner whose referral is closed (declined) reads nothing
     expect((await p.call('partnerOther', 'GET', `/persons/${personId}/contact-details`)).statusCode).toBe(403);
+
+    // taking charge (docs/casework.md): every free text goes encrypted with the person's key
+    const member = { memberId: 'sw-1', role: 'social_worker' };
+    await p.ok('team', 'POST', `/persons/${personId}/case`, { programme: 'adi', activationDate: '2026-11-20', accessPoint: 'pistoia-centro', caseManager: member });
+    await p.ok('team', 'POST', `/persons/${personId}/plan`, {
+      assessmentId,
+      owners: completed.goals.map((g: { goalId: string }) => ({ goalId: g.goalId, owner: { kind: 'partner', partnerId: OWN.partnerId } })),
+      personCommitments: ['impegno riservato: cercare casa'],
+      serviceCommitments: [],
+      reviewDate: '2030-01-01',
+    });
+    const { id: meetingId } = await p.ok('team', 'POST', `/persons/${personId}/meetings`, { kind: 'first_meeting', at: '2026-11-25T09:00:00Z', modality: 'in_person' });
+    await p.ok('team', 'POST', `/persons/${personId}/meetings/${meetingId}/held`, { heldAt: '2026-11-25T09:00:00Z', personAttended: true, attendees: [member], minutes: 'colloquio riservato sulla salute' });
+    await p.ok('team', 'POST', `/persons/${personId}/notes`, { text: 'nota riservata per il consorzio', visibility: 'shared', referralId: ownReferral });
+    expect((await p.ok('partnerOwn', 'GET', `/persons/${personId}/notes`)).notes).toMatchObject([{ text: 'nota riservata per il consorzio' }]);
 
     // withdrawal: the very next read is refused, before any bus delivery
     await p.ok('operator', 'POST', `/persons/${personId}/consents/referral_sharing/withdrawal`);
@@ -127,6 +142,8 @@ describe('GDPR across every service', () => {
     expect(referrals[otherReferral]).toMatchObject({ partnerId: OTHER.partnerId, status: 'rejected', reason: 'debiti e morosità' });
     expect(referrals[otherReferral].history.at(-1)).toMatchObject({ type: 'ReferralDeclined', partnerId: OTHER.partnerId, details: { reason: 'no_capacity', note: 'lista d’attesa piena' } });
     expect(out.disclosures.filter((d: { purpose: string }) => d.purpose === 'contact_details')).toEqual([expect.objectContaining({ purpose: 'contact_details', readBy: 'coeso-desk', partnerId: OWN.partnerId, consentEventId, referralId: ownReferral })]);
+    const texts = JSON.stringify(out.casework);
+    for (const t of ['impegno riservato: cercare casa', 'colloquio riservato sulla salute', 'nota riservata per il consorzio']) expect(texts).toContain(t);
     const audit = await p.infra.store.readStream(`audit-${personId}`);
     expect(audit.at(-1)).toMatchObject({ type: 'CaseHistoryRead', data: { purpose: 'subject_access', readBy: 'admin-1' }, actor: { role: 'admin' } });
     // the operator who received the request does not get the export itself

@@ -120,6 +120,11 @@ export class ReviewDateNotInFuture extends RuleViolation {
     super('review_date_not_in_future', 'the review date must be after today', { reviewDate, today });
   }
 }
+export class DuplicateGoal extends RuleViolation {
+  constructor(goalIds: string[]) {
+    super('duplicate_goal', 'a goal appears once in the plan', { goalIds });
+  }
+}
 export class PlanWithoutGoals extends RuleViolation {
   constructor() {
     super('plan_without_goals', 'a plan has at least one goal: the assessment has none, so add one');
@@ -177,6 +182,8 @@ function revise(c: RevisePlan, s: PlanState): PlanEvent[] {
   if (s.status === 'none') throw new PlanNotAgreed();
   onOpenCase(c, c.reviewDate);
   const current = new Map(s.goals.map((g) => [g.goalId, g]));
+  const twice = c.goals.map((g) => g.goalId).filter((id, i, all) => all.indexOf(id) !== i);
+  if (twice.length) throw new DuplicateGoal([...new Set(twice)]);
   const unknown = c.goals.filter((g) => !g.description && !current.has(g.goalId)).map((g) => g.goalId);
   if (unknown.length) throw new UnknownGoal(unknown);
   const goals: PlanGoal[] = c.goals.map((g) => ({ ...g, description: g.description ?? current.get(g.goalId)!.description }));

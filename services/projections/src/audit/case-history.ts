@@ -3,10 +3,19 @@ import type { EventStore } from '@onestop/eventstore';
 import { readAuditStream, recordCaseHistoryRead } from '@onestop/kit';
 import {
   assessmentDecider,
+  careDecider,
+  meetingsDecider,
+  planDecider,
   personDecider,
   referralDecider,
   type AssessmentEvent,
   type AssessmentState,
+  type CareEvent,
+  type CareState,
+  type MeetingEvent,
+  type MeetingsState,
+  type PlanEvent,
+  type PlanState,
   type PersonEvent,
   type PersonState,
   type ReferralEvent,
@@ -34,6 +43,10 @@ export interface CaseAsOf {
   person: PersonState;
   assessments: Array<{ assessmentId: string; state: AssessmentState }>;
   referrals: Array<{ referralId: string; state: ReferralState }>;
+  /** taking charge (docs/casework.md): the case, the plan (codes, dates, owners; texts stay ciphertext) and the meetings */
+  care: CareState;
+  plan: PlanState;
+  meetings: MeetingsState;
   /** reads of the case history recorded up to that instant */
   historyReads: number;
 }
@@ -88,6 +101,9 @@ export class CaseHistory {
     let person = personDecider.initialState;
     const assessments = new Map<string, AssessmentState>();
     const referrals = new Map<string, ReferralState>();
+    let care = careDecider.initialState;
+    let plan = planDecider.initialState;
+    let meetings = meetingsDecider.initialState;
     let historyReads = 0;
     for (const e of until) {
       switch (streamCategory(e.subject)) {
@@ -104,6 +120,15 @@ export class CaseHistory {
           referrals.set(id, referralDecider.evolve(referrals.get(id) ?? referralDecider.initialState, e as unknown as ReferralEvent));
           break;
         }
+        case 'care':
+          care = careDecider.evolve(care, e as unknown as CareEvent);
+          break;
+        case 'plan':
+          plan = planDecider.evolve(plan, e as unknown as PlanEvent);
+          break;
+        case 'meetings':
+          meetings = meetingsDecider.evolve(meetings, e as unknown as MeetingEvent);
+          break;
         case 'audit':
           if (e.type === 'CaseHistoryRead') historyReads += 1;
           break;
@@ -119,6 +144,9 @@ export class CaseHistory {
       person,
       assessments: [...assessments].map(([assessmentId, state]) => ({ assessmentId, state })),
       referrals: [...referrals].map(([referralId, state]) => ({ referralId, state })),
+      care,
+      plan,
+      meetings,
       historyReads,
     };
   }

@@ -66,6 +66,22 @@ const ReferralState = z.looseObject({
   respondBy: z.string().nullable(),
   overdue: z.boolean(),
 });
+const CareState = z.looseObject({
+  status: z.enum(['none', 'open', 'closed']),
+  programme: z.string().nullable(),
+  activationDate: z.string().nullable().describe('the activation pact the statutory clocks run from'),
+  caseManager: z.object({ memberId: z.string(), role: z.string() }).nullable(),
+  closeReason: z.string().nullable(),
+});
+const PlanState = z.looseObject({
+  status: z.enum(['none', 'agreed']),
+  version: z.number(),
+  reviewDate: z.string().nullable(),
+  progress: z.record(z.string(), z.string()),
+});
+const MeetingsState = z.looseObject({
+  meetings: z.record(z.string(), z.looseObject({ kind: z.string(), at: z.string(), status: z.string(), heldAt: z.string().nullable() })),
+});
 const CaseAsOf = z.object({
   personId: z.string(),
   at: z.string(),
@@ -74,6 +90,9 @@ const CaseAsOf = z.object({
   person: PersonState.describe("the Person decider's state"),
   assessments: z.array(z.object({ assessmentId: z.string(), state: AssessmentState })),
   referrals: z.array(z.object({ referralId: z.string(), state: ReferralState })),
+  care: CareState.describe('the case taken in charge (docs/casework.md)'),
+  plan: PlanState.describe('the personal plan: version, goals with owners (texts as ciphertext), progress'),
+  meetings: MeetingsState,
   historyReads: z.number(),
   read: RecordedRead,
 });
