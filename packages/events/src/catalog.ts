@@ -156,6 +156,8 @@ export const ReferredToPartner = z.object({
   referredBy: z.string().min(1).max(200),
   /** the ConsentGiven event that allows this disclosure (purpose binding) */
   consentEventId: Uuid,
+  /** a re-referral: the declined referral this one replaces (ReferralReplaced on that one, in the same append) */
+  replacesReferralId: Uuid.optional(),
 });
 export const ReferralAccepted = z.object({ expectedStart: IsoDate.optional() });
 export const ReferralDeclined = z.object({ reason: DeclineReason, note: Encrypted.optional() });
@@ -182,6 +184,24 @@ export const CaseReferralClosed = z.object({ referralId: Uuid, status: z.enum(['
 // stream places-<partnerId>.<serviceId>: a service's places (slugs have no dot, so the name is unambiguous)
 export const PlaceTaken = z.object({ referralId: Uuid, capacity: z.number().int().min(0).max(100_000) });
 export const PlaceReleased = z.object({ referralId: Uuid, status: z.enum(['completed', 'cancelled']) });
+
+// ── Waitlist and re-referral (issue 14, part 6) ─────────────────────────────
+// stream referral-<referralId>
+/** The partner has no free place: the referral waits (Task on-hold), holding no place, until about `expectedDate`. */
+export const ReferralWaitlisted = z.object({ expectedDate: IsoDate });
+/**
+ * A place of the referral's service was freed while it waited first in line:
+ * its partner and team are told (it stays on-hold until the partner accepts).
+ * Appended in the same atomic append as the freeing, so once per freed place.
+ */
+export const ReferralPlaceAvailable = z.object({ cause: z.enum(['place_released', 'capacity_raised']) });
+/** This declined referral was re-referred: `replacedBy` is the new one (to another partner or service). */
+export const ReferralReplaced = z.object({ replacedBy: Uuid, partnerId: Slug, serviceId: Slug });
+// stream places-<partnerId>.<serviceId>: the service's waitlist, in the order referrals joined it
+export const WaitlistJoined = z.object({ referralId: Uuid, expectedDate: IsoDate });
+export const WaitlistLeft = z.object({ referralId: Uuid, status: z.enum(['rejected', 'cancelled']) });
+/** A freed place offered to the first waitlisted referral not offered one yet (`freedBy`: the referral that released it). */
+export const PlaceOffered = z.object({ referralId: Uuid, cause: z.enum(['place_released', 'capacity_raised']), freedBy: Uuid.optional() });
 
 // ── FHIR Subscriptions: stream subscription-<subscriptionId> ────────────────
 // A partner's rest-hook subscription to its Tasks (R4 Subscriptions Backport).
@@ -281,6 +301,12 @@ export const catalogV1 = {
   CaseReferralClosed: { version: 1, schema: CaseReferralClosed, stream: 'case' },
   PlaceTaken: { version: 1, schema: PlaceTaken, stream: 'places' },
   PlaceReleased: { version: 1, schema: PlaceReleased, stream: 'places' },
+  ReferralWaitlisted: { version: 1, schema: ReferralWaitlisted, stream: 'referral' },
+  ReferralPlaceAvailable: { version: 1, schema: ReferralPlaceAvailable, stream: 'referral' },
+  ReferralReplaced: { version: 1, schema: ReferralReplaced, stream: 'referral' },
+  WaitlistJoined: { version: 1, schema: WaitlistJoined, stream: 'places' },
+  WaitlistLeft: { version: 1, schema: WaitlistLeft, stream: 'places' },
+  PlaceOffered: { version: 1, schema: PlaceOffered, stream: 'places' },
   SubscriptionRequested: { version: 1, schema: SubscriptionRequested, stream: 'subscription' },
   SubscriptionActivated: { version: 1, schema: SubscriptionActivated, stream: 'subscription' },
   SubscriptionErrored: { version: 1, schema: SubscriptionErrored, stream: 'subscription' },

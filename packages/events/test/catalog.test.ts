@@ -27,6 +27,8 @@ describe('catalog v1', () => {
         'CaseReferralOpened', 'CaseReferralClosed', 'PlaceTaken', 'PlaceReleased',
         'SubscriptionRequested', 'SubscriptionActivated', 'SubscriptionErrored', 'SubscriptionEnded',
         'TokenRevoked', 'SubjectTokensRevoked',
+        // waitlist and re-referral (issue 14, part 6)
+        'ReferralWaitlisted', 'ReferralPlaceAvailable', 'ReferralReplaced', 'WaitlistJoined', 'WaitlistLeft', 'PlaceOffered',
       ].sort(),
     );
   });

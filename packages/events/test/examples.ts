@@ -72,6 +72,12 @@ export const examples: { [T in EventType]: EventData<T> } = {
   CaseReferralClosed: { referralId: uuid(3), status: 'completed' },
   PlaceTaken: { referralId: uuid(3), capacity: 10 },
   PlaceReleased: { referralId: uuid(3), status: 'completed' },
+  ReferralWaitlisted: { expectedDate: '2027-02-01' },
+  ReferralPlaceAvailable: { cause: 'place_released' },
+  ReferralReplaced: { replacedBy: uuid(4), partnerId: 'centro-impiego', serviceId: 'job-coaching' },
+  WaitlistJoined: { referralId: uuid(3), expectedDate: '2027-02-01' },
+  WaitlistLeft: { referralId: uuid(3), status: 'rejected' },
+  PlaceOffered: { referralId: uuid(3), cause: 'place_released', freedBy: uuid(4) },
   SubscriptionRequested: {
     subscriptionId: uuid(7),
     partnerId: 'consorzio-coeso',
