@@ -225,6 +225,34 @@ export const SubscriptionActivated = z.object({ eventNumber: z.number().int().mi
 export const SubscriptionErrored = z.object({ eventNumber: z.number().int().min(0), error: z.string().min(1).max(200) });
 export const SubscriptionEnded = z.object({ endedBy: z.string().min(1).max(200) });
 
+// ── Documents (issue 14, part 5): stream document-<documentId> ──────────────
+// A file attached to a person's case. Its bytes are encrypted with the
+// person's key and kept in the documents table, never in the log; the log
+// records that it was added. The digest is of the ciphertext: a digest of the
+// plaintext would let anyone holding a copy of a file confirm that this person
+// has it (and would outlive the key shredding of an erasure); the ciphertext's
+// proves the stored blob intact and says nothing about the content.
+export const DocumentContentType = z.enum([
+  'application/pdf',
+  'image/png',
+  'image/jpeg',
+  'text/plain',
+  'application/vnd.oasis.opendocument.text',
+  'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+]);
+export const DocumentAdded = z.object({
+  documentId: Uuid,
+  personId: Uuid,
+  contentType: DocumentContentType,
+  /** bytes of the plaintext */
+  size: z.number().int().min(1).max(100 * 1024 * 1024),
+  /** SHA-256 (hex) of the stored ciphertext */
+  ciphertextSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** the file name can be personal ("certificato_invalidita_Rossi.pdf"): encrypted with the person's key */
+  fileName: Encrypted,
+  addedBy: z.string().min(1).max(200),
+});
+
 // ── Audit: stream audit-<personId> ──────────────────────────────────────────
 /**
  * Every read of a case history, and every answer that carries decrypted
@@ -237,13 +265,15 @@ export const SubscriptionEnded = z.object({ endedBy: z.string().min(1).max(200) 
  */
 export const CaseHistoryRead = z.object({
   personId: Uuid,
-  purpose: z.enum(['audit', 'as_of_replay', 'export', 'subject_access', 'contact_details', 'case_view', 'assessment_view', 'search']),
+  purpose: z.enum(['audit', 'as_of_replay', 'export', 'subject_access', 'contact_details', 'case_view', 'assessment_view', 'search', 'document_download']),
   readBy: z.string().min(1).max(200),
   /** for disclosures to a partner: the consent that allowed it */
   consentEventId: Uuid.optional(),
   referralId: Uuid.optional(),
   /** for `assessment_view`: the assessment read */
   assessmentId: Uuid.optional(),
+  /** for `document_download`: the document downloaded */
+  documentId: Uuid.optional(),
 });
 
 // ── Authentication: stream revocation-tokens ────────────────────────────────
@@ -293,6 +323,7 @@ export const catalogV1 = {
   ReferralCancelled: { version: 1, schema: ReferralCancelled, stream: 'referral' },
   ReferralOverdue: { version: 1, schema: ReferralOverdue, stream: 'referral' },
   CaseHistoryRead: { version: 1, schema: CaseHistoryRead, stream: 'audit' },
+  DocumentAdded: { version: 1, schema: DocumentAdded, stream: 'document' },
   FiscalCodeReserved: { version: 1, schema: FiscalCodeReserved, stream: 'fiscalcode' },
   FiscalCodeReleased: { version: 1, schema: FiscalCodeReleased, stream: 'fiscalcode' },
   CaseAssessmentOpened: { version: 1, schema: CaseAssessmentOpened, stream: 'case' },

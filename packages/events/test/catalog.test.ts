@@ -29,6 +29,8 @@ describe('catalog v1', () => {
         'TokenRevoked', 'SubjectTokensRevoked',
         // waitlist and re-referral (issue 14, part 6)
         'ReferralWaitlisted', 'ReferralPlaceAvailable', 'ReferralReplaced', 'WaitlistJoined', 'WaitlistLeft', 'PlaceOffered',
+        // documents (issue 14, part 5)
+        'DocumentAdded',
       ].sort(),
     );
   });

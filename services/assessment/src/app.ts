@@ -1,6 +1,9 @@
+import { TOPICS } from '@onestop/events';
 import { CaseFactsView, type ServiceContext, type ServiceModule } from '@onestop/kit';
 import { Assessments } from './assessments.js';
 import { consentWatch } from './consent-watch.js';
+import { Documents } from './documents.js';
+import { documentRoutes } from './documents-routes.js';
 import { assessmentRoutes } from './http/routes.js';
 import { PersonAssessments } from './person-assessments.js';
 
@@ -9,11 +12,11 @@ export const FACTS_GROUP = 'assessment-facts';
 
 /** Assessment: the multidimensional assessment of a person by the multidisciplinary team. */
 export function assessmentModule(): ServiceModule {
-  let parts: { facts: CaseFactsView; assessments: PersonAssessments; commands: Assessments } | undefined;
+  let parts: { facts: CaseFactsView; assessments: PersonAssessments; commands: Assessments; documents: Documents } | undefined;
   const tables = (ctx: ServiceContext) => {
     if (!parts) {
       const facts = new CaseFactsView(ctx.db, 'assessment_view', 7411090);
-      parts = { facts, assessments: new PersonAssessments(ctx.db), commands: new Assessments(ctx, facts) };
+      parts = { facts, assessments: new PersonAssessments(ctx.db), commands: new Assessments(ctx, facts), documents: new Documents(ctx, facts) };
     }
     return parts;
   };
@@ -22,6 +25,7 @@ export function assessmentModule(): ServiceModule {
     title: 'OneStop assessment',
     tags: [
       { name: 'assessments', description: 'The multidimensional assessment by a team of at least two roles: seven domains, need levels 0–4, goals for every priority domain.' },
+      { name: 'documents', description: 'Files attached to a person’s case: encrypted with the person’s key, type-checked by their bytes, erased with the person; every download is recorded.' },
     ],
     description:
       'The assessment of a person by a multidisciplinary team across seven life domains, with the goals of the personal plan (DESIGN §4 Assessment).',
@@ -29,15 +33,28 @@ export function assessmentModule(): ServiceModule {
       const t = tables(ctx);
       await t.facts.migrate();
       await t.assessments.migrate();
+      await t.documents.migrate();
     },
     routes: async (app, opts) => {
       const t = tables(opts.ctx);
       await app.register(assessmentRoutes(t.commands, t.assessments), opts);
+      await app.register(documentRoutes(t.documents), opts);
     },
     async start(ctx) {
       const t = tables(ctx);
       const consumer = await t.facts.consume(ctx.bus, FACTS_GROUP, consentWatch(t.commands, t.assessments));
-      return () => consumer.stop();
+      // an erasure deletes the person's documents (their key is shredded by intake already)
+      const erasures = await ctx.bus.consume({
+        group: 'assessment-documents',
+        topics: [TOPICS.intake],
+        handle: async (batch) => {
+          for (const e of batch) if (e.type === 'PersonalDataErased') await t.documents.erase(e.partitionKey);
+        },
+      });
+      return async () => {
+        await erasures.stop();
+        await consumer.stop();
+      };
     },
   };
 }
