@@ -136,6 +136,8 @@ const TEMPLATES: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
   'POST /referrals': fc.constant(null).map(() => ({ personId: real.personId, assessmentId: real.assessmentId, partnerId: OWN.partnerId, serviceId: OWN.serviceId, reason: 'sfratto', priority: 'routine' })),
   'POST /referrals/:referralId/decline': fc.constant({ reason: 'other', note: 'lista d’attesa' }),
   'POST /referrals/:referralId/acceptance': fc.constant({ expectedStart: '2027-01-10' }),
+  'POST /referrals/:referralId/waitlist': fc.constant({ expectedDate: '2027-02-01' }),
+  'POST /referrals/:referralId/re-referral': fc.constant({ partnerId: OWN.partnerId, serviceId: OWN.serviceId, reason: 'nuovo invio', priority: 'routine' }),
   'POST /referrals/:referralId/completion': fc.constant({ outcome: 'achieved' }),
   'POST /admin/dead-letters/:deadLetterId/redrive': fc.constant({ reason: 'handler fixed' }),
   'POST /admin/dead-letters/redrive': fc.constant({ reason: 'handler fixed', group: 'hostile-dead-letters' }),
