@@ -299,9 +299,24 @@ describe('hostile input on every route', () => {
       const url = route.url.replace(/:([A-Za-z0-9_]+)/g, (_, n: string) => real[n] ?? 'x');
       for (const type of ['application/json', 'text/plain']) {
         const status = await survives({ method: route.method as 'POST', url, payload: big, headers: { 'content-type': type }, who: WHO_OF[route.roles![0]!] });
-        expect(status, `${route.method} ${route.url} (${type})`).toBe(route.body ? 413 : 400);
+        // a document upload takes files up to ONESTOP_DOCUMENT_MAX_BYTES (10 MB): 1 MB of JSON is no document
+        // type (415), and as text it has no file name (422); its own limit is tested below
+        const expected = route.url === '/persons/:personId/documents' ? (type === 'application/json' ? 415 : 422) : route.body ? 413 : 400;
+        expect(status, `${route.method} ${route.url} (${type})`).toBe(expected);
       }
     }
+  });
+
+  it('a document over ONESTOP_DOCUMENT_MAX_BYTES: 413, nothing stored', async () => {
+    const big = Buffer.concat([Buffer.from('%PDF-1.7\n'), Buffer.alloc(p.infra.config.ONESTOP_DOCUMENT_MAX_BYTES, 0x20)]);
+    const status = await survives({
+      method: 'POST',
+      url: `/persons/${real.personId}/documents`,
+      payload: big,
+      headers: { 'content-type': 'application/pdf', 'x-file-name': 'grande.pdf' },
+      who: WHO_OF.team,
+    });
+    expect(status).toBe(413);
   });
 
   it('hostile headers (Authorization, Idempotency-Key, request and correlation ids): never a 5xx', async () => {
