@@ -643,7 +643,9 @@ describe('OpenAPI', () => {
         '/assessments/{assessmentId}/domains/{domain}',
         '/auth/revocations/subjects',
         '/auth/revocations/tokens',
+        '/documents/{documentId}',
         '/persons/{personId}/assessments',
+        '/persons/{personId}/documents',
       ]);
     } finally {
       await only.close();
