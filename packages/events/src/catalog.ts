@@ -156,6 +156,8 @@ export const ReferredToPartner = z.object({
   referredBy: z.string().min(1).max(200),
   /** the ConsentGiven event that allows this disclosure (purpose binding) */
   consentEventId: Uuid,
+  /** a re-referral: the declined referral this one replaces (ReferralReplaced on that one, in the same append) */
+  replacesReferralId: Uuid.optional(),
 });
 export const ReferralAccepted = z.object({ expectedStart: IsoDate.optional() });
 export const ReferralDeclined = z.object({ reason: DeclineReason, note: Encrypted.optional() });
@@ -380,6 +382,24 @@ export const CaseReferralClosed = z.object({ referralId: Uuid, status: z.enum(['
 export const PlaceTaken = z.object({ referralId: Uuid, capacity: z.number().int().min(0).max(100_000) });
 export const PlaceReleased = z.object({ referralId: Uuid, status: z.enum(['completed', 'cancelled']) });
 
+// ── Waitlist and re-referral (issue 14, part 6) ─────────────────────────────
+// stream referral-<referralId>
+/** The partner has no free place: the referral waits (Task on-hold), holding no place, until about `expectedDate`. */
+export const ReferralWaitlisted = z.object({ expectedDate: IsoDate });
+/**
+ * A place of the referral's service was freed while it waited first in line:
+ * its partner and team are told (it stays on-hold until the partner accepts).
+ * Appended in the same atomic append as the freeing, so once per freed place.
+ */
+export const ReferralPlaceAvailable = z.object({ cause: z.enum(['place_released', 'capacity_raised']) });
+/** This declined referral was re-referred: `replacedBy` is the new one (to another partner or service). */
+export const ReferralReplaced = z.object({ replacedBy: Uuid, partnerId: Slug, serviceId: Slug });
+// stream places-<partnerId>.<serviceId>: the service's waitlist, in the order referrals joined it
+export const WaitlistJoined = z.object({ referralId: Uuid, expectedDate: IsoDate });
+export const WaitlistLeft = z.object({ referralId: Uuid, status: z.enum(['rejected', 'cancelled']) });
+/** A freed place offered to the first waitlisted referral not offered one yet (`freedBy`: the referral that released it). */
+export const PlaceOffered = z.object({ referralId: Uuid, cause: z.enum(['place_released', 'capacity_raised']), freedBy: Uuid.optional() });
+
 // ── FHIR Subscriptions: stream subscription-<subscriptionId> ────────────────
 // A partner's rest-hook subscription to its Tasks (R4 Subscriptions Backport).
 // The stream is the subscription: its status and errors come from these events,
@@ -402,6 +422,34 @@ export const SubscriptionActivated = z.object({ eventNumber: z.number().int().mi
 export const SubscriptionErrored = z.object({ eventNumber: z.number().int().min(0), error: z.string().min(1).max(200) });
 export const SubscriptionEnded = z.object({ endedBy: z.string().min(1).max(200) });
 
+// ── Documents (issue 14, part 5): stream document-<documentId> ──────────────
+// A file attached to a person's case. Its bytes are encrypted with the
+// person's key and kept in the documents table, never in the log; the log
+// records that it was added. The digest is of the ciphertext: a digest of the
+// plaintext would let anyone holding a copy of a file confirm that this person
+// has it (and would outlive the key shredding of an erasure); the ciphertext's
+// proves the stored blob intact and says nothing about the content.
+export const DocumentContentType = z.enum([
+  'application/pdf',
+  'image/png',
+  'image/jpeg',
+  'text/plain',
+  'application/vnd.oasis.opendocument.text',
+  'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+]);
+export const DocumentAdded = z.object({
+  documentId: Uuid,
+  personId: Uuid,
+  contentType: DocumentContentType,
+  /** bytes of the plaintext */
+  size: z.number().int().min(1).max(100 * 1024 * 1024),
+  /** SHA-256 (hex) of the stored ciphertext */
+  ciphertextSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** the file name can be personal ("certificato_invalidita_Rossi.pdf"): encrypted with the person's key */
+  fileName: Encrypted,
+  addedBy: z.string().min(1).max(200),
+});
+
 // ── Audit: stream audit-<personId> ──────────────────────────────────────────
 /**
  * Every read of a case history, and every answer that carries decrypted
@@ -418,7 +466,7 @@ export const CaseHistoryRead = z.object({
   personId: Uuid,
   purpose: z.enum([
     'audit', 'as_of_replay', 'export', 'subject_access', 'contact_details', 'case_view', 'assessment_view', 'search',
-    'care_case', 'care_plan', 'meeting_minutes', 'case_notes',
+    'care_case', 'care_plan', 'meeting_minutes', 'case_notes', 'document_download',
   ]),
   readBy: z.string().min(1).max(200),
   /** for disclosures to a partner: the consent that allowed it */
@@ -426,6 +474,8 @@ export const CaseHistoryRead = z.object({
   referralId: Uuid.optional(),
   /** for `assessment_view`: the assessment read */
   assessmentId: Uuid.optional(),
+  /** for `document_download`: the document downloaded */
+  documentId: Uuid.optional(),
 });
 
 // ── Authentication: stream revocation-tokens ────────────────────────────────
@@ -488,6 +538,7 @@ export const catalogV1 = {
   MeetingMissed: { version: 1, schema: MeetingMissed, stream: 'meetings' },
   CaseNoteWritten: { version: 1, schema: CaseNoteWritten, stream: 'casenotes' },
   CaseHistoryRead: { version: 1, schema: CaseHistoryRead, stream: 'audit' },
+  DocumentAdded: { version: 1, schema: DocumentAdded, stream: 'document' },
   FiscalCodeReserved: { version: 1, schema: FiscalCodeReserved, stream: 'fiscalcode' },
   FiscalCodeReleased: { version: 1, schema: FiscalCodeReleased, stream: 'fiscalcode' },
   CaseAssessmentOpened: { version: 1, schema: CaseAssessmentOpened, stream: 'case' },
@@ -496,6 +547,12 @@ export const catalogV1 = {
   CaseReferralClosed: { version: 1, schema: CaseReferralClosed, stream: 'case' },
   PlaceTaken: { version: 1, schema: PlaceTaken, stream: 'places' },
   PlaceReleased: { version: 1, schema: PlaceReleased, stream: 'places' },
+  ReferralWaitlisted: { version: 1, schema: ReferralWaitlisted, stream: 'referral' },
+  ReferralPlaceAvailable: { version: 1, schema: ReferralPlaceAvailable, stream: 'referral' },
+  ReferralReplaced: { version: 1, schema: ReferralReplaced, stream: 'referral' },
+  WaitlistJoined: { version: 1, schema: WaitlistJoined, stream: 'places' },
+  WaitlistLeft: { version: 1, schema: WaitlistLeft, stream: 'places' },
+  PlaceOffered: { version: 1, schema: PlaceOffered, stream: 'places' },
   SubscriptionRequested: { version: 1, schema: SubscriptionRequested, stream: 'subscription' },
   SubscriptionActivated: { version: 1, schema: SubscriptionActivated, stream: 'subscription' },
   SubscriptionErrored: { version: 1, schema: SubscriptionErrored, stream: 'subscription' },

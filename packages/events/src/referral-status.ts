@@ -4,17 +4,24 @@ import { z } from 'zod';
 // Task.status of each state (DESIGN §4, Referral) and which event leads to it.
 
 /** FHIR Task.status of a referral. */
-export const ReferralStatus = z.enum(['requested', 'accepted', 'rejected', 'in-progress', 'completed', 'cancelled']);
+// `on-hold` is a waitlisted referral: answered (no response clock runs), still
+// open (it keeps the person's slot for the service), holding no place.
+export const ReferralStatus = z.enum(['requested', 'on-hold', 'accepted', 'rejected', 'in-progress', 'completed', 'cancelled']);
 export type ReferralStatus = z.infer<typeof ReferralStatus>;
 
 /** The statuses in which a referral is open: it holds the person's slot for its service, and may hold a place. */
-export const OPEN_REFERRAL_STATUSES = ['requested', 'accepted', 'in-progress'] as const satisfies readonly ReferralStatus[];
+export const OPEN_REFERRAL_STATUSES = ['requested', 'on-hold', 'accepted', 'in-progress'] as const satisfies readonly ReferralStatus[];
 /** The statuses in which a referral holds one of its service's places. */
 export const PLACE_HOLDING_STATUSES = ['accepted', 'in-progress'] as const satisfies readonly ReferralStatus[];
 
-/** The referral events that change Task.status (ReferralOverdue does not: the referral stays requested). */
+/**
+ * The referral events that change Task.status. ReferralOverdue does not (the
+ * referral stays requested), nor do ReferralPlaceAvailable (a waitlisted one
+ * stays on-hold until its partner accepts) and ReferralReplaced (it stays rejected).
+ */
 export const TASK_STATUS_AFTER = {
   ReferredToPartner: 'requested',
+  ReferralWaitlisted: 'on-hold',
   ReferralAccepted: 'accepted',
   ReferralDeclined: 'rejected',
   ServiceStarted: 'in-progress',

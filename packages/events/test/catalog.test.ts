@@ -31,6 +31,10 @@ describe('catalog v1', () => {
         'PlanAgreed', 'PlanRevised', 'GoalProgressRecorded',
         'MeetingScheduled', 'MeetingRescheduled', 'MeetingHeld', 'MeetingMissed', 'CaseNoteWritten',
         'ClockPolicyPublished', 'DeadlineApproaching', 'DeadlineMissed', 'DeadlineMet',
+        // waitlist and re-referral (issue 14, part 6)
+        'ReferralWaitlisted', 'ReferralPlaceAvailable', 'ReferralReplaced', 'WaitlistJoined', 'WaitlistLeft', 'PlaceOffered',
+        // documents (issue 14, part 5)
+        'DocumentAdded',
       ].sort(),
     );
   });

@@ -64,6 +64,8 @@ export const BaseConfigSchema = z.object({
   /** how many of ONESTOP_WITNESSES must cosign a checkpoint before it is final (default: 1 when witnesses are configured, else 0) */
   ONESTOP_WITNESS_QUORUM: z.coerce.number().int().min(0).max(100).optional(),
   ONESTOP_AGREEMENT_ID: z.string().regex(/^[a-z0-9-]{2,64}$/).default('accordo-pistoia'),
+  /** the largest document a team member may upload (bytes, default 10 MB); a larger one is refused with 413 */
+  ONESTOP_DOCUMENT_MAX_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(10 * 1024 * 1024),
   /** how often the SLA watcher looks for late answers */
   ONESTOP_SLA_INTERVAL_MS: z.coerce.number().int().min(100).max(24 * 3600_000).default(60_000),
   /** how often the deadline watcher looks at the statutory clocks of the cases */

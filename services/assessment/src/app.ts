@@ -1,9 +1,12 @@
+import { TOPICS } from '@onestop/events';
 import { CaseFactsView, every, type ServiceContext, type ServiceModule } from '@onestop/kit';
 import { Assessments } from './assessments.js';
 import { Casework } from './casework.js';
 import { consentWatch } from './consent-watch.js';
 import { DeadlineWatcher } from './deadline-watcher.js';
 import { caseworkRoutes } from './http/casework-routes.js';
+import { Documents } from './documents.js';
+import { documentRoutes } from './documents-routes.js';
 import { assessmentRoutes } from './http/routes.js';
 import { PersonAssessments } from './person-assessments.js';
 
@@ -17,11 +20,11 @@ export interface AssessmentModuleOptions {
 
 /** Assessment: the multidimensional assessment of a person by the multidisciplinary team, and the statutory clocks of the cases. */
 export function assessmentModule(options: AssessmentModuleOptions = {}): ServiceModule {
-  let parts: { facts: CaseFactsView; assessments: PersonAssessments; commands: Assessments } | undefined;
+  let parts: { facts: CaseFactsView; assessments: PersonAssessments; commands: Assessments; documents: Documents } | undefined;
   const tables = (ctx: ServiceContext) => {
     if (!parts) {
       const facts = new CaseFactsView(ctx.db, 'assessment_view', 7411090);
-      parts = { facts, assessments: new PersonAssessments(ctx.db), commands: new Assessments(ctx, facts) };
+      parts = { facts, assessments: new PersonAssessments(ctx.db), commands: new Assessments(ctx, facts), documents: new Documents(ctx, facts) };
     }
     return parts;
   };
@@ -34,6 +37,7 @@ export function assessmentModule(options: AssessmentModuleOptions = {}): Service
         name: 'casework',
         description: 'Taking charge of a person (presa in carico): the case and its case manager, the personal plan and its versions, meetings, case notes (docs/casework.md).',
       },
+      { name: 'documents', description: 'Files attached to a person’s case: encrypted with the person’s key, type-checked by their bytes, erased with the person; every download is recorded.' },
     ],
     description:
       'The assessment of a person by a multidisciplinary team across seven life domains, with the goals of the personal plan (DESIGN §4 Assessment).',
@@ -41,15 +45,25 @@ export function assessmentModule(options: AssessmentModuleOptions = {}): Service
       const t = tables(ctx);
       await t.facts.migrate();
       await t.assessments.migrate();
+      await t.documents.migrate();
     },
     routes: async (app, opts) => {
       const t = tables(opts.ctx);
       await app.register(assessmentRoutes(t.commands, t.assessments), opts);
       await app.register(caseworkRoutes(new Casework(opts.ctx.store), t.facts), opts);
+      await app.register(documentRoutes(t.documents), opts);
     },
     async start(ctx) {
       const t = tables(ctx);
       const consumer = await t.facts.consume(ctx.bus, FACTS_GROUP, consentWatch(t.commands, t.assessments));
+      // an erasure deletes the person's documents (their key is shredded by intake already)
+      const erasures = await ctx.bus.consume({
+        group: 'assessment-documents',
+        topics: [TOPICS.intake],
+        handle: async (batch) => {
+          for (const e of batch) if (e.type === 'PersonalDataErased') await t.documents.erase(e.partitionKey);
+        },
+      });
       const watcher = new DeadlineWatcher(ctx.store, ctx.clock, { approachingDays: ctx.config.ONESTOP_DEADLINE_APPROACHING_DAYS });
       // a first pass soon after start: deadlines may have come while the service was down
       const stopWatcher = every(
@@ -62,6 +76,7 @@ export function assessmentModule(options: AssessmentModuleOptions = {}): Service
       );
       return async () => {
         stopWatcher();
+        await erasures.stop();
         await consumer.stop();
       };
     },

@@ -90,6 +90,9 @@ const newPartner = async () => {
   await p.ok('admin', 'POST', '/partners', { partnerId, name: partnerId, sector: 'public', services: [{ serviceId: 'desk', name: 'Desk', domain: 'housing', capacity: 1 }] });
   return partnerId;
 };
+/** a small PDF, as a team member would attach one */
+const DOCUMENT = Buffer.from('%PDF-1.7\n%%EOF\n');
+const DOCUMENT_HEADERS = { 'content-type': 'application/pdf', 'x-file-name': 'documento.pdf' };
 const referral = async () => p.cases.referral(await nextCase());
 /** An open dead letter of a group no consumer runs (so it stays as re-driven); its id. */
 const deadLetter = async (group = 'authz-dead-letters') => {
@@ -337,6 +340,24 @@ const EXERCISES: Record<string, Exercise> = {
   'GET /partners/{partnerId}/referrals': { repeatable: true, prepare: async () => ({ url: `/partners/${OWN.partnerId}/referrals` }) },
   'POST /referrals/{referralId}/acceptance': { prepare: async () => ({ url: `/referrals/${await referral()}/acceptance`, body: { expectedStart: '2027-01-10' } }) },
   'POST /referrals/{referralId}/decline': { prepare: async () => ({ url: `/referrals/${await referral()}/decline`, body: { reason: 'no_capacity', note: 'lista d’attesa' } }) },
+  'POST /referrals/{referralId}/waitlist': { prepare: async () => ({ url: `/referrals/${await referral()}/waitlist`, body: { expectedDate: '2027-02-01' } }) },
+  'POST /referrals/{referralId}/re-referral': {
+    prepare: async () => {
+      const id = await referral();
+      await p.ok('partnerOwn', 'POST', `/referrals/${id}/decline`, { reason: 'no_capacity' });
+      return { url: `/referrals/${id}/re-referral`, body: { partnerId: OWN.partnerId, serviceId: OWN.serviceId, reason: 'nuovo invio' } };
+    },
+  },
+  'POST /persons/{personId}/documents': { prepare: async () => ({ url: `/persons/${(await nextCase()).personId}/documents`, body: DOCUMENT, headers: DOCUMENT_HEADERS }) },
+  'GET /persons/{personId}/documents': { repeatable: true, prepare: async () => ({ url: `/persons/${(await nextCase()).personId}/documents` }) },
+  'GET /documents/{documentId}': {
+    repeatable: true,
+    prepare: async () => {
+      const res = await p.call('team', 'POST', `/persons/${(await nextCase()).personId}/documents`, DOCUMENT, DOCUMENT_HEADERS);
+      expect(res.statusCode, res.body).toBe(201);
+      return { url: `/documents/${res.json().documentId}` };
+    },
+  },
   'POST /referrals/{referralId}/start': { prepare: async () => ({ url: `/referrals/${await accepted()}/start`, body: {} }) },
   'POST /referrals/{referralId}/completion': {
     prepare: async () => {

@@ -137,6 +137,8 @@ const TEMPLATES: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
   'POST /referrals': fc.constant(null).map(() => ({ personId: real.personId, assessmentId: real.assessmentId, partnerId: OWN.partnerId, serviceId: OWN.serviceId, reason: 'sfratto', priority: 'routine' })),
   'POST /referrals/:referralId/decline': fc.constant({ reason: 'other', note: 'lista d’attesa' }),
   'POST /referrals/:referralId/acceptance': fc.constant({ expectedStart: '2027-01-10' }),
+  'POST /referrals/:referralId/waitlist': fc.constant({ expectedDate: '2027-02-01' }),
+  'POST /referrals/:referralId/re-referral': fc.constant({ partnerId: OWN.partnerId, serviceId: OWN.serviceId, reason: 'nuovo invio', priority: 'routine' }),
   'POST /referrals/:referralId/completion': fc.constant({ outcome: 'achieved' }),
   'POST /admin/dead-letters/:deadLetterId/redrive': fc.constant({ reason: 'handler fixed' }),
   'POST /admin/dead-letters/redrive': fc.constant({ reason: 'handler fixed', group: 'hostile-dead-letters' }),
@@ -298,9 +300,24 @@ describe('hostile input on every route', () => {
       const url = route.url.replace(/:([A-Za-z0-9_]+)/g, (_, n: string) => real[n] ?? 'x');
       for (const type of ['application/json', 'text/plain']) {
         const status = await survives({ method: route.method as 'POST', url, payload: big, headers: { 'content-type': type }, who: WHO_OF[route.roles![0]!] });
-        expect(status, `${route.method} ${route.url} (${type})`).toBe(route.body ? 413 : 400);
+        // a document upload takes files up to ONESTOP_DOCUMENT_MAX_BYTES (10 MB): 1 MB of JSON is no document
+        // type (415), and as text it has no file name (422); its own limit is tested below
+        const expected = route.url === '/persons/:personId/documents' ? (type === 'application/json' ? 415 : 422) : route.body ? 413 : 400;
+        expect(status, `${route.method} ${route.url} (${type})`).toBe(expected);
       }
     }
+  });
+
+  it('a document over ONESTOP_DOCUMENT_MAX_BYTES: 413, nothing stored', async () => {
+    const big = Buffer.concat([Buffer.from('%PDF-1.7\n'), Buffer.alloc(p.infra.config.ONESTOP_DOCUMENT_MAX_BYTES, 0x20)]);
+    const status = await survives({
+      method: 'POST',
+      url: `/persons/${real.personId}/documents`,
+      payload: big,
+      headers: { 'content-type': 'application/pdf', 'x-file-name': 'grande.pdf' },
+      who: WHO_OF.team,
+    });
+    expect(status).toBe(413);
   });
 
   it('hostile headers (Authorization, Idempotency-Key, request and correlation ids): never a 5xx', async () => {

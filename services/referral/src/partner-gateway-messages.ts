@@ -163,6 +163,7 @@ export const PartnerResponse = z.discriminatedUnion('action', [
     /** stored encrypted with the person's key */
     note: ShortText.refine((s) => !UNSTORABLE.test(s), 'NUL characters and unpaired UTF-16 surrogates are not allowed').optional(),
   }),
+  z.strictObject({ ...common, action: z.literal('waitlist'), expectedDate: IsoDate }),
   z.strictObject({ ...common, action: z.literal('start') }),
   z.strictObject({ ...common, action: z.literal('complete'), outcome: Outcome }),
 ]);
@@ -220,6 +221,9 @@ export function parsePartnerResponse(m: ReceivedMessage): { ok: true; value: Inb
       break;
     case 'decline':
       answer = { action: 'decline', reason: v.reason, ...(v.note ? { note: v.note } : {}) };
+      break;
+    case 'waitlist':
+      answer = { action: 'waitlist', expectedDate: v.expectedDate };
       break;
     case 'start':
       answer = { action: 'start' };

@@ -20,7 +20,7 @@ export const PARTNER_RESPONSES_GROUP = 'referral-partner-responses';
 
 const SOURCE = '/onestop/referral';
 /** The event each action records. */
-const EVENT_OF = { accept: 'ReferralAccepted', decline: 'ReferralDeclined', start: 'ServiceStarted', complete: 'ServiceCompleted' } as const;
+const EVENT_OF = { accept: 'ReferralAccepted', decline: 'ReferralDeclined', waitlist: 'ReferralWaitlisted', start: 'ServiceStarted', complete: 'ServiceCompleted' } as const;
 const FACTS_CACHE = 10_000;
 
 export interface PartnerGatewayOptions {

@@ -35,6 +35,12 @@ ALTER TABLE referral.referrals ADD COLUMN IF NOT EXISTS status_reason text;
 -- earlier version get them when the view is rebuilt from the log)
 ALTER TABLE referral.referrals ADD COLUMN IF NOT EXISTS outcome text;
 ALTER TABLE referral.referrals ADD COLUMN IF NOT EXISTS consent_event_id uuid;
+-- waitlist and re-referral (issue 14): the date a waitlisted referral expects a
+-- place, when a freed place was offered to it, and the links of a re-referral
+ALTER TABLE referral.referrals ADD COLUMN IF NOT EXISTS expected_date date;
+ALTER TABLE referral.referrals ADD COLUMN IF NOT EXISTS place_available_at timestamptz;
+ALTER TABLE referral.referrals ADD COLUMN IF NOT EXISTS replaces_referral_id uuid;
+ALTER TABLE referral.referrals ADD COLUMN IF NOT EXISTS replaced_by uuid;
 CREATE INDEX IF NOT EXISTS referrals_partner_updated ON referral.referrals (partner_id, updated_at, referral_id);
 CREATE INDEX IF NOT EXISTS referrals_partner ON referral.referrals (partner_id, status);
 CREATE INDEX IF NOT EXISTS referrals_person ON referral.referrals (person_id);
@@ -64,6 +70,14 @@ export interface ReferralRow {
   overdue: boolean;
   referredAt: string | null;
   updatedAt: string;
+  /** waitlisted (on-hold): when the partner expects a place */
+  expectedDate: string | null;
+  /** waitlisted: when a freed place was offered to it (null: not yet) */
+  placeAvailableAt: string | null;
+  /** a re-referral: the declined referral it replaces */
+  replacesReferralId: string | null;
+  /** a declined referral re-referred: the referral that replaces it */
+  replacedBy: string | null;
 }
 
 /** A row with what the FHIR facade shows besides (not part of the native API's answer). */
@@ -86,6 +100,11 @@ export interface ReferralSearch {
   limit: number;
 }
 
+/** A date column as YYYY-MM-DD, whichever form the driver hands it in (a Date at local midnight, or text). */
+const dateOnly = (v: unknown): string => {
+  if (v instanceof Date) return `${v.getFullYear()}-${String(v.getMonth() + 1).padStart(2, '0')}-${String(v.getDate()).padStart(2, '0')}`;
+  return String(v).slice(0, 10);
+};
 const iso = (v: unknown) => (v == null ? null : new Date(v as string).toISOString());
 const toRow = (r: Record<string, unknown>): ReferralRow => ({
   referralId: r.referral_id as string,
@@ -101,6 +120,10 @@ const toRow = (r: Record<string, unknown>): ReferralRow => ({
   overdue: r.overdue as boolean,
   referredAt: iso(r.referred_at),
   updatedAt: iso(r.updated_at)!,
+  expectedDate: r.expected_date == null ? null : dateOnly(r.expected_date),
+  placeAvailableAt: iso(r.place_available_at),
+  replacesReferralId: (r.replaces_referral_id as string | null) ?? null,
+  replacedBy: (r.replaced_by as string | null) ?? null,
 });
 const toRecord = (r: Record<string, unknown>): ReferralRecord => ({
   ...toRow(r),
@@ -125,10 +148,10 @@ export class ReferralView {
           const d = e.data;
           await this.db.query(
             `INSERT INTO referral.referrals (referral_id, person_id, assessment_id, partner_id, service_id, domain, priority,
-                                             status, respond_by, referred_at, updated_at, stream_position, consent_event_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $9, $9, $10, $11)
+                                             status, respond_by, referred_at, updated_at, stream_position, consent_event_id, replaces_referral_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $9, $9, $10, $11, $12)
              ON CONFLICT (referral_id) DO NOTHING`,
-            [d.referralId, d.personId, d.assessmentId, d.partnerId, d.serviceId, d.domain, d.priority, d.respondBy, e.time, e.streamPosition, d.consentEventId],
+            [d.referralId, d.personId, d.assessmentId, d.partnerId, d.serviceId, d.domain, d.priority, d.respondBy, e.time, e.streamPosition, d.consentEventId, d.replacesReferralId ?? null],
           );
           break;
         }
@@ -148,6 +171,21 @@ export class ReferralView {
               e.type === 'ReferralDeclined' || e.type === 'ReferralCancelled' ? e.data.reason : null,
               e.type === 'ServiceCompleted' ? e.data.outcome : null,
             ],
+          );
+          break;
+        case 'ReferralWaitlisted':
+          await this.db.query(
+            `UPDATE referral.referrals SET status = $2, updated_at = $3, stream_position = $4, status_reason = NULL, expected_date = $5::date
+              WHERE referral_id = $1 AND stream_position < $4`,
+            [e.subject.slice('referral-'.length), taskStatusAfter(e.type), e.time, e.streamPosition, e.data.expectedDate],
+          );
+          break;
+        case 'ReferralPlaceAvailable':
+        case 'ReferralReplaced':
+          await this.db.query(
+            `UPDATE referral.referrals SET ${e.type === 'ReferralPlaceAvailable' ? 'place_available_at = $2' : 'replaced_by = $4::uuid'}, updated_at = $2, stream_position = $3
+              WHERE referral_id = $1 AND stream_position < $3`,
+            [e.subject.slice('referral-'.length), e.time, e.streamPosition, ...(e.type === 'ReferralReplaced' ? [e.data.replacedBy] : [])],
           );
           break;
         case 'ReferralOverdue':

@@ -1,8 +1,8 @@
-import { NotFoundError, PLACE_HOLDING_STATUSES, type EventContext, type OneStopEvent, type RecordedEvent } from '@onestop/events';
+import { ConflictError, NotFoundError, PLACE_HOLDING_STATUSES, type EventContext, type OneStopEvent, type RecordedEvent } from '@onestop/events';
 import { caseDecider, caseStream } from '@onestop/case';
 import { handleCommand, loadAggregate, newId, transact, type Appended, type CaseFactsView, type ServiceContext, type UnitOfWork } from '@onestop/kit';
 import { partnerDecider, partnerStream, type PartnerCommand } from './domain/partner.js';
-import { placesDecider, placesStream } from './domain/places.js';
+import { placesDecider, placesStream, type PlacesEvent, type PlacesState } from './domain/places.js';
 import { referralDecider, referralStream, type CancelReferral, type ReferralState } from './domain/referral.js';
 import type { ReferralView } from './referral-view.js';
 
@@ -10,6 +10,7 @@ import type { ReferralView } from './referral-view.js';
 export type PartnerAnswer =
   | { action: 'accept'; expectedStart?: string }
   | { action: 'decline'; reason: 'no_capacity' | 'not_eligible' | 'unable_to_contact' | 'other'; note?: string }
+  | { action: 'waitlist'; expectedDate: string }
   | { action: 'start' }
   | { action: 'complete'; outcome: 'achieved' | 'partially_achieved' | 'not_achieved' | 'dropped_out' };
 
@@ -51,8 +52,22 @@ export class Referrals {
     readonly facts: CaseFactsView,
   ) {}
 
-  changeDirectory(partnerId: string, command: PartnerCommand, ec: EventContext) {
-    return handleCommand(this.ctx.store, partnerStream(partnerId), partnerDecider, command, { partitionKey: partnerId, ctx: ec });
+  async changeDirectory(partnerId: string, command: PartnerCommand, ec: EventContext) {
+    if (command.type !== 'ChangeServiceCapacity') {
+      return handleCommand(this.ctx.store, partnerStream(partnerId), partnerDecider, command, { partitionKey: partnerId, ctx: ec });
+    }
+    // raising a capacity frees places: the service's waitlist hears of them in the same append
+    const stream = partnerStream(partnerId);
+    const { result: partner, appended } = await transact(this.ctx.store, ec, async (uow) => {
+      const p = await uow.load(stream, partnerDecider, { partitionKey: partnerId });
+      const previous = p.state.services[command.serviceId]?.capacity;
+      if (p.decide(command).length === 0 || previous === undefined) return p;
+      const places = await uow.load(placesStream(partnerId, command.serviceId), placesDecider, { partitionKey: partnerId });
+      await this.tellOffered(uow, places.decide({ type: 'CapacityChanged', previous, capacity: command.capacity }));
+      return p;
+    });
+    const a = appended.find((x) => x.streamId === stream);
+    return { events: a?.events ?? [], revision: a ? a.revision : partner.revision, globalPositions: a?.globalPositions ?? [], state: partner.state };
   }
 
   async partner(partnerId: string) {
@@ -70,7 +85,7 @@ export class Referrals {
   }
 
   /** Records a referral after checking every precondition of DESIGN §4; the person's case takes the service's slot. */
-  async refer(input: NewReferral, ec: EventContext): Promise<{ referralId: string; respondBy: string; position: number }> {
+  async refer(input: NewReferral, ec: EventContext, replacesReferralId?: string): Promise<{ referralId: string; respondBy: string; position: number }> {
     // derived from the Idempotency-Key when there is one: a retried request refers the same referral
     const referralId = newId();
     const [person, assessment] = await Promise.all([this.facts.person(input.personId), this.facts.assessment(input.assessmentId)]);
@@ -98,13 +113,46 @@ export class Referrals {
           agreementId: this.ctx.config.ONESTOP_AGREEMENT_ID,
           occupied: places.state.taken.length,
         },
+        ...(replacesReferralId ? { replacesReferralId } : {}),
       });
+      if (replacesReferralId) {
+        // the declined referral records its replacement in the same append: re-referred once, whatever the races
+        const old = await loadReferral(uow, replacesReferralId);
+        if (old.state.personId !== input.personId) throw new NotFoundError('referral', replacesReferralId);
+        // a concurrent re-referral got there first (this request's check ran before it): this one records nothing
+        if (old.decide({ type: 'Replace', referralId, partnerId: input.partnerId, serviceId: input.serviceId }).length === 0) {
+          throw new ConflictError('referral_already_replaced', 'the referral was re-referred meanwhile', { replacedBy: old.state.replacedBy?.referralId });
+        }
+      }
       const kase = await uow.load(caseStream(input.personId), caseDecider, { partitionKey: input.personId });
       kase.decide({ type: 'OpenReferral', referralId, partnerId: input.partnerId, serviceId: input.serviceId });
     });
     const own = appended.find((a) => a.streamId === referralStream(referralId))!;
     const e = own.events[0] as OneStopEvent<'ReferredToPartner'>;
-    return { referralId, respondBy: e.data.respondBy, position: own.globalPositions[0]! };
+    // the last referral event of the append (the view follows those): a read `after` it sees the referral and, for a re-referral, the replaced one's link too
+    return { referralId, respondBy: e.data.respondBy, position: Math.max(...appended.filter((a) => a.streamId.startsWith('referral-')).flatMap((a) => a.globalPositions)) };
+  }
+
+  /**
+   * Re-refers a declined referral to another partner or service: a new
+   * referral (every check of `refer`) that carries `replacesReferralId`, and
+   * ReferralReplaced on the declined one. The same re-referral again records
+   * nothing and names the referral made the first time; another one is
+   * refused (409 done_otherwise), as is re-referring one that was not declined.
+   */
+  async reRefer(
+    replacesReferralId: string,
+    input: Omit<NewReferral, 'personId' | 'assessmentId'>,
+    ec: EventContext,
+  ): Promise<{ referralId: string; recorded: boolean; respondBy?: string; position?: number }> {
+    const { state } = await loadAggregate(this.ctx.store, referralStream(replacesReferralId), referralDecider);
+    if (state.status === 'none') throw new NotFoundError('referral', replacesReferralId);
+    // a repeat (or one done otherwise) is decided on the stream before anything is encrypted or checked
+    if (referralDecider.decide({ type: 'Replace', referralId: replacesReferralId, partnerId: input.partnerId, serviceId: input.serviceId }, state).length === 0) {
+      return { referralId: state.replacedBy!.referralId, recorded: false };
+    }
+    const res = await this.refer({ ...input, personId: state.personId!, assessmentId: state.assessmentId! }, ec, replacesReferralId);
+    return { ...res, recorded: true };
   }
 
   /** Applies a partner's answer through the referral decider (HTTP and Kafka alike). */
@@ -125,7 +173,15 @@ export class Referrals {
           // the partner's note may mention the person: it is stored encrypted with the person's key
           const note = answer.note ? await this.ctx.keyring.encrypt(s.personId!, answer.note) : undefined;
           if (referral.decide({ type: 'Decline', partnerId, reason: answer.reason, ...(note ? { note } : {}) }).length === 0) return;
+          await this.leaveWaitlist(uow, s, 'rejected');
           await this.closeInCase(uow, referral.state, 'rejected');
+          return;
+        }
+        case 'waitlist': {
+          if (referral.decide({ type: 'Waitlist', partnerId, expectedDate: answer.expectedDate }).length === 0) return;
+          // the line is the places stream's: its order is the order of these appends
+          const places = await uow.load(placesStream(s.partnerId!, s.serviceId!), placesDecider, { partitionKey: s.partnerId! });
+          places.decide({ type: 'JoinWaitlist', referralId, expectedDate: answer.expectedDate });
           return;
         }
         case 'start':
@@ -146,6 +202,7 @@ export class Referrals {
       const before = referral.state;
       if (referral.decide({ type: 'CancelReferral', reason, automatic, ...(endedConsent ? { endedConsent } : {}) }).length === 0) return;
       await this.releasePlace(uow, before, 'cancelled');
+      await this.leaveWaitlist(uow, before, 'cancelled');
       await this.closeInCase(uow, referral.state, 'cancelled');
     });
   }
@@ -228,7 +285,31 @@ export class Referrals {
   private async releasePlace(uow: UnitOfWork, before: ReferralState, status: 'completed' | 'cancelled'): Promise<void> {
     if (!holdsPlace(before)) return;
     const places = await uow.load(placesStream(before.partnerId!, before.serviceId!), placesDecider, { partitionKey: before.partnerId! });
-    places.decide({ type: 'ReleasePlace', referralId: before.referralId!, status });
+    await this.tellOffered(uow, places.decide({ type: 'ReleasePlace', referralId: before.referralId!, status }));
+  }
+
+  private async leaveWaitlist(uow: UnitOfWork, before: ReferralState, status: 'rejected' | 'cancelled'): Promise<void> {
+    if (before.status !== 'on-hold') return;
+    const places = await uow.load(placesStream(before.partnerId!, before.serviceId!), placesDecider, { partitionKey: before.partnerId! });
+    places.decide({ type: 'LeaveWaitlist', referralId: before.referralId!, status });
+  }
+
+  /**
+   * Each place the places decider offered (PlaceOffered) is told on the
+   * waitlisted referral's own stream, in the same atomic append: its partner
+   * (inbox, FHIR Task) and its team (referral view) see ReferralPlaceAvailable.
+   */
+  private async tellOffered(uow: UnitOfWork, decided: readonly PlacesEvent[]): Promise<void> {
+    for (const e of decided) {
+      if (e.type !== 'PlaceOffered') continue;
+      const waiting = await loadReferral(uow, e.data.referralId);
+      waiting.decide({ type: 'TellPlaceAvailable', cause: e.data.cause });
+    }
+  }
+
+  /** A service's places and waitlist, read from its stream (exact). */
+  async places(partnerId: string, serviceId: string): Promise<PlacesState> {
+    return (await loadAggregate(this.ctx.store, placesStream(partnerId, serviceId), placesDecider)).state;
   }
 
   private async closeInCase(uow: UnitOfWork, s: ReferralState, status: 'rejected' | 'completed' | 'cancelled'): Promise<void> {

@@ -66,6 +66,10 @@ const facts: TaskFacts = {
   referredAt: '2026-11-26T09:00:00.000Z',
   updatedAt: '2026-11-26T09:00:00.000Z',
   version: 0,
+  expectedDate: null,
+  placeAvailableAt: null,
+  replacesReferralId: null,
+  replacedBy: null,
 };
 const task = taskResource(facts);
 const refusal = (next: unknown) => {
@@ -99,7 +103,20 @@ describe('a partner’s new Task as an answer', () => {
   });
   it('refuses a rejection whose reason is a cancellation code', () =>
     expect(refusal({ ...task, status: 'rejected', statusReason: { coding: [{ system: REASONS, code: 'consent_withdrawn' }] } }).status).toBe(422));
-  it('refuses on-hold as not supported (no waitlist state yet)', () => expect(refusal({ ...task, status: 'on-hold' })).toMatchObject({ status: 422, issueCode: 'not-supported' }));
+  it('on-hold with Task.restriction.period.start → waitlist, with that date as the expected date', () => {
+    expect(answerOf(task, { ...task, status: 'on-hold', restriction: { period: { start: '2027-02-01' } } }, facts.referralId)).toEqual({ action: 'waitlist', expectedDate: '2027-02-01' });
+    expect(answerOf(task, { ...task, status: 'on-hold', restriction: { period: { start: '2027-02-01T09:00:00+01:00', end: '2026-12-01T09:00:00Z' } } }, facts.referralId)).toEqual({ action: 'waitlist', expectedDate: '2027-02-01' });
+  });
+  it('refuses on-hold without the expected date (422) or with one that is not a date (400)', () => {
+    expect(refusal({ ...task, status: 'on-hold', restriction: undefined })).toMatchObject({ status: 422, issueCode: 'business-rule', expression: ['Task.restriction.period.start'] });
+    expect(refusal({ ...task, status: 'on-hold', restriction: { period: { start: 'soon' } } })).toMatchObject({ status: 400, issueCode: 'invalid' });
+    expect(refusal({ ...task, status: 'on-hold', restriction: { period: { start: '2027-02-30' } } })).toMatchObject({ status: 400 });
+  });
+  it('an on-hold Task shows the expected date as restriction.period.start and whether a place was offered', () => {
+    const held = taskResource({ ...facts, status: 'on-hold', expectedDate: '2027-02-01' });
+    expect(held).toMatchObject({ status: 'on-hold', restriction: { period: { start: '2027-02-01' } }, businessStatus: { text: 'waitlisted: no free place' } });
+    expect(taskResource({ ...facts, status: 'on-hold', expectedDate: '2027-02-01', placeAvailableAt: '2026-12-02T09:00:00.000Z' })).toMatchObject({ businessStatus: { text: 'waitlisted: a place of the service is free' } });
+  });
   it('refuses a change of what OneStop owns', () => {
     for (const change of [{ intent: 'plan' }, { for: { reference: 'Patient/x' } }, { focus: { reference: 'ServiceRequest/x' } }, { owner: undefined }]) {
       expect(refusal({ ...task, status: 'accepted', ...change }).status).toBe(422);

@@ -186,6 +186,28 @@ describe('FHIR facade, a Pistoia journey', () => {
     expect(await j.infra.store.readStream(`referral-${b}`)).toHaveLength(2);
   });
 
+  it('lets a partner put a Task on hold (waitlisted) with the date a place is expected in restriction.period.start', async () => {
+    const id = ids.referrals[3]!;
+    const task = (await fhir('GET', `/Task/${id}`, 'caritas')).json();
+    const held = await fhir('PUT', `/Task/${id}`, 'caritas', { ...task, status: 'on-hold', restriction: { period: { start: '2027-02-01' } } });
+    expect(held.statusCode, held.body).toBe(200);
+    expect(held.json()).toMatchObject({ status: 'on-hold', restriction: { period: { start: '2027-02-01' } }, businessStatus: { text: expect.stringMatching(/^waitlisted/) } });
+    expect(held.json().restriction.period.end).toBeUndefined();
+    const events = () => j.infra.store.readStream(`referral-${id}`);
+    expect((await events()).map((e) => e.type)).toEqual(['ReferredToPartner', 'ReferralWaitlisted']);
+    // the same again records nothing; another date is refused (409, as over HTTP)
+    expect((await fhir('PUT', `/Task/${id}`, 'caritas', held.json())).statusCode).toBe(200);
+    const other = await fhir('PUT', `/Task/${id}`, 'caritas', { ...(held.json() as object), restriction: { period: { start: '2027-05-01' } } });
+    expect(other.statusCode, other.body).toBe(409);
+    expect(await events()).toHaveLength(2);
+    // the native API shows the same state
+    expect((await call('GET', `/referrals/${id}`, 'caritas')).json()).toMatchObject({ status: expect.any(String) });
+    await eventually(async () => expect((await call('GET', `/referrals/${id}`, 'caritas')).json()).toMatchObject({ status: 'on-hold', expectedDate: '2027-02-01' }));
+    // and a search by status finds it
+    const found = (await fhir('GET', '/Task?status=on-hold', 'caritas')).json();
+    expect(found.entry.map((e: { resource: { id: string } }) => e.resource.id)).toContain(id);
+  });
+
   it('refuses hostile input with an OperationOutcome (4xx), stores nothing and echoes nothing', async () => {
     const id = ids.referrals[2]!;
     const task = (await fhir('GET', `/Task/${id}`, 'caritas')).json();
@@ -201,7 +223,8 @@ describe('FHIR facade, a Pistoia journey', () => {
       ['status jump requested → in-progress', 'PATCH', `/Task/${id}`, 'caritas', [{ op: 'replace', path: '/status', value: 'in-progress' }], 'application/json-patch+json', 422],
       ['rejected without statusReason', 'PUT', `/Task/${id}`, 'caritas', { ...task, status: 'rejected' }, 'application/fhir+json', 422],
       ['completed without output', 'PUT', `/Task/${id}`, 'caritas', { ...task, status: 'completed' }, 'application/fhir+json', 422],
-      ['on-hold (no waitlist state yet)', 'PUT', `/Task/${id}`, 'caritas', { ...task, status: 'on-hold' }, 'application/fhir+json', 422],
+      ['on-hold without the expected date', 'PUT', `/Task/${id}`, 'caritas', { ...task, status: 'on-hold' }, 'application/fhir+json', 422],
+      ['on-hold with a date that is not one', 'PUT', `/Task/${id}`, 'caritas', { ...task, status: 'on-hold', restriction: { period: { start: 'Giulia' } } }, 'application/fhir+json', 400],
       ['a partner cancelling', 'PUT', `/Task/${id}`, 'caritas', { ...task, status: 'cancelled' }, 'application/fhir+json', 403],
       ['another partner’s Task', 'PUT', `/Task/${id}`, 'cpi', { ...task, status: 'accepted' }, 'application/fhir+json', 404],
       ['a team member answering', 'PUT', `/Task/${id}`, 'team', { ...task, status: 'accepted' }, 'application/fhir+json', 403],

@@ -172,6 +172,20 @@ export class PersonKeyring {
     return { alg: 'A256GCM', kid: personId, iv: s.iv.toString('base64'), ct: s.ct.toString('base64'), tag: s.tag.toString('base64') };
   }
 
+  /**
+   * Encrypts bytes (an uploaded document) with the person's data key, bound to
+   * `context` (the document's id) as additional data: a ciphertext moved to
+   * another document's row does not open. Throws PersonDataErased after erasure.
+   */
+  async encryptBytes(personId: string, bytes: Buffer, context: string): Promise<{ iv: Buffer; ct: Buffer; tag: Buffer }> {
+    return seal(await this.dataKey(personId), bytes, `${personId}:${context}`);
+  }
+
+  /** Decrypts what encryptBytes sealed; throws PersonDataErased once the person's key is destroyed. */
+  async decryptBytes(personId: string, sealed: { iv: Buffer; ct: Buffer; tag: Buffer }, context: string): Promise<Buffer> {
+    return open(await this.dataKey(personId), sealed.iv, sealed.ct, sealed.tag, `${personId}:${context}`);
+  }
+
   /** Decrypts a value; throws PersonDataErased once the person's key is destroyed. */
   async decrypt<T = unknown>(enc: Encrypted): Promise<T> {
     const key = await this.dataKey(enc.kid);

@@ -28,6 +28,17 @@ import type { PartnerState } from './partner.js';
 //       │  └──decline──► rejected
 //       └────────────── cancel (team, or automatic) ──────────────────► cancelled
 //   requested ──(respondBy passes)──► ReferralOverdue, still requested
+//
+// Waitlist and re-referral (issue 14, part 6):
+//   requested ──waitlist──► on-hold ──accept──► accepted     (takes a place then)
+//                              ├──decline──► rejected
+//                              └──cancel───► cancelled
+//   on-hold ──(a place of its service is freed, it is first in line)──► ReferralPlaceAvailable, still on-hold
+//   rejected ──re-refer──► ReferralReplaced (the new referral carries replacesReferralId), still rejected
+// Only a requested referral is waitlisted: that is the partner's answer when it
+// has no free place for it. An accepted referral already holds a place (a
+// partner that cannot honour it completes or the team cancels it), and putting
+// it on hold would free a place only to queue it again.
 
 export type ReferralEvent = DomainEvent<
   | 'ReferredToPartner'
@@ -37,6 +48,9 @@ export type ReferralEvent = DomainEvent<
   | 'ServiceCompleted'
   | 'ReferralCancelled'
   | 'ReferralOverdue'
+  | 'ReferralWaitlisted'
+  | 'ReferralPlaceAvailable'
+  | 'ReferralReplaced'
 >;
 
 /** FHIR Task.status of each state (the vocabulary of packages/events), or none before the request. */
@@ -48,12 +62,15 @@ export interface ReferralState {
   personId: string | null;
   partnerId: string | null;
   serviceId: string | null;
+  assessmentId: string | null;
   respondBy: string | null;
   overdue: boolean;
   /** the ConsentGiven event the referral was made under */
   consentEventId: string | null;
   /** what the answers and the cancellation recorded: a repeat with other data is told apart from a plain one */
-  recorded: { expectedStart?: string; declineReason?: string; outcome?: string; cancelReason?: string };
+  recorded: { expectedStart?: string; declineReason?: string; outcome?: string; cancelReason?: string; expectedDate?: string };
+  /** the referral that replaced this declined one, and where it went */
+  replacedBy: { referralId: string; partnerId: string; serviceId: string } | null;
 }
 
 export const initialReferralState: ReferralState = {
@@ -62,10 +79,12 @@ export const initialReferralState: ReferralState = {
   personId: null,
   partnerId: null,
   serviceId: null,
+  assessmentId: null,
   respondBy: null,
   overdue: false,
   consentEventId: null,
   recorded: {},
+  replacedBy: null,
 };
 
 // ── Commands ────────────────────────────────────────────────────────────────
@@ -93,6 +112,8 @@ export interface Refer {
   referredBy: string;
   at: Date;
   facts: ReferralFacts;
+  /** a re-referral: the declined referral it replaces */
+  replacesReferralId?: string;
 }
 /** Answers come from a partner: `partnerId` is the caller's, checked against the referral's. */
 /** Acceptance also takes a place: the places decider refuses it when none is free. */
@@ -132,7 +153,25 @@ export interface MarkOverdue {
   type: 'MarkOverdue';
   now: Date;
 }
-export type ReferralCommand = Refer | Accept | Decline | StartService | CompleteService | CancelReferral | MarkOverdue;
+/** The partner has no free place: the referral waits until about `expectedDate`. */
+export interface Waitlist {
+  type: 'Waitlist';
+  partnerId: string;
+  expectedDate: string;
+}
+/** The places decider offered this referral a freed place (same atomic append). */
+export interface TellPlaceAvailable {
+  type: 'TellPlaceAvailable';
+  cause: 'place_released' | 'capacity_raised';
+}
+/** The team re-refers this declined referral: `referralId` is the new one. */
+export interface Replace {
+  type: 'Replace';
+  referralId: string;
+  partnerId: string;
+  serviceId: string;
+}
+export type ReferralCommand = Refer | Accept | Decline | StartService | CompleteService | CancelReferral | MarkOverdue | Waitlist | TellPlaceAvailable | Replace;
 
 // ── Domain errors ───────────────────────────────────────────────────────────
 const rule = (code: string, message: string, details: Record<string, unknown> = {}) => new RuleViolation(code, message, details);
@@ -199,6 +238,7 @@ function refer(c: Refer, s: ReferralState): ReferralEvent[] {
         respondBy: new Date(c.at.getTime() + agreement.responseDays * DAY_MS).toISOString(),
         referredBy: c.referredBy,
         consentEventId: f.consent.eventId,
+        ...(c.replacesReferralId ? { replacesReferralId: c.replacesReferralId } : {}),
       },
     },
   ];
@@ -221,7 +261,7 @@ function accept(c: Accept, s: ReferralState): ReferralEvent[] {
   if (s.status === 'accepted' || s.status === 'in-progress' || s.status === 'completed') {
     return repeat('accepting', c.expectedStart !== undefined && c.expectedStart !== s.recorded.expectedStart, { expectedStart: s.recorded.expectedStart ?? null });
   }
-  if (s.status !== 'requested') throw new TransitionRefused(s.status, 'accepted');
+  if (s.status !== 'requested' && s.status !== 'on-hold') throw new TransitionRefused(s.status, 'accepted');
   return [{ type: 'ReferralAccepted', data: c.expectedStart ? { expectedStart: c.expectedStart } : {} }];
 }
 
@@ -229,7 +269,7 @@ function decline(c: Decline, s: ReferralState): ReferralEvent[] {
   addressed(s, c.partnerId);
   // (the note of a repeat is not compared, nor kept: it is encrypted, and the first one stands)
   if (s.status === 'rejected') return repeat('declining', c.reason !== s.recorded.declineReason, { reason: s.recorded.declineReason });
-  if (s.status !== 'requested') throw new TransitionRefused(s.status, 'declined');
+  if (s.status !== 'requested' && s.status !== 'on-hold') throw new TransitionRefused(s.status, 'declined');
   return [{ type: 'ReferralDeclined', data: { reason: c.reason, ...(c.note ? { note: c.note } : {}) } }];
 }
 
@@ -247,7 +287,7 @@ function complete(c: CompleteService, s: ReferralState): ReferralEvent[] {
   return [{ type: 'ServiceCompleted', data: { outcome: c.outcome } }];
 }
 
-/** Open: requested, accepted or in progress (the statuses of packages/events). */
+/** Open: requested, on hold, accepted or in progress (the statuses of packages/events). */
 export const isOpen = (s: ReferralState): boolean => (OPEN_REFERRAL_STATUSES as readonly string[]).includes(s.status);
 
 function cancel(c: CancelReferral, s: ReferralState): ReferralEvent[] {
@@ -269,6 +309,32 @@ function markOverdue(c: MarkOverdue, s: ReferralState): ReferralEvent[] {
   return [{ type: 'ReferralOverdue', data: { dueAt: s.respondBy } }];
 }
 
+function waitlist(c: Waitlist, s: ReferralState): ReferralEvent[] {
+  addressed(s, c.partnerId);
+  if (s.status === 'on-hold') return repeat('waitlisting', c.expectedDate !== s.recorded.expectedDate, { expectedDate: s.recorded.expectedDate ?? null });
+  if (s.status !== 'requested') throw new TransitionRefused(s.status, 'waitlisted');
+  return [{ type: 'ReferralWaitlisted', data: { expectedDate: c.expectedDate } }];
+}
+
+function tellPlaceAvailable(c: TellPlaceAvailable, s: ReferralState): ReferralEvent[] {
+  // the places stream offers only waitlisted referrals; anything else means it left the line in this same append
+  if (s.status !== 'on-hold') return [];
+  return [{ type: 'ReferralPlaceAvailable', data: { cause: c.cause } }];
+}
+
+function replace(c: Replace, s: ReferralState): ReferralEvent[] {
+  if (s.status === 'none') throw new NotFoundError('referral', '?');
+  if (s.replacedBy) {
+    // the same re-referral again is a plain repeat; to another partner or service it was done otherwise
+    const same = s.replacedBy.partnerId === c.partnerId && s.replacedBy.serviceId === c.serviceId;
+    return repeat('re-referring', !same, { replacedBy: s.replacedBy.referralId, partnerId: s.replacedBy.partnerId, serviceId: s.replacedBy.serviceId });
+  }
+  if (s.status !== 'rejected') {
+    throw new ConflictError('referral_not_declined', `a referral that is ${s.status} cannot be re-referred: only a declined one can`, { status: s.status });
+  }
+  return [{ type: 'ReferralReplaced', data: { replacedBy: c.referralId, partnerId: c.partnerId, serviceId: c.serviceId } }];
+}
+
 export function decide(c: ReferralCommand, s: ReferralState): ReferralEvent[] {
   switch (c.type) {
     case 'Refer':
@@ -285,6 +351,12 @@ export function decide(c: ReferralCommand, s: ReferralState): ReferralEvent[] {
       return cancel(c, s);
     case 'MarkOverdue':
       return markOverdue(c, s);
+    case 'Waitlist':
+      return waitlist(c, s);
+    case 'TellPlaceAvailable':
+      return tellPlaceAvailable(c, s);
+    case 'Replace':
+      return replace(c, s);
     default: {
       const unknown: never = c;
       throw new Error(`unknown command ${JSON.stringify(unknown)}`);
@@ -301,10 +373,12 @@ export function evolve(s: ReferralState, e: ReferralEvent): ReferralState {
         personId: e.data.personId,
         partnerId: e.data.partnerId,
         serviceId: e.data.serviceId,
+        assessmentId: e.data.assessmentId,
         respondBy: e.data.respondBy,
         overdue: false,
         consentEventId: e.data.consentEventId,
         recorded: {},
+        replacedBy: null,
       };
     case 'ReferralAccepted':
       return { ...s, status: 'accepted', recorded: { ...s.recorded, ...(e.data.expectedStart ? { expectedStart: e.data.expectedStart } : {}) } };
@@ -318,6 +392,12 @@ export function evolve(s: ReferralState, e: ReferralEvent): ReferralState {
       return { ...s, status: 'cancelled', recorded: { ...s.recorded, cancelReason: e.data.reason } };
     case 'ReferralOverdue':
       return { ...s, overdue: true };
+    case 'ReferralWaitlisted':
+      return { ...s, status: 'on-hold', recorded: { ...s.recorded, expectedDate: e.data.expectedDate } };
+    case 'ReferralPlaceAvailable':
+      return s;
+    case 'ReferralReplaced':
+      return { ...s, replacedBy: { referralId: e.data.replacedBy, partnerId: e.data.partnerId, serviceId: e.data.serviceId } };
     default: {
       const unknown: never = e;
       return unknown;

@@ -36,7 +36,7 @@ export function capabilityStatement(baseUrl: string): Resource {
           {
             type: 'Task',
             documentation:
-              'One per referral. A partner moves its Task to accepted, rejected (statusReason required), in-progress or completed (output of type outcome required); on-hold is refused (OneStop has no waitlist state yet); the transition table of the referral is enforced.',
+              'One per referral. A partner moves its Task to accepted, rejected (statusReason required), on-hold (waitlisted: no free place; Task.restriction.period.start required, the date a place is expected), in-progress or completed (output of type outcome required); the transition table of the referral is enforced. A waitlisted Task holds no place; when a place of its service is freed and it is first in line, its businessStatus says so (and a Subscription notification follows). A re-referral of a declined referral is a new Task.',
             interaction: [read, search, { code: 'update' }, { code: 'patch' }],
             versioning: 'versioned',
             updateCreate: false,

@@ -195,6 +195,7 @@ export function taskResource(t: TaskFacts): Resource {
     status: t.status,
     ...(t.statusReason ? { statusReason: { coding: [coding(CODE_SYSTEMS.statusReason, t.statusReason)] } } : {}),
     ...(t.overdue && t.status === 'requested' ? { businessStatus: { text: 'overdue: no answer by the response deadline' } } : {}),
+    ...(t.status === 'on-hold' ? { businessStatus: { text: t.placeAvailableAt ? 'waitlisted: a place of the service is free' : 'waitlisted: no free place' } } : {}),
     intent: 'order',
     priority: t.priority ?? 'routine',
     code: { coding: [{ system: 'http://hl7.org/fhir/CodeSystem/task-code', code: 'fulfill', display: 'Fulfill the focal request' }] },
@@ -203,7 +204,12 @@ export function taskResource(t: TaskFacts): Resource {
     ...(t.referredAt ? { authoredOn: t.referredAt } : {}),
     lastModified: t.updatedAt,
     owner: { reference: `Organization/${t.partnerId}` },
-    ...(t.respondBy ? { restriction: { period: { end: t.respondBy } } } : {}),
+    // waitlisted: fulfilment is sought from the date the partner expects a place (the response deadline was met by the answer)
+    ...(t.status === 'on-hold' && t.expectedDate
+      ? { restriction: { period: { start: t.expectedDate } } }
+      : t.respondBy
+        ? { restriction: { period: { end: t.respondBy } } }
+        : {}),
     ...(output ? { output } : {}),
   };
 }
@@ -211,6 +217,7 @@ export function taskResource(t: TaskFacts): Resource {
 /** ServiceRequest.status from the referral's: open → active, answered no or withdrawn → revoked. */
 const SERVICE_REQUEST_STATUS: Record<ReferralStatus, string> = {
   requested: 'active',
+  'on-hold': 'on-hold',
   accepted: 'active',
   'in-progress': 'active',
   completed: 'completed',

@@ -1,4 +1,4 @@
-import { DeclineReason, Outcome, type ReferralStatus } from '@onestop/events';
+import { DeclineReason, IsoDate, Outcome, type ReferralStatus } from '@onestop/events';
 import { CODE_SYSTEMS, codeSystemUrl, type Resource } from './resources.js';
 import type { PartnerAnswer } from '../referrals.js';
 
@@ -103,14 +103,24 @@ export function answerOf(current: Resource, next: unknown, id: string): PartnerA
       }
       return { action: 'complete', outcome: parsed.data };
     }
-    case 'on-hold':
-      throw new FhirRefusal(422, 'not-supported', 'on-hold is not supported: OneStop has no waitlist state yet, so a referral cannot be put on hold', ['Task.status']);
+    case 'on-hold': {
+      // waitlisted: the date a place is expected is when fulfilment is sought from (Task.restriction.period.start)
+      const period = isObject(next.restriction) && isObject(next.restriction.period) ? next.restriction.period : undefined;
+      const start = period?.start;
+      if (start === undefined) {
+        throw rule('putting a Task on hold (waitlisted) needs Task.restriction.period.start: the date a place is expected', 'Task.restriction.period.start');
+      }
+      // a date, or a dateTime whose date part is kept
+      const expectedDate = typeof start === 'string' ? IsoDate.safeParse(start.slice(0, 10)) : undefined;
+      if (!expectedDate?.success || !/^\d{4}-\d{2}-\d{2}(T|$)/.test(start as string)) throw invalid('Task.restriction.period.start must be a date', 'Task.restriction.period.start');
+      return { action: 'waitlist', expectedDate: expectedDate.data };
+    }
     case 'cancelled':
       throw new FhirRefusal(403, 'forbidden', 'only the referring team cancels a referral', ['Task.status']);
     default:
-      throw rule(`a partner may set Task.status to accepted, rejected, in-progress or completed, not ${status}`, 'Task.status');
+      throw rule(`a partner may set Task.status to ${PARTNER_SETTABLE.join(', ')}, not ${status}`, 'Task.status');
   }
 }
 
 /** The statuses a partner may move a Task to, for the CapabilityStatement and docs. */
-export const PARTNER_SETTABLE: readonly ReferralStatus[] = ['accepted', 'rejected', 'in-progress', 'completed'];
+export const PARTNER_SETTABLE: readonly ReferralStatus[] = ['on-hold', 'accepted', 'rejected', 'in-progress', 'completed'];

@@ -27,6 +27,10 @@ export function taskFactsOf(events: readonly RecordedEvent[]): TaskFacts | undef
     referredAt: first.time,
     updatedAt: first.time,
     version: first.streamPosition,
+    expectedDate: null,
+    placeAvailableAt: null,
+    replacesReferralId: d.replacesReferralId ?? null,
+    replacedBy: null,
   };
   for (const e of events.slice(1)) {
     const status = taskStatusAfter(e.type);
@@ -36,6 +40,9 @@ export function taskFactsOf(events: readonly RecordedEvent[]): TaskFacts | undef
       ...(e.type === 'ReferralDeclined' || e.type === 'ReferralCancelled' ? { statusReason: e.data.reason } : {}),
       ...(e.type === 'ServiceCompleted' ? { outcome: e.data.outcome } : {}),
       ...(e.type === 'ReferralOverdue' ? { overdue: true } : {}),
+      ...(e.type === 'ReferralWaitlisted' ? { expectedDate: e.data.expectedDate } : {}),
+      ...(e.type === 'ReferralPlaceAvailable' ? { placeAvailableAt: e.time } : {}),
+      ...(e.type === 'ReferralReplaced' ? { replacedBy: e.data.replacedBy } : {}),
       updatedAt: e.time,
       version: e.streamPosition,
     };

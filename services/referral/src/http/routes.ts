@@ -50,7 +50,7 @@ const ReferralView = z.object({
   serviceId: z.string(),
   domain: z.string().nullable(),
   priority: z.string().nullable(),
-  status: z.string().describe('FHIR Task.status: requested, accepted, rejected, in-progress, completed, cancelled'),
+  status: z.string().describe('FHIR Task.status: requested, on-hold (waitlisted), accepted, rejected, in-progress, completed, cancelled'),
   statusReason: z
     .string()
     .nullable()
@@ -59,6 +59,10 @@ const ReferralView = z.object({
   overdue: z.boolean(),
   referredAt: z.string().nullable(),
   updatedAt: z.string(),
+  expectedDate: z.string().nullable().describe('waitlisted (on-hold): the date the partner expects a place'),
+  placeAvailableAt: z.string().nullable().describe('waitlisted: when a freed place of the service was offered to this referral, first in line (null: not yet)'),
+  replacesReferralId: z.string().nullable().describe('a re-referral: the declined referral it replaces'),
+  replacedBy: z.string().nullable().describe('a declined referral that was re-referred: the referral that replaces it'),
 });
 const Position = z.number().optional().describe('global position of what was recorded: pass it as `after` to a read to see your own write');
 const Done = z.object({ referralId: z.string(), recorded: z.boolean(), revision: z.number(), position: Position });
@@ -298,6 +302,36 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
     );
 
     r.post(
+      '/referrals/:referralId/re-referral',
+      {
+        config: { roles: ['team'], idempotent: true },
+        schema: {
+          tags: ['referrals'],
+          summary: 'Re-refer a declined referral to another partner or service',
+          description:
+            'A new referral (every check of POST /referrals) that carries `replacesReferralId`; the declined one shows `replacedBy`. The same re-referral again records nothing (200, the first referral’s id); another one, or re-referring a referral that was not declined, is refused (409).',
+          params: ReferralParams,
+          body: z
+            .object({ partnerId: Slug, serviceId: Slug, reason: ShortText, priority: ReferralPriority.default('routine') })
+            .strict()
+            .meta({ examples: [{ partnerId: 'caritas-pistoia', serviceId: 'emporio-solidale', reason: 'posto non disponibile presso il primo servizio', priority: 'routine' }] }),
+          response: {
+            201: z.object({ referralId: z.string(), replacesReferralId: z.string(), recorded: z.literal(true), respondBy: z.string(), status: z.literal('requested'), position: z.number() }),
+            200: z.object({ referralId: z.string(), replacesReferralId: z.string(), recorded: z.literal(false) }).describe('re-referred so already: nothing recorded'),
+          },
+        },
+      },
+      async (req, reply) => {
+        const res = await referrals.reRefer(req.params.referralId, req.body, ec(req));
+        if (!res.recorded) return reply.code(200).send({ referralId: res.referralId, replacesReferralId: req.params.referralId, recorded: false as const });
+        return reply
+          .code(201)
+          .header('location', `/referrals/${res.referralId}?after=${res.position}`)
+          .send({ referralId: res.referralId, replacesReferralId: req.params.referralId, recorded: true as const, respondBy: res.respondBy!, status: 'requested' as const, position: res.position! });
+      },
+    );
+
+    r.post(
       '/referrals/:referralId/cancellation',
       {
         config: { roles: ['team', 'admin'], idempotent: true },
@@ -365,6 +399,12 @@ export const referralRoutes = (referrals: Referrals): FastifyPluginAsync<{ ctx: 
       reason: b.reason,
       ...(b.note ? { note: b.note } : {}),
     }));
+    answerRoute(
+      'waitlist',
+      'No free place: put the referral on the service’s waitlist (FHIR Task: on-hold) with the date a place is expected; it holds no place, and is told when one frees up',
+      z.object({ expectedDate: IsoDate }).strict().meta({ examples: [{ expectedDate: '2027-02-01' }] }),
+      (b) => ({ action: 'waitlist', expectedDate: b.expectedDate }),
+    );
     answerRoute('start', 'The service has started (FHIR Task: in-progress)', z.object({}).strict(), () => ({ action: 'start' }));
     answerRoute('completion', 'The service is over, with its outcome', z.object({ outcome: Outcome }).strict(), (b) => ({ action: 'complete', outcome: b.outcome }));
   };
