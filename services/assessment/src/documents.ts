@@ -109,6 +109,8 @@ export class Documents {
     if (!added || !row || row.person_id !== added.data.personId) throw new NotFoundError('document', documentId);
     const ct = Buffer.from(row.ciphertext);
     if (createHash('sha256').update(ct).digest('hex') !== added.data.ciphertextSha256) throw new Error(`document ${documentId}: the stored ciphertext is not the one recorded`);
+    // erased, and the rows not deleted yet (the service hears of it over the bus): gone already, and no read to record
+    if (await this.ctx.keyring.isErased(row.person_id)) throw new NotFoundError('document', documentId);
     await recordCaseHistoryRead(this.ctx.store, { personId: row.person_id, purpose: 'document_download', readBy, documentId }, ec);
     const fileName = await this.ctx.keyring.decrypt<string>(added.data.fileName);
     const bytes = await this.ctx.keyring.decryptBytes(row.person_id, { iv: Buffer.from(row.iv), tag: Buffer.from(row.tag), ct }, documentId);

@@ -155,6 +155,20 @@ describe('documents', () => {
     expect((await upload(randomUUID(), PDF, 'application/pdf', 'x.pdf')).statusCode).toBe(404);
   });
 
+  it('is gone (404, no read recorded) as soon as the person’s key is shredded, before the rows are deleted', async () => {
+    const other = await person();
+    const { documentId: id } = await uploaded(other, PDF, 'application/pdf', 'referto.pdf');
+    // the key alone, as the erasure does first: the assessment service has not heard of it yet
+    await infra.keyring.erase(other);
+    expect(await infra.db.query('SELECT 1 FROM documents.documents WHERE document_id = $1', [id])).toHaveLength(1);
+    const reads = async () => (await infra.store.readStream(`audit-${other}`)).filter((e) => e.type === 'CaseHistoryRead').length;
+    const before = await reads();
+    const res = await get(`/documents/${id}`, 'sw');
+    expect(res.statusCode, res.body).toBe(404);
+    expect(res.body).not.toContain('Giulia');
+    expect(await reads()).toBe(before);
+  });
+
   it('after the person’s erasure the documents are gone and their ciphertext would not open', async () => {
     const [row] = await infra.db.query<{ iv: Uint8Array; tag: Uint8Array; ciphertext: Uint8Array }>('SELECT iv, tag, ciphertext FROM documents.documents WHERE document_id = $1', [documentId]);
     const erased = await app.inject({ method: 'POST', url: `/persons/${personId}/erasure`, payload: { reason: 'data_subject_request' }, headers: { authorization: `Bearer ${tokens.admin}` } });

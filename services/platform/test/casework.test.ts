@@ -230,6 +230,43 @@ describe('case notes', () => {
     expect(late.statusCode).toBe(409);
     expect(late.json().code).toBe('referral_not_open');
   });
+
+  /** How the partner's referral ends, other than by the team's cancellation above. */
+  const ENDINGS: [string, (referralId: string, personId: string) => Promise<unknown>][] = [
+    ['declined', (id) => p.ok('partnerOwn', 'POST', `/referrals/${id}/decline`, { reason: 'no_capacity' })],
+    [
+      'completed',
+      async (id, personId) => {
+        await p.ok('partnerOwn', 'POST', `/referrals/${id}/acceptance`, {});
+        await p.ok('partnerOwn', 'POST', `/referrals/${id}/start`, {});
+        // still open while in progress: the shared note reads
+        expect((await p.ok('partnerOwn', 'GET', `/persons/${personId}/notes`)).notes).toHaveLength(1);
+        return p.ok('partnerOwn', 'POST', `/referrals/${id}/completion`, { outcome: 'achieved' });
+      },
+    ],
+  ];
+
+  it.each(ENDINGS)('a partner’s access to a note shared with it ends when its referral is %s', async (ending, end) => {
+    const c = await takenInCharge();
+    const referralId = await p.cases.referral(c);
+    const { personId } = c;
+    await p.ok('team', 'POST', `/persons/${personId}/notes`, { text: 'chiamare dopo le 17', visibility: 'shared', referralId });
+    expect((await p.ok('partnerOwn', 'GET', `/persons/${personId}/notes`)).notes).toMatchObject([{ referralId, text: 'chiamare dopo le 17' }]);
+
+    await end(referralId, personId);
+    const after = await p.call('partnerOwn', 'GET', `/persons/${personId}/notes`);
+    expect(after.statusCode, after.body).toBe(404);
+    expect(after.body).not.toContain('chiamare dopo le 17');
+    // the team still reads it; no new note is shared through the ended referral
+    expect((await p.ok('team', 'GET', `/persons/${personId}/notes`)).notes.map((n: { text: string }) => n.text)).toEqual(['chiamare dopo le 17']);
+    const late = await p.call('team', 'POST', `/persons/${personId}/notes`, { text: 'troppo tardi', visibility: 'shared', referralId });
+    expect(late.statusCode).toBe(409);
+    expect(late.json().code).toBe('referral_not_open');
+    // every partner read rests on the referral, and none after it ended
+    expect((await readsOf(personId, 'case_notes')).filter((e) => e.actor.id === 'coeso-desk').map((e) => (e.data as { referralId?: string }).referralId)).toEqual(
+      ending === 'completed' ? [referralId, referralId] : [referralId],
+    );
+  });
 });
 
 describe('erasure and subject access', () => {

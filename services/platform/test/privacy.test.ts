@@ -24,11 +24,12 @@ let assessmentId = '';
 let ownReferral = '';
 let otherReferral = '';
 let consentEventId = '';
+let documentId = '';
 let erasedKey: Buffer | undefined;
 const logLines: string[] = [];
 
 // whole values: a fragment as short as '0573' turns up by chance in hex hashes and ids
-const SECRETS = ['Mario', 'Rossi', 'RSSMRA85T10A562S', '0573 123456', '0573123456', 'mario.rossi@example.org', 'Via Roma', 'sfratto', 'alloggio', 'debiti', 'lista d’attesa', 'morosità', 'colloquio riservato', 'nota riservata', 'impegno riservato'];
+const SECRETS = ['Mario', 'Rossi', 'RSSMRA85T10A562S', '0573 123456', '0573123456', 'mario.rossi@example.org', 'Via Roma', 'sfratto', 'alloggio', 'debiti', 'lista d’attesa', 'morosità', 'colloquio riservato', 'nota riservata', 'impegno riservato', 'chiusura riservata', 'certificato riservato', 'Rossi-ISEE'];
 
 beforeAll(async () => {
   p = await openPlatform('privacy', { env: { LOG_LEVEL: 'trace' }, logLines });
@@ -103,6 +104,18 @@ describe('GDPR across every service', () => {
     await p.ok('team', 'POST', `/persons/${personId}/meetings/${meetingId}/held`, { heldAt: '2026-11-25T09:00:00Z', personAttended: true, attendees: [member], minutes: 'colloquio riservato sulla salute' });
     await p.ok('team', 'POST', `/persons/${personId}/notes`, { text: 'nota riservata per il consorzio', visibility: 'shared', referralId: ownReferral });
     expect((await p.ok('partnerOwn', 'GET', `/persons/${personId}/notes`)).notes).toMatchObject([{ text: 'nota riservata per il consorzio' }]);
+    // a closure with a note (then reopened) and a document, whose bytes and name are personal
+    await p.ok('team', 'POST', `/persons/${personId}/case/closure`, { reason: 'other', note: 'chiusura riservata: trasloco' });
+    await p.ok('team', 'POST', `/persons/${personId}/case/reopening`, {});
+    const uploaded = await p.call('team', 'POST', `/persons/${personId}/documents`, Buffer.from('%PDF-1.7\ncertificato riservato di Mario Rossi\n%%EOF\n'), {
+      'content-type': 'application/pdf',
+      'x-file-name': 'Rossi-ISEE.pdf',
+    });
+    expect(uploaded.statusCode, uploaded.body).toBe(201);
+    documentId = uploaded.json().documentId;
+    const downloaded = await p.call('team', 'GET', `/documents/${documentId}`);
+    expect(downloaded.statusCode).toBe(200);
+    expect(downloaded.rawPayload.toString()).toContain('certificato riservato');
 
     // withdrawal: the very next read is refused, before any bus delivery
     await p.ok('operator', 'POST', `/persons/${personId}/consents/referral_sharing/withdrawal`);
@@ -168,6 +181,20 @@ describe('GDPR across every service', () => {
     expect(assessment.evaluations.find((e: { domain: string }) => e.domain === 'housing')).toMatchObject({ needLevel: 4, notes: null });
     expect(assessment.goals).toEqual([expect.objectContaining({ domain: 'housing', description: null })]);
     expect((await p.call('partnerOwn', 'GET', `/persons/${personId}/contact-details`)).statusCode).toBeOneOf([403, 422]);
+    // the casework routes (docs/casework.md): the closure note, plan texts, minutes and notes read as null
+    const careCase = await p.ok('team', 'GET', `/persons/${personId}/case`);
+    expect(careCase.history.find((h: { type: string }) => h.type === 'CaseClosed')).toMatchObject({ reason: 'other', note: null });
+    const plan = await p.ok('team', 'GET', `/persons/${personId}/plan`);
+    expect(plan.goals).toEqual([expect.objectContaining({ description: null })]);
+    expect(plan.personCommitments).toEqual([null]);
+    const meetings = await p.ok('team', 'GET', `/persons/${personId}/meetings`);
+    expect(meetings.meetings).toEqual([expect.objectContaining({ minutes: null })]);
+    const notes = await p.ok('team', 'GET', `/persons/${personId}/notes`);
+    expect(notes.notes).toEqual([expect.objectContaining({ text: null })]);
+    // documents: once the assessment service hears of the erasure, the rows are gone (the key is already shredded)
+    await p.settled();
+    expect((await p.call('team', 'GET', `/documents/${documentId}`)).statusCode).toBe(404);
+    expect(await p.ok('team', 'GET', `/persons/${personId}/documents`)).toEqual([]);
 
     // the read model of the dashboards and the auditors' trail (history as stored, as-of replay)
     await eventually(async () => expect(await p.ok('operator', 'GET', `/api/cases/${personId}`)).toMatchObject({ person: { status: 'erased' } }));
@@ -181,7 +208,7 @@ describe('GDPR across every service', () => {
     expect(out.assessments[0].goals[0].description).toBe('[erased]');
     expect(out.assessments[0].evaluations.find((e: { domain: string }) => e.domain === 'housing').notes).toBe('[erased]');
     expect(out.referrals.map((r: { reason: string }) => r.reason)).toEqual(['[erased]', '[erased]']);
-    const served = JSON.stringify([out, assessment, await p.ok('operator', 'GET', `/persons/${personId}`), asOf, history]);
+    const served = JSON.stringify([out, assessment, await p.ok('operator', 'GET', `/persons/${personId}`), asOf, history, careCase, plan, meetings, notes]);
     for (const secret of SECRETS) expect(served, secret).not.toContain(secret);
 
     // a replay of the log: every ciphertext of the person stays unreadable

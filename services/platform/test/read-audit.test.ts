@@ -67,6 +67,13 @@ beforeAll(async () => {
   const { id: meetingId } = await p.ok('team', 'POST', `/persons/${personId}/meetings`, { kind: 'first_meeting', at: '2026-11-25T09:00:00Z', modality: 'in_person' });
   await p.ok('team', 'POST', `/persons/${personId}/meetings/${meetingId}/held`, { heldAt: '2026-11-25T09:00:00Z', personAttended: true, attendees: [member], minutes: 'gravidanza al settimo mese' });
   await p.ok('team', 'POST', `/persons/${personId}/notes`, { text: 'badante cercasi, chiamare al mattino', visibility: 'shared', referralId });
+  // a document whose bytes and name are personal: its download is a read
+  const document = await p.call('team', 'POST', `/persons/${personId}/documents`, Buffer.from('%PDF-1.7\nGinevra Lanfranchi, gravidanza al settimo mese\n%%EOF\n'), {
+    'content-type': 'application/pdf',
+    'x-file-name': 'Lanfranchi-certificato.pdf',
+  });
+  expect(document.statusCode, document.body).toBe(201);
+  ids.documentId = document.json().documentId;
   ids.referralId = referralId;
   ids.partnerId = OWN.partnerId;
   ids.serviceId = OWN.serviceId;
@@ -106,6 +113,10 @@ describe('read audit', () => {
     expect(added[0]).toMatchObject({ data: { personId: ids.personId, purpose: row.purpose, readBy: subject }, actor: { id: subject } });
     if (row.purpose === 'assessment_view') expect(added[0]!.data).toMatchObject({ assessmentId: ids.assessmentId });
     if (row.purpose === 'contact_details') expect(added[0]!.data).toMatchObject({ referralId: ids.referralId });
+    if (row.purpose === 'document_download') {
+      expect(added[0]!.data).toMatchObject({ documentId: ids.documentId });
+      expect(res.rawPayload.toString()).toContain('gravidanza al settimo mese');
+    }
   });
 
   it('records nothing when nothing is decrypted: an operator reads an assessment without its notes', async () => {

@@ -33,11 +33,17 @@ export const PARTNER_REFERRAL_EVENTS = [
   'ServiceCompleted',
   'ReferralCancelled',
   'ReferralOverdue',
+  'ReferralWaitlisted',
+  'ReferralPlaceAvailable',
 ] as const;
 export type PartnerReferralEvent = (typeof PARTNER_REFERRAL_EVENTS)[number];
 
-/** FHIR Task.status after each event (the vocabulary of packages/events; an overdue referral is still requested). */
-export const taskStatusOfPartnerEvent = (e: PartnerReferralEvent): ReferralStatus => taskStatusAfter(e) ?? 'requested';
+/**
+ * FHIR Task.status after each event (the vocabulary of packages/events): an
+ * overdue referral is still requested; one told a place is available is still
+ * on-hold until its partner accepts.
+ */
+export const taskStatusOfPartnerEvent = (e: PartnerReferralEvent): ReferralStatus => (e === 'ReferralPlaceAvailable' ? 'on-hold' : (taskStatusAfter(e) ?? 'requested'));
 
 /**
  * One message of a partner's referrals topic (value, JSON). `messageId` is the
@@ -69,6 +75,10 @@ export const PartnerReferralMessage = z.strictObject({
   outcome: Outcome.optional(),
   /** ReferralOverdue */
   dueAt: IsoDateTime.optional(),
+  /** ReferralWaitlisted: when the partner expects a place */
+  expectedDate: IsoDate.optional(),
+  /** ReferralPlaceAvailable: why a place is free (a code) */
+  placeCause: z.enum(['place_released', 'capacity_raised']).optional(),
 });
 export type PartnerReferralMessage = z.infer<typeof PartnerReferralMessage>;
 
@@ -129,6 +139,12 @@ export function partnerReferralMessage(e: RecordedEvent & { type: PartnerReferra
       break;
     case 'ReferralOverdue':
       m.dueAt = e.data.dueAt;
+      break;
+    case 'ReferralWaitlisted':
+      m.expectedDate = e.data.expectedDate;
+      break;
+    case 'ReferralPlaceAvailable':
+      m.placeCause = e.data.cause;
       break;
     default:
       break;

@@ -364,6 +364,59 @@ describe('partner gateway (Kafka)', () => {
   });
 });
 
+describe('partner gateway: the waitlist (Kafka)', () => {
+  it('publishes ReferralWaitlisted and ReferralPlaceAvailable to the partner, on-hold, with codes and dates only', async () => {
+    const partnerId = 'casa-famiglia';
+    await call('POST', '/partners', 'admin', { partnerId, name: partnerId, sector: 'third_sector', services: [{ serviceId: 'posto-letto', name: 'posto-letto', domain: 'housing', capacity: 1 }] }, 201);
+    await call('POST', `/partners/${partnerId}/agreements`, 'admin', { responseDays: 5 }, 201);
+    tokens[partnerId] = await infra.token({ sub: 'cf-desk', role: 'partner', partnerId });
+    // the one place taken; the next referral waits for it, and is told when it frees up
+    const first = await refer(await aCase(), partnerId, 'posto-letto');
+    const waiting = await refer(await aCase(), partnerId, 'posto-letto');
+    await call('POST', `/referrals/${first}/acceptance`, partnerId, {}, 200);
+    await call('POST', `/referrals/${waiting}/waitlist`, partnerId, { expectedDate: '2027-02-01' }, 200);
+    await call('POST', `/referrals/${first}/start`, partnerId, {}, 200);
+    await call('POST', `/referrals/${first}/completion`, partnerId, { outcome: 'achieved' }, 200);
+
+    const stored = await events(waiting);
+    expect(stored.map((e) => e.type)).toEqual(['ReferredToPartner', 'ReferralWaitlisted', 'ReferralPlaceAvailable']);
+    const ms = await eventually(async () => {
+      const all = (await readAll(topic(partnerReferralsTopic(partnerId)))).filter((m) => m.key!.toString() === waiting);
+      expect(all.length).toBeGreaterThanOrEqual(3);
+      return all;
+    }, 20_000, 250);
+    const values = ms.map((m) => PartnerReferralMessage.parse(JSON.parse(m.value!.toString())));
+    // at least once: a redelivery repeats a messageId, never adds another event
+    const byId = new Map(values.map((v) => [v.messageId, v]));
+    expect([...byId.keys()]).toEqual(stored.map((e) => e.id));
+    const [, waitlisted, available] = stored;
+    const facts = { referralId: waiting, partnerId, serviceId: 'posto-letto', domain: 'housing', priority: 'urgent' };
+    expect(byId.get(waitlisted!.id)).toEqual({
+      ...byId.get(stored[0]!.id),
+      ...facts,
+      messageId: waitlisted!.id,
+      event: 'ReferralWaitlisted',
+      status: 'on-hold',
+      at: waitlisted!.time,
+      expectedDate: '2027-02-01',
+    });
+    expect(byId.get(available!.id)).toEqual({
+      ...byId.get(stored[0]!.id),
+      ...facts,
+      messageId: available!.id,
+      event: 'ReferralPlaceAvailable',
+      status: 'on-hold',
+      at: available!.time,
+      placeCause: 'place_released',
+    });
+    const headers = Object.fromEntries(Object.entries(ms.at(-1)!.headers!).map(([k, v]) => [k, String(v)]));
+    expect(headers).toMatchObject({ ce_type: 'ReferralPlaceAvailable', ce_subject: `referral-${waiting}` });
+    // ids and codes only: nothing of the reason, no ciphertext, no team member, nothing of the other referral
+    const text = ms.map((m) => `${m.value!.toString()}${JSON.stringify(m.headers)}`).join('');
+    for (const x of ['"ct"', '"iv"', 'A256GCM', 'sw-1', 'needs a place', first]) expect(text).not.toContain(x);
+  });
+});
+
 describe('KAFKA_PARTNER_RESPONSES_RETENTION_MS', () => {
   const production = { NODE_ENV: 'production', JWT_JWKS_URL: 'https://idp.example/jwks', ONESTOP_MASTER_KEYS: `k1:${randomBytes(32).toString('base64')}`, ONESTOP_INDEX_KEY: randomBytes(32).toString('base64'), ONESTOP_AUDIT_SIGNING_KEY: 'x' };
 
