@@ -458,6 +458,85 @@ describe('the work console in Chromium', () => {
     await op.getByRole('button', { name: 'Registra' }).waitFor();
   }, 180_000);
 
+  it('lets a team member take charge of a person: open the case, agree the plan, hold a meeting, write a note, upload and download a document', async () => {
+    // set up through the API, as the demo does: a person with consent and a completed assessment (housing 4: one goal)
+    const call = async <T,>(who: string, method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown): Promise<T> => {
+      const res = await p.app.inject({ method, url, headers: { authorization: `Bearer ${p.tokens[who]}`, 'idempotency-key': crypto.randomUUID() }, ...(payload === undefined ? {} : { payload: payload as object }) });
+      if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
+      return res.json() as T;
+    };
+    const family = `Bianchi ${Date.now().toString(36)}`;
+    const { personId } = await call<{ personId: string }>('operator', 'POST', '/persons', { accessPoint: 'pistoia-nord', municipality: 'Pistoia', givenName: 'Giulia', familyName: family, birthDate: '1984-02-09' });
+    await call('operator', 'POST', `/persons/${personId}/consents`, { scope: 'assessment', legalBasis: 'explicit_consent' });
+    // the assessment service hears of the consent through the bus
+    let assessmentId = '';
+    await eventually(async () => {
+      ({ assessmentId } = await call<{ assessmentId: string }>('socialWorker', 'POST', '/assessments', {
+        personId,
+        team: [
+          { memberId: 'assistente-sociale-1', role: 'social_worker' },
+          { memberId: 'operatore-cpi-1', role: 'employment_operator' },
+        ],
+      }));
+    });
+    for (const domain of ['economic', 'employment', 'education', 'housing', 'social_network', 'health_care', 'training']) {
+      await call('socialWorker', 'PUT', `/assessments/${assessmentId}/domains/${domain}`, { needLevel: domain === 'housing' ? 4 : 1 });
+    }
+    await call('socialWorker', 'POST', `/assessments/${assessmentId}/completion`, { goals: [{ domain: 'housing', description: 'Un alloggio stabile', targetDate: '2027-06-30' }] });
+
+    const team = await as('socialWorker');
+    await team.goto(`${p.address}/app#/person/${personId}`);
+    await team.getByTestId('open-care').click();
+    // 1. the case: ADI, activation today, the access point, the signed-in member as case manager
+    await team.getByLabel('Punto di accesso').fill('pistoia-nord');
+    await team.getByRole('button', { name: 'Apri il caso' }).click();
+    await team.locator('[data-testid=care-case][data-status=open]').waitFor();
+    // 2. the plan from the completed assessment
+    await team.getByLabel('Impegni della persona (uno per riga)').fill('Partecipare ai colloqui');
+    await team.getByLabel('Impegni dei servizi (uno per riga, referente: tu)').fill('Cercare un alloggio temporaneo');
+    await team.getByLabel('Data di verifica').fill('2027-12-15');
+    await team.getByRole('button', { name: 'Concorda il progetto' }).click();
+    await team.locator('[data-testid=care-plan][data-version="1"]').waitFor();
+    // 3. a first meeting scheduled for tomorrow, then held now with minutes
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    await team.getByLabel('Data e ora').fill(`${tomorrow}T10:00`);
+    await team.getByLabel('Sede (codice dell’ufficio)').fill('pistoia-nord');
+    await team.getByRole('button', { name: 'Programma un colloquio' }).click();
+    const meeting = team.locator('[data-testid=care-meetings] li[data-status=scheduled]');
+    await meeting.waitFor();
+    await meeting.getByRole('button', { name: 'Registra come svolto' }).click();
+    await meeting.getByLabel('Verbale').fill('Primo colloquio: bisogni abitativi confermati');
+    await meeting.getByRole('button', { name: 'Salva il colloquio svolto' }).click();
+    await team.locator('[data-testid=care-meetings] li[data-status=held]').waitFor();
+    // 4. a case note, team only
+    await team.getByLabel('Testo della nota').fill('Telefonata con la persona: disponibile al colloquio');
+    await team.getByRole('button', { name: 'Scrivi la nota' }).click();
+    await team.getByTestId('care-notes').getByText('Telefonata con la persona').waitFor();
+    // 5. a small PDF uploaded, listed, downloaded (the download a recorded read)
+    const pdf = Buffer.from('%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n');
+    await team.getByLabel('File (PDF, immagine)').setInputFiles({ name: 'patto-di-attivazione.pdf', mimeType: 'application/pdf', buffer: pdf });
+    await team.getByRole('button', { name: 'Carica il documento' }).click();
+    const docs = team.getByTestId('care-documents');
+    await docs.getByText('application/pdf').waitFor();
+    await visit(team, '19-team-taking-charge');
+    expect(violations['19-team-taking-charge']).toEqual([]);
+    const downloadsBefore = await p.countEvents('CaseHistoryRead', 'document_download');
+    const [download] = await Promise.all([team.waitForEvent('download'), docs.getByRole('button', { name: /Scarica/ }).click()]);
+    expect(download.suggestedFilename()).toBe('patto-di-attivazione.pdf');
+    const { readFile } = await import('node:fs/promises');
+    expect(Buffer.compare(await readFile((await download.path())!), pdf)).toBe(0);
+    expect(await p.countEvents('CaseHistoryRead', 'document_download')).toBe(downloadsBefore + 1);
+
+    // the API shows the same
+    expect((await p.api<{ status: string; caseManager: { memberId: string } }>('socialWorker', 'GET', `/persons/${personId}/case`)).status).toBe('open');
+    expect((await p.api<{ version: number; personCommitments: string[] }>('socialWorker', 'GET', `/persons/${personId}/plan`)).version).toBe(1);
+    const { meetings } = await p.api<{ meetings: Array<{ status: string; minutes: string | null }> }>('socialWorker', 'GET', `/persons/${personId}/meetings`);
+    expect(meetings.map((m) => [m.status, m.minutes])).toEqual([['held', 'Primo colloquio: bisogni abitativi confermati']]);
+    expect((await p.api<{ notes: unknown[] }>('socialWorker', 'GET', `/persons/${personId}/notes`)).notes).toHaveLength(1);
+    const listed = await p.api<Array<{ contentType: string; size: number }>>('socialWorker', 'GET', `/persons/${personId}/documents`);
+    expect(listed).toEqual([expect.objectContaining({ contentType: 'application/pdf', size: pdf.length })]);
+  }, 120_000);
+
   it('has no serious or critical axe-core violation on any page', () => {
     expect(Object.keys(violations).length).toBeGreaterThanOrEqual(10);
     expect(Object.fromEntries(Object.entries(violations).filter(([, v]) => v.length > 0))).toEqual({});
