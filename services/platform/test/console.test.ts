@@ -493,8 +493,10 @@ describe('the work console in Chromium', () => {
     await team.locator('[data-testid=care-case][data-status=open]').waitFor();
     // 2. the plan from the completed assessment
     await team.getByLabel('Impegni della persona (uno per riga)').fill('Partecipare ai colloqui');
-    await team.getByLabel('Impegni dei servizi (uno per riga, referente: tu)').fill('Cercare un alloggio temporaneo');
+    await team.getByLabel('Impegni dei servizi (uno per riga)').fill('Cercare un alloggio temporaneo');
     await team.getByLabel('Data di verifica').fill('2027-12-15');
+    // the housing goal goes to the employment-centre colleague of the assessment team
+    await team.locator('select[name="owners.0.owner"]').selectOption('operatore-cpi-1');
     await team.getByRole('button', { name: 'Concorda il progetto' }).click();
     await team.locator('[data-testid=care-plan][data-version="1"]').waitFor();
     // 3. a first meeting scheduled for tomorrow, then held now with minutes
@@ -520,6 +522,21 @@ describe('the work console in Chromium', () => {
     await docs.getByText('application/pdf').waitFor();
     await visit(team, '19-team-taking-charge');
     expect(violations['19-team-taking-charge']).toEqual([]);
+    // the case handed over to the educator, closed (other, with a note) and reopened
+    const caseCard = team.locator('section[aria-labelledby=care-case]');
+    await caseCard.getByLabel('Collega (identificativo)').fill('educatore-1');
+    await caseCard.getByLabel('Ruolo del collega').selectOption('educator');
+    await caseCard.getByRole('button', { name: 'Trasferisci il caso' }).click();
+    await caseCard.getByText('educatore-1 (').waitFor();
+    await caseCard.getByLabel('Motivo').nth(1).selectOption('other');
+    await caseCard.getByRole('button', { name: 'Chiudi il caso' }).click();
+    // `other` needs a note: the API's problem is shown next to the note
+    await caseCard.locator('textarea[aria-invalid=true]').waitFor();
+    await caseCard.getByLabel('Nota di chiusura').fill('Prova di chiusura');
+    await caseCard.getByRole('button', { name: 'Chiudi il caso' }).click();
+    await team.locator('[data-testid=care-case][data-status=closed]').waitFor();
+    await caseCard.getByRole('button', { name: 'Riapri il caso' }).click();
+    await team.locator('[data-testid=care-case][data-status=open]').waitFor();
     const downloadsBefore = await p.countEvents('CaseHistoryRead', 'document_download');
     const [download] = await Promise.all([team.waitForEvent('download'), docs.getByRole('button', { name: /Scarica/ }).click()]);
     expect(download.suggestedFilename()).toBe('patto-di-attivazione.pdf');
@@ -528,10 +545,13 @@ describe('the work console in Chromium', () => {
     expect(await p.countEvents('CaseHistoryRead', 'document_download')).toBe(downloadsBefore + 1);
 
     // the API shows the same
-    expect((await p.api<{ status: string; caseManager: { memberId: string } }>('socialWorker', 'GET', `/persons/${personId}/case`)).status).toBe('open');
-    expect((await p.api<{ version: number; personCommitments: string[] }>('socialWorker', 'GET', `/persons/${personId}/plan`)).version).toBe(1);
-    const { meetings } = await p.api<{ meetings: Array<{ status: string; minutes: string | null }> }>('socialWorker', 'GET', `/persons/${personId}/meetings`);
-    expect(meetings.map((m) => [m.status, m.minutes])).toEqual([['held', 'Primo colloquio: bisogni abitativi confermati']]);
+    const care = await p.api<{ status: string; caseManager: { memberId: string }; history: Array<{ type: string }> }>('socialWorker', 'GET', `/persons/${personId}/case`);
+    expect([care.status, care.caseManager.memberId]).toEqual(['open', 'educatore-1']);
+    expect(care.history.map((h) => h.type)).toEqual(expect.arrayContaining(['CaseOpened', 'CaseTransferred', 'CaseClosed', 'CaseReopened']));
+    const plan = await p.api<{ version: number; personCommitments: string[]; goals: Array<{ owner: { memberId: string; role: string } }> }>('socialWorker', 'GET', `/persons/${personId}/plan`);
+    expect([plan.version, plan.personCommitments, plan.goals.map((g) => g.owner)]).toEqual([1, ['Partecipare ai colloqui'], [{ kind: 'team', memberId: 'operatore-cpi-1', role: 'employment_operator' }]]);
+    const { meetings } = await p.api<{ meetings: Array<{ status: string; minutes: string | null; attendees: Array<{ memberId: string }> }> }>('socialWorker', 'GET', `/persons/${personId}/meetings`);
+    expect(meetings.map((m) => [m.status, m.minutes, m.attendees.map((a) => a.memberId)])).toEqual([['held', 'Primo colloquio: bisogni abitativi confermati', ['assistente-sociale-1']]]);
     expect((await p.api<{ notes: unknown[] }>('socialWorker', 'GET', `/persons/${personId}/notes`)).notes).toHaveLength(1);
     const listed = await p.api<Array<{ contentType: string; size: number }>>('socialWorker', 'GET', `/persons/${personId}/documents`);
     expect(listed).toEqual([expect.objectContaining({ contentType: 'application/pdf', size: pdf.length })]);

@@ -82,6 +82,29 @@ const lines = (s: string) =>
     .map((x) => x.trim())
     .filter(Boolean);
 
+/** The person's team: the signed-in member first, then the members of their latest assessment. */
+function useTeam(personId: string, session: Session): Member[] {
+  const me: Member = { memberId: session.user.sub, role: session.user.teamRole ?? 'social_worker' };
+  const team = useLive(async () => {
+    const list = (await api<{ assessments: Array<{ assessmentId: string }> }>('GET', `/persons/${personId}/assessments`)).assessments;
+    const last = list.at(-1);
+    return last ? (await api<Assessment>('GET', `/assessments/${last.assessmentId}`)).team : [];
+  }, [personId]);
+  return [me, ...(team.data ?? []).filter((m) => m.memberId !== me.memberId)];
+}
+
+function MemberOptions({ members }: { members: Member[] }) {
+  return (
+    <>
+      {members.map((m) => (
+        <option key={m.memberId} value={m.memberId}>
+          {m.memberId} ({label('teamRole', m.role)})
+        </option>
+      ))}
+    </>
+  );
+}
+
 function Options({ kind, codes }: { kind: string; codes: readonly string[] }) {
   return (
     <>
@@ -252,10 +275,11 @@ function CloseCase({ personId, onWrite }: { personId: string; onWrite: (r: Writt
           </select>
         )}
       </Field>
-      <Field label={tc('closeNote')} name="note" problem={problem}>
+      {/* the API's `note_required` (reason `other` without a note) belongs to the note */}
+      <Field label={tc('closeNote')} name="note" problem={problem} error={problem?.code === 'note_required' ? tc('noteRequired') : undefined} hint={tc('closeNoteHint')}>
         {(a) => <textarea {...a} rows={2} value={note} onInput={(e) => setNote(value(e))} />}
       </Field>
-      <ProblemAlert problem={problem} fields={['reason', 'note']} />
+      <ProblemAlert problem={problem?.code === 'note_required' ? undefined : problem} fields={['reason', 'note']} />
       <Submit busy={busy} label={tc('close')} variant="outline-danger" />
     </form>
   );
@@ -396,15 +420,20 @@ function GoalProgress({ personId, goalId, onWrite }: { personId: string; goalId:
 
 function AgreePlan({ personId, session, onWrite }: { personId: string; session: Session; onWrite: (r: Written) => void }) {
   const assessment = useLive(async (a) => {
-    const list = (await api<{ assessments: Array<{ assessmentId: string; status: string; completedAt?: string | null }> }>('GET', withAfter(`/persons/${personId}/assessments`, a))).assessments;
+    const list = (await api<{ assessments: Array<{ assessmentId: string; status: string }> }>('GET', withAfter(`/persons/${personId}/assessments`, a))).assessments;
     const done = list.filter((x) => x.status === 'completed').at(-1);
     return done ? api<Assessment>('GET', `/assessments/${done.assessmentId}`) : null;
   }, [personId]);
+  const members = useTeam(personId, session);
   const [owners, setOwners] = useState<Record<string, string>>({});
+  const [serviceOwner, setServiceOwner] = useState(session.user.sub);
   const [personCommitments, setPersonCommitments] = useState('');
   const [serviceCommitments, setServiceCommitments] = useState('');
   const [reviewDate, setReviewDate] = useState('');
-  const me = { kind: 'team' as const, memberId: session.user.sub, role: session.user.teamRole ?? 'social_worker' };
+  const owner = (memberId: string): Owner => {
+    const m = members.find((x) => x.memberId === memberId) ?? members[0]!;
+    return { kind: 'team', memberId: m.memberId, role: m.role };
+  };
   const x = assessment.data;
   const { submit, busy, problem } = useSubmit(
     (key) =>
@@ -413,9 +442,9 @@ function AgreePlan({ personId, session, onWrite }: { personId: string; session: 
         `/persons/${personId}/plan`,
         {
           assessmentId: x!.assessmentId,
-          owners: x!.goals.map((g) => ({ goalId: g.goalId, owner: owners[g.goalId]?.trim() ? { ...me, memberId: owners[g.goalId]!.trim() } : me })),
+          owners: x!.goals.map((g) => ({ goalId: g.goalId, owner: owner(owners[g.goalId] ?? session.user.sub) })),
           personCommitments: lines(personCommitments),
-          serviceCommitments: lines(serviceCommitments).map((text) => ({ owner: me, text })),
+          serviceCommitments: lines(serviceCommitments).map((text) => ({ owner: owner(serviceOwner), text })),
           reviewDate,
         },
         { idempotencyKey: key },
@@ -432,8 +461,12 @@ function AgreePlan({ personId, session, onWrite }: { personId: string; session: 
           <legend>
             {tc('goal')} — {label('domain', g.domain)}: {g.description ?? '—'} ({formatDate(g.targetDate)})
           </legend>
-          <Field label={`${tc('ownerMe')} — ${label('domain', g.domain)}`} name={`owners.${i}.owner`} problem={problem}>
-            {(a) => <input {...a} value={owners[g.goalId] ?? session.user.sub} onInput={(e) => setOwners({ ...owners, [g.goalId]: value(e) })} autocomplete="off" />}
+          <Field label={`${tc('owner')} — ${label('domain', g.domain)}`} name={`owners.${i}.owner`} problem={problem}>
+            {(a) => (
+              <select {...a} class="form-select" value={owners[g.goalId] ?? session.user.sub} onChange={(e) => setOwners({ ...owners, [g.goalId]: value(e) })}>
+                <MemberOptions members={members} />
+              </select>
+            )}
           </Field>
         </fieldset>
       ))}
@@ -442,6 +475,13 @@ function AgreePlan({ personId, session, onWrite }: { personId: string; session: 
       </Field>
       <Field label={tc('serviceCommitments')} name="serviceCommitments" problem={problem}>
         {(a) => <textarea {...a} rows={3} value={serviceCommitments} onInput={(e) => setServiceCommitments(value(e))} />}
+      </Field>
+      <Field label={tc('serviceOwner')} name="serviceOwner" problem={problem}>
+        {(a) => (
+          <select {...a} class="form-select" value={serviceOwner} onChange={(e) => setServiceOwner(value(e))}>
+            <MemberOptions members={members} />
+          </select>
+        )}
       </Field>
       <Field label={tc('reviewDate')} name="reviewDate" problem={problem}>
         {(a) => <input {...a} type="date" value={reviewDate} onInput={(e) => setReviewDate(value(e))} />}
@@ -553,9 +593,9 @@ function MeetingActions({ personId, m, session, onWrite }: { personId: string; m
 function HoldMeeting({ personId, m, session, onWrite }: { personId: string; m: Meeting; session: Session; onWrite: (r: Written) => void }) {
   const [heldAt, setHeldAt] = useState('');
   const [personAttended, setPersonAttended] = useState(true);
-  const [attendees, setAttendees] = useState(session.user.sub);
+  const members = useTeam(personId, session);
+  const [present, setPresent] = useState<Record<string, boolean>>({ [session.user.sub]: true });
   const [minutes, setMinutes] = useState('');
-  const role = session.user.teamRole ?? 'social_worker';
   const { submit, busy, problem } = useSubmit(
     (key) =>
       api<Written>(
@@ -564,12 +604,7 @@ function HoldMeeting({ personId, m, session, onWrite }: { personId: string; m: M
         {
           heldAt: heldAt ? instant(heldAt) : new Date().toISOString(),
           personAttended,
-          // the members named here are recorded with the signed-in member's role when it is them, else as social workers
-          attendees: attendees
-            .split(',')
-            .map((x) => x.trim())
-            .filter(Boolean)
-            .map((memberId) => ({ memberId, role: memberId === session.user.sub ? role : 'social_worker' })),
+          attendees: members.filter((x) => present[x.memberId]),
           ...(minutes.trim() ? { minutes: minutes.trim() } : {}),
         },
         { idempotencyKey: key },
@@ -578,7 +613,7 @@ function HoldMeeting({ personId, m, session, onWrite }: { personId: string; m: M
   );
   return (
     <form class="os-form mt-2" onSubmit={submit}>
-      <Field label={tc('heldAt')} name="heldAt" problem={problem} hint={tc('now')}>
+      <Field label={tc('heldAt')} name="heldAt" problem={problem} hint={tc('heldAtHint')}>
         {(a) => <input {...a} type="datetime-local" value={heldAt} onInput={(e) => setHeldAt(value(e))} />}
       </Field>
       <div class="form-check mb-3">
@@ -587,9 +622,24 @@ function HoldMeeting({ personId, m, session, onWrite }: { personId: string; m: M
           {tc('personAttended')}
         </label>
       </div>
-      <Field label={tc('attendees')} name="attendees" problem={problem}>
-        {(a) => <input {...a} value={attendees} onInput={(e) => setAttendees(value(e))} autocomplete="off" />}
-      </Field>
+      <fieldset class="mb-3">
+        <legend class="h6">{tc('attendees')}</legend>
+        {members.map((x) => (
+          <div class="form-check" key={x.memberId}>
+            <input
+              id={`present-${m.meetingId}-${x.memberId}`}
+              type="checkbox"
+              class="form-check-input"
+              checked={present[x.memberId] ?? false}
+              onChange={(e) => setPresent({ ...present, [x.memberId]: e.currentTarget.checked })}
+            />
+            <label for={`present-${m.meetingId}-${x.memberId}`} class="form-check-label">
+              {x.memberId} ({label('teamRole', x.role)})
+            </label>
+          </div>
+        ))}
+        {problem?.field('attendees') && <div class="invalid-feedback d-block">{problem.field('attendees')}</div>}
+      </fieldset>
       <Field label={tc('minutes')} name="minutes" problem={problem}>
         {(a) => <textarea {...a} rows={3} value={minutes} onInput={(e) => setMinutes(value(e))} />}
       </Field>
