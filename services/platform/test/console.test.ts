@@ -499,6 +499,13 @@ describe('the work console in Chromium', () => {
     await team.locator('select[name="owners.0.owner"]').selectOption('operatore-cpi-1');
     await team.getByRole('button', { name: 'Concorda il progetto' }).click();
     await team.locator('[data-testid=care-plan][data-version="1"]').waitFor();
+    // the plan as of yesterday: none yet
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    await team.getByLabel('Il progetto alla data').fill(yesterday);
+    await team.getByRole('button', { name: 'Mostra' }).click();
+    await team.getByText('Nessun progetto concordato.').waitFor();
+    await team.getByRole('button', { name: 'Oggi' }).click();
+    await team.locator('[data-testid=care-plan][data-version="1"]').waitFor();
     // 3. a first meeting scheduled for tomorrow, then held now with minutes
     const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
     await team.getByLabel('Data e ora').fill(`${tomorrow}T10:00`);

@@ -369,12 +369,12 @@ function PlanView({ personId, plan, editable, onWrite }: { personId: string; pla
               <td>
                 {g.progress ? label('progress', g.progress) : '—'}
                 {g.progressNote && ` — ${g.progressNote}`}
-                {editable && <GoalProgress personId={personId} goalId={g.goalId} onWrite={onWrite} />}
               </td>
             </tr>
           ))}
         </tbody>
       </table>
+      {editable && plan.goals.length > 0 && <GoalProgress personId={personId} goals={plan.goals} onWrite={onWrite} />}
       <h3 class="h6">{tc('commitmentsPerson')}</h3>
       <ul>
         {plan.personCommitments.map((c, i) => (
@@ -393,7 +393,8 @@ function PlanView({ personId, plan, editable, onWrite }: { personId: string; pla
   );
 }
 
-function GoalProgress({ personId, goalId, onWrite }: { personId: string; goalId: string; onWrite: (r: Written) => void }) {
+function GoalProgress({ personId, goals, onWrite }: { personId: string; goals: Plan['goals']; onWrite: (r: Written) => void }) {
+  const [goalId, setGoalId] = useState(goals[0]!.goalId);
   const [progress, setProgress] = useState('partially_achieved');
   const [note, setNote] = useState('');
   const { submit, busy, problem } = useSubmit(
@@ -401,10 +402,22 @@ function GoalProgress({ personId, goalId, onWrite }: { personId: string; goalId:
     (r) => (setNote(''), onWrite(r)),
   );
   return (
-    <form class="mt-2" onSubmit={submit}>
+    <form class="os-form border rounded p-3 mb-3" onSubmit={submit}>
+      <h3 class="h5">{tc('recordProgress')}</h3>
+      <Field label={tc('goal')} name="goalId" problem={problem}>
+        {(a) => (
+          <select {...a} class="form-select" value={goalId} onChange={(e) => setGoalId(value(e))}>
+            {goals.map((g) => (
+              <option key={g.goalId} value={g.goalId}>
+                {label('domain', g.domain)}: {g.description ?? '—'}
+              </option>
+            ))}
+          </select>
+        )}
+      </Field>
       <Field label={tc('progress')} name="progress" problem={problem}>
         {(a) => (
-          <select {...a} class="form-select form-select-sm" value={progress} onChange={(e) => setProgress(value(e))}>
+          <select {...a} class="form-select" value={progress} onChange={(e) => setProgress(value(e))}>
             <Options kind="progress" codes={['achieved', 'partially_achieved', 'not_achieved', 'dropped']} />
           </select>
         )}
@@ -412,7 +425,7 @@ function GoalProgress({ personId, goalId, onWrite }: { personId: string; goalId:
       <Field label={tc('note')} name="note" problem={problem}>
         {(a) => <input {...a} value={note} onInput={(e) => setNote(value(e))} />}
       </Field>
-      <ProblemAlert problem={problem} fields={['progress', 'note']} />
+      <ProblemAlert problem={problem} fields={['goalId', 'progress', 'note']} />
       <Submit busy={busy} label={tc('recordProgress')} variant="outline-primary" />
     </form>
   );
@@ -828,10 +841,11 @@ async function download(doc: Doc, token: string): Promise<void> {
 function DocumentsSection({ personId, session, pos, onWrite }: { personId: string; session: Session; pos: number | undefined; onWrite: (r: Written) => void }) {
   const list = useLive((a) => api<Doc[]>('GET', withAfter(`/persons/${personId}/documents`, a)), [personId, pos]);
   const [file, setFile] = useState<File>();
+  const [uploads, setUploads] = useState(0);
   const [failed, setFailed] = useState<Problem>();
   const { submit, busy, problem } = useSubmit(
     (key) => (file ? upload(personId, file, key, session.token) : Promise.reject(new Problem(422, 'validation', tc('file'), [{ path: 'file', message: tc('file') }]))),
-    (r) => (setFile(undefined), onWrite(r)),
+    (r) => (setFile(undefined), setUploads((n) => n + 1), onWrite(r)),
   );
   return (
     <Section title={tc('documentsTitle')} id="care-documents">
@@ -869,7 +883,7 @@ function DocumentsSection({ personId, session, pos, onWrite }: { personId: strin
       <ProblemAlert problem={failed} />
       <form class="os-form border rounded p-3" onSubmit={submit}>
         <Field label={tc('file')} name="file" problem={problem}>
-          {(a) => <input {...a} type="file" accept="application/pdf,image/png,image/jpeg" onChange={(e) => setFile(e.currentTarget.files?.[0])} />}
+          {(a) => <input {...a} key={uploads} type="file" accept="application/pdf,image/png,image/jpeg" onChange={(e) => setFile(e.currentTarget.files?.[0])} />}
         </Field>
         <ProblemAlert problem={problem} fields={['file']} />
         <Submit busy={busy} label={tc('upload')} />
