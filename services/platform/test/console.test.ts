@@ -506,6 +506,11 @@ describe('the work console in Chromium', () => {
     await team.getByText('Nessun progetto concordato.').waitFor();
     await team.getByRole('button', { name: 'Oggi' }).click();
     await team.locator('[data-testid=care-plan][data-version="1"]').waitFor();
+    // a goal's progress is the plan's next version
+    await team.getByLabel('Andamento').selectOption('partially_achieved');
+    await team.locator('section[aria-labelledby=care-plan]').getByLabel('Nota').fill('Ospitalità temporanea trovata');
+    await team.getByRole('button', { name: 'Registra l’andamento' }).click();
+    await team.locator('[data-testid=care-plan][data-version="2"]').waitFor();
     // 3. a first meeting scheduled for tomorrow, then held now with minutes
     const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
     await team.getByLabel('Data e ora').fill(`${tomorrow}T10:00`);
@@ -555,8 +560,12 @@ describe('the work console in Chromium', () => {
     const care = await p.api<{ status: string; caseManager: { memberId: string }; history: Array<{ type: string }> }>('socialWorker', 'GET', `/persons/${personId}/case`);
     expect([care.status, care.caseManager.memberId]).toEqual(['open', 'educatore-1']);
     expect(care.history.map((h) => h.type)).toEqual(expect.arrayContaining(['CaseOpened', 'CaseTransferred', 'CaseClosed', 'CaseReopened']));
-    const plan = await p.api<{ version: number; personCommitments: string[]; goals: Array<{ owner: { memberId: string; role: string } }> }>('socialWorker', 'GET', `/persons/${personId}/plan`);
-    expect([plan.version, plan.personCommitments, plan.goals.map((g) => g.owner)]).toEqual([1, ['Partecipare ai colloqui'], [{ kind: 'team', memberId: 'operatore-cpi-1', role: 'employment_operator' }]]);
+    const plan = await p.api<{ version: number; personCommitments: string[]; goals: Array<{ owner: { memberId: string; role: string }; progress: string | null }> }>('socialWorker', 'GET', `/persons/${personId}/plan`);
+    expect([plan.version, plan.personCommitments, plan.goals.map((g) => [g.owner, g.progress])]).toEqual([
+      2,
+      ['Partecipare ai colloqui'],
+      [[{ kind: 'team', memberId: 'operatore-cpi-1', role: 'employment_operator' }, 'partially_achieved']],
+    ]);
     const { meetings } = await p.api<{ meetings: Array<{ status: string; minutes: string | null; attendees: Array<{ memberId: string }> }> }>('socialWorker', 'GET', `/persons/${personId}/meetings`);
     expect(meetings.map((m) => [m.status, m.minutes, m.attendees.map((a) => a.memberId)])).toEqual([['held', 'Primo colloquio: bisogni abitativi confermati', ['assistente-sociale-1']]]);
     expect((await p.api<{ notes: unknown[] }>('socialWorker', 'GET', `/persons/${personId}/notes`)).notes).toHaveLength(1);
