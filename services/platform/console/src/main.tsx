@@ -9,6 +9,7 @@ import { Dashboard } from './screens/manager';
 import { Persons, PersonPage, Register } from './screens/operator';
 import { Inbox } from './screens/partner';
 import { AssessmentPage, Caseload, Referrals } from './screens/team';
+import { TakingCharge } from './screens/takingcharge';
 import { SignInError } from './oidc';
 import { devSignIn, loadSession, oidcReturn, oidcSignIn, signOut, useSession, type ConsoleConfig, type Session } from './session';
 import { ProblemAlert, Submit, useSubmit } from './ui';
@@ -61,6 +62,8 @@ function Screen({ route, session }: { route: Route; session: Session }) {
       return <Caseload session={session} />;
     case 'referrals':
       return <Referrals session={session} />;
+    case 'care':
+      return <TakingCharge personId={route.id!} session={session} />;
     case 'assessment':
       return <AssessmentPage id={route.id!} session={session} />;
     case 'inbox':

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api';
-import { label, levelMeaning, t } from '../i18n';
+import { label, levelMeaning, t, tc } from '../i18n';
 import { go } from '../nav';
 import type { Session } from '../session';
 import { DeadlinesThisWeek } from './casework';
@@ -96,6 +96,11 @@ export function PersonTeamPanel({ personId, session, consents }: { personId: str
   const open = list.data?.find((x) => x.status === 'open');
   return (
     <>
+      <p>
+        <a class="btn btn-primary" href={`#/care/${personId}`} data-testid="open-care">
+          {tc('openLink')}
+        </a>
+      </p>
       <Section title={t('assessments')} id="assessments">
         {!list.data ? (
           <Loading error={list.error} />
