@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig, registerProblemHandlers, type ServiceContext } from '@onestop/kit';
 import { authorizationUrl, codeChallenge, codeVerifier, discover, tokenRequestBody } from '../console/src/oidc.js';
 import { consoleModule } from '../src/console/module.js';
-import { ChangeFeed } from '@onestop/projections';
+import { ChangeFeed, changedPosition } from '@onestop/projections';
 
 // The console's server side without a browser: the page, its hashed assets and
 // CSP, the development sign-in and its refusal in production; the browser's
@@ -124,5 +124,12 @@ describe('the change feed behind GET /api/changes', () => {
     feed.advance(12);
     expect(heard).toEqual([5, 9]);
     expect(feed.position).toBe(12);
+  });
+
+  it('moves on what lists show, never on a recorded read alone', () => {
+    const e = (type: string, globalPosition: number) => ({ type, globalPosition });
+    expect(changedPosition([e('ConsentGiven', 4), e('CaseHistoryRead', 7), e('ReferralAccepted', 6)])).toBe(6);
+    expect(changedPosition([e('CaseHistoryRead', 8)])).toBeUndefined();
+    expect(changedPosition([])).toBeUndefined();
   });
 });

@@ -119,6 +119,25 @@ describe('read audit', () => {
     }
   });
 
+  it('does not announce a recorded read as a change: a screen that reads again on every change would read for ever', async () => {
+    const announced = async () => {
+      const res = await p.call('team', 'GET', '/api/changes?timeout=0');
+      return Number(/"position":(\d+)/.exec(res.body)?.[1] ?? 0);
+    };
+    await p.settled();
+    const before = await reads();
+    await p.ok('team', 'GET', `/persons/${ids.personId}`);
+    const read = (await reads()).slice(before.length);
+    expect(read, 'the read is recorded').toHaveLength(1);
+    // once the projections have applied the read's record, the feed still stands before it
+    await p.settled();
+    expect(await announced()).toBeLessThan(read[0]!.globalPosition);
+    // a change of what the screens show is announced
+    const change = await p.ok('team', 'POST', `/persons/${ids.personId}/notes`, { text: 'richiamare lunedì', visibility: 'team' });
+    await p.settled();
+    expect(await announced()).toBeGreaterThanOrEqual(change.position);
+  });
+
   it('records nothing when nothing is decrypted: an operator reads an assessment without its notes', async () => {
     const before = await reads();
     const res = await p.ok('operator', 'GET', `/assessments/${ids.assessmentId}`);

@@ -44,7 +44,7 @@ export function projectionsModule(options: ProjectionsOptions = {}): ServiceModu
   };
 }
 
-export { ChangeFeed } from './changes/change-feed.js';
+export { ChangeFeed, changedPosition } from './changes/change-feed.js';
 export { Projections, PROJECTED_TOPICS, PROJECTIONS_CONCURRENCY, PROJECTIONS_GROUP, type ProjectionsOptions, type RebuildStatus } from './projections.js';
 export { ReadModels, type ProjectedEvent } from './read-models/read-models.js';
 export type * from './read-models/read-models.js';

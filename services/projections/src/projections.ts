@@ -17,7 +17,7 @@ import {
   type VerificationProgress,
   type VerificationSummary,
 } from './audit/verification.js';
-import { ChangeFeed } from './changes/change-feed.js';
+import { ChangeFeed, changedPosition } from './changes/change-feed.js';
 import { ReadModels } from './read-models/read-models.js';
 import { rebuildReadModels, type RebuildProgress, type RebuildReport } from './read-models/rebuild.js';
 
@@ -122,7 +122,8 @@ export class Projections {
           }),
           () => this.readModels.apply(batch),
         );
-        this.changes.advance(Math.max(...batch.map((e) => e.globalPosition)));
+        const changed = changedPosition(batch);
+        if (changed !== undefined) this.changes.advance(changed);
       },
     });
   }

@@ -6,6 +6,20 @@
 
 type Listener = (position: number) => void;
 
+/**
+ * The position a batch moves the feed to: its highest event that changes what
+ * a list shows. A recorded read (CaseHistoryRead) changes nothing a list shows,
+ * and announcing it would loop: every open screen that shows decrypted data
+ * reads again on a change, that read is recorded, its record is projected and
+ * announced, and so on, flooding the read audit for as long as the screen is
+ * open. (An auditor's list of reads refreshes with the next real change.)
+ */
+export function changedPosition(batch: readonly { type: string; globalPosition: number }[]): number | undefined {
+  let max: number | undefined;
+  for (const e of batch) if (e.type !== 'CaseHistoryRead' && (max === undefined || e.globalPosition > max)) max = e.globalPosition;
+  return max;
+}
+
 /** The highest global position the projections consumer has applied, and who wants to hear when it moves. */
 export class ChangeFeed {
   private last = 0;
