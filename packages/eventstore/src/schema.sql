@@ -45,17 +45,23 @@ CREATE TABLE IF NOT EXISTS eventstore.stream_keys (
 -- Stores of older versions (migrate runs this under an advisory lock, in one
 -- transaction, so processes starting together do it once): one that has the
 -- partition_key column and its index gets their content here, then loses
--- them; one from before them is filled from the envelopes.
+-- them; one from before them is filled from the envelopes. The table is locked
+-- first: an append of a process still on the older version, committed between
+-- the fill and the end of the migration, would otherwise leave its new stream
+-- out of stream_keys for good (later appends carry the head's key and write no
+-- row). The fill reads the whole log once; appends wait for it.
 DO $$
 BEGIN
   IF EXISTS (SELECT 1 FROM pg_attribute
               WHERE attrelid = 'eventstore.events'::regclass AND attname = 'partition_key' AND NOT attisdropped) THEN
+    LOCK TABLE eventstore.events IN ACCESS EXCLUSIVE MODE;
     INSERT INTO eventstore.stream_keys (partition_key, stream_id)
       SELECT DISTINCT metadata->>'partitionKey', stream_id FROM eventstore.events
       ON CONFLICT DO NOTHING;
     DROP INDEX IF EXISTS eventstore.events_partition_key_idx;
     ALTER TABLE eventstore.events DROP COLUMN partition_key;
   ELSIF NOT EXISTS (SELECT 1 FROM eventstore.stream_keys) AND EXISTS (SELECT 1 FROM eventstore.events) THEN
+    LOCK TABLE eventstore.events IN ACCESS EXCLUSIVE MODE;
     INSERT INTO eventstore.stream_keys (partition_key, stream_id)
       SELECT DISTINCT metadata->>'partitionKey', stream_id FROM eventstore.events
       ON CONFLICT DO NOTHING;
