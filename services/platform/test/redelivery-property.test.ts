@@ -53,6 +53,24 @@ const TABLES_OF: Record<string, string[]> = {
   'intake-person-search': ['intake.search_terms'],
   'referral-goals': ['referral.goals', 'referral.erased_persons'],
   projections: ['applied_streams', 'case_streams', 'persons', 'assessments', 'referrals', 'partners', 'cases', 'deadlines'].map((t) => `projections.${t}`),
+  'assessment-documents': ['documents.documents'],
+};
+
+/**
+ * What a consumer that only removes finds in place before each delivery (it
+ * builds nothing from events, so an empty table would prove nothing): one
+ * stored document per person of the scenario, with ids derived from the
+ * person's, so that every run compares the same rows. The erasures must remove
+ * theirs, and only theirs.
+ */
+const SEED_OF: Record<string, (ctx: ServiceContext) => Promise<void>> = {
+  'assessment-documents': async (ctx) => {
+    await ctx.db.query(
+      `INSERT INTO documents.documents (document_id, person_id, content_type, size, iv, tag, ciphertext, added_at)
+       SELECT md5(e.partition_key || '/document')::uuid, e.partition_key::uuid, 'application/pdf', 4, '\\x00'::bytea, '\\x00'::bytea, '\\x00'::bytea, '2026-01-01T00:00:00Z'
+         FROM (SELECT DISTINCT metadata->>'partitionKey' AS partition_key FROM eventstore.events WHERE event_type = 'PersonRegistered') e`,
+    );
+  },
 };
 
 type Consume = Parameters<ServiceContext['bus']['consume']>[0];
@@ -116,6 +134,7 @@ function consumerOn(env: Env, group: string) {
     topics: c.topics,
     async reset() {
       await env.ctx.db.query(`TRUNCATE ${tables.join(', ')}`);
+      await SEED_OF[group]?.(env.ctx);
       if (watches) await env.ctx.db.query('DELETE FROM eventstore.events WHERE global_position > $1', [env.base]);
     },
     async deliver(batches: readonly RecordedEvent[][]) {
@@ -466,6 +485,16 @@ describe('each consumer, fed random interleavings with duplicates of a real scen
       await property(group, 'replayref', log, (reference) => expect(reference.tables, 'the in-order delivery rebuilds the live tables').toEqual(liveTables[group]));
     }, 180_000);
   }
+
+  it('assessment-documents: whatever the delivery, the erased people\'s documents go and the others stay', async () => {
+    const erased = new Set(log.filter((e) => e.type === 'PersonalDataErased').map((e) => e.partitionKey));
+    const people = new Set(log.filter((e) => e.type === 'PersonRegistered').map((e) => e.partitionKey));
+    expect(erased.size).toBeGreaterThan(0);
+    await property('assessment-documents', 'replayref', log, (reference) => {
+      const kept = reference.tables['documents.documents']!.map((row) => (JSON.parse(row) as { person_id: string }).person_id).sort();
+      expect(kept).toEqual([...people].filter((id) => !erased.has(id)).sort());
+    });
+  }, 180_000);
 
   for (const [group, replayed] of [['referral-facts', 'replayref'], ['assessment-facts', 'replayass']] as const) {
     it(`${group} (facts view and consent watch), on the live store: redelivered in any way, it appends nothing`, async () => {
